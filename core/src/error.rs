@@ -1,0 +1,144 @@
+//! The one error type of alcove-core's public surface.
+//!
+//! Variants carry opaque ids only (account ids, device ids), never content
+//! or names, so an error can be logged or shown without leaking anything.
+
+use libsignal_protocol::SignalProtocolError;
+
+/// Everything that can go wrong in alcove-core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The key given does not open this database. The file was not touched.
+    #[error("wrong database key")]
+    WrongKey,
+    /// The database file failed SQLCipher's page authentication or SQLite's
+    /// integrity checks: it was corrupted or tampered with.
+    #[error("database file is corrupt or was tampered with")]
+    Corrupt,
+    /// The storage device is full; nothing was committed.
+    #[error("storage is full")]
+    StorageFull,
+    /// The database was written by a newer Alcove than this one.
+    #[error("database schema version {found} is newer than supported version {supported}")]
+    SchemaTooNew { found: u32, supported: u32 },
+    /// A database error that is neither a wrong key, corruption nor a full disk.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The account has not been created in this database yet.
+    #[error("no account in this database")]
+    NoAccount,
+    /// `create` was called on a database that already holds an account.
+    #[error("this database already holds an account")]
+    AccountExists,
+    /// Input that does not parse: bad protobuf, truncated or garbage bytes.
+    #[error("malformed input: {0}")]
+    Malformed(&'static str),
+    /// Content of a format version newer than this build understands.
+    #[error("content version {found} is not supported (newest known: {supported})")]
+    UnsupportedContentVersion { found: u32, supported: u32 },
+    /// Content that parsed but carries no body this build knows.
+    #[error("content has no body this version understands")]
+    UnknownContent,
+    /// This envelope was already processed; it was not stored again.
+    #[error("envelope already processed")]
+    DuplicateEnvelope,
+    /// The ratchet says this message was already decrypted (a replay under a
+    /// new envelope id). Nothing was stored.
+    #[error("message already decrypted (replay)")]
+    DuplicateMessage,
+    /// The remote identity key changed and the change has not been accepted.
+    /// Sending is refused until `accept_identity_change`.
+    #[error("identity key of account {account_id} changed; verify and accept before sending")]
+    IdentityChanged { account_id: String },
+    /// No session with that device; fetch a prekey bundle first.
+    #[error("no session with {account_id}.{device_id}")]
+    NoSession { account_id: String, device_id: u32 },
+    /// The envelope could not be decrypted (bad MAC, wrong keys, garbage).
+    /// No state was changed.
+    #[error("decryption failed: {0}")]
+    Decrypt(String),
+    /// A prekey bundle that fails signature checks or is otherwise invalid.
+    #[error("invalid prekey bundle: {0}")]
+    InvalidBundle(String),
+    /// Our signed prekey or Kyber last-resort key is badly overdue for
+    /// rotation; refuse to send until prekeys are refreshed.
+    #[error("prekey rotation is overdue; refresh prekeys before sending")]
+    PrekeyRotationOverdue,
+    /// A safety number that does not match ours.
+    #[error("safety number does not match")]
+    SafetyNumberMismatch,
+    /// Invalid argument from the caller (bad device id, empty text, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A bug or an invariant broken inside a dependency (including a caught
+    /// panic). No state was committed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => Error::Corrupt,
+            Some(ErrorCode::DiskFull) => Error::StorageFull,
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<SignalProtocolError> for Error {
+    fn from(e: SignalProtocolError) -> Self {
+        match e {
+            SignalProtocolError::UntrustedIdentity(addr) => Error::IdentityChanged {
+                account_id: addr.name().to_owned(),
+            },
+            SignalProtocolError::SessionNotFound(addr) => Error::NoSession {
+                account_id: addr.name().to_owned(),
+                device_id: u32::from(addr.device_id()),
+            },
+            SignalProtocolError::DuplicatedMessage(_, _) => Error::DuplicateMessage,
+            SignalProtocolError::InvalidProtobufEncoding
+            | SignalProtocolError::CiphertextMessageTooShort(_)
+            | SignalProtocolError::UnrecognizedCiphertextVersion(_)
+            | SignalProtocolError::UnrecognizedMessageVersion(_)
+            | SignalProtocolError::LegacyCiphertextVersion(_)
+            | SignalProtocolError::InvalidMessage(_, _)
+            | SignalProtocolError::InvalidMacKeyLength(_)
+            | SignalProtocolError::BadKeyType(_)
+            | SignalProtocolError::BadKeyLength(_, _)
+            | SignalProtocolError::BadKEMKeyType(_)
+            | SignalProtocolError::BadKEMKeyLength(_, _)
+            | SignalProtocolError::BadKEMCiphertextLength(_, _)
+            | SignalProtocolError::InvalidPreKeyId
+            | SignalProtocolError::InvalidSignedPreKeyId
+            | SignalProtocolError::InvalidKyberPreKeyId
+            | SignalProtocolError::SignatureValidationFailed
+            | SignalProtocolError::InvalidSealedSenderMessage(_)
+            | SignalProtocolError::UnknownSealedSenderVersion(_) => Error::Decrypt(e.to_string()),
+            SignalProtocolError::ApplicationCallbackError(_, source) => {
+                let source: &(dyn std::error::Error + 'static) = &*source;
+                match source.downcast_ref::<Error>() {
+                    Some(ours) => ours.clone(),
+                    None => Error::Internal(source.to_string()),
+                }
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<prost::DecodeError> for Error {
+    fn from(_: prost::DecodeError) -> Self {
+        Error::Malformed("protobuf does not decode")
+    }
+}
+
+impl From<libsignal_protocol::FingerprintError> for Error {
+    fn from(e: libsignal_protocol::FingerprintError) -> Self {
+        Error::Internal(format!("fingerprint: {e}"))
+    }
+}
+

@@ -1,0 +1,138 @@
+//! Remote identities: pending key changes, acceptance, and safety numbers
+//! (libsignal's displayable and scannable fingerprints).
+
+use libsignal_protocol::{Fingerprint, IdentityKey};
+use rusqlite::{params, OptionalExtension};
+
+use crate::account::{validate_account_id, Account};
+use crate::error::{Error, Result};
+
+/// Signal's fingerprint parameters (version 2, 5200 iterations).
+const FINGERPRINT_VERSION: u32 = 2;
+const FINGERPRINT_ITERATIONS: u32 = 5200;
+
+/// What we know of a remote account's identity key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityStatus {
+    /// Never seen.
+    Unknown,
+    /// Seen, not verified by comparing safety numbers.
+    Unverified,
+    /// Verified (safety number compared or scanned).
+    Verified,
+    /// The key changed; sending is blocked until the change is accepted.
+    ChangePending,
+}
+
+/// A safety number to compare out of band or scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetyNumber {
+    /// 60 digits, in groups of five when shown.
+    pub display: String,
+    /// Bytes for a QR code; the other side scans and compares.
+    pub scannable: Vec<u8>,
+}
+
+impl Account {
+    pub fn identity_status(&self, remote_account: &str) -> Result<IdentityStatus> {
+        let row: Option<(bool, bool)> = self
+            .conn
+            .query_row(
+                "SELECT pending_key IS NOT NULL, verified FROM identities WHERE account_id = ?1",
+                [remote_account],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => IdentityStatus::Unknown,
+            Some((true, _)) => IdentityStatus::ChangePending,
+            Some((false, true)) => IdentityStatus::Verified,
+            Some((false, false)) => IdentityStatus::Unverified,
+        })
+    }
+
+    pub(crate) fn identity_change_pending(&self, remote_account: &str) -> Result<bool> {
+        Ok(self.identity_status(remote_account)? == IdentityStatus::ChangePending)
+    }
+
+    /// Trusts the new identity key of `remote_account` (after the user has
+    /// compared the new safety number). Sending works again. The account is
+    /// unverified until the new safety number is verified.
+    pub fn accept_identity_change(&mut self, remote_account: &str) -> Result<()> {
+        validate_account_id(remote_account)?;
+        let n = self.conn.execute(
+            "UPDATE identities SET identity_key = pending_key, pending_key = NULL, verified = 0, updated_at = ?2
+             WHERE account_id = ?1 AND pending_key IS NOT NULL",
+            params![remote_account, self.now() as i64],
+        )?;
+        if n == 0 {
+            return Err(Error::InvalidArgument("no pending identity change".into()));
+        }
+        tracing::info!(target: "alcove::identity", "identity change accepted");
+        Ok(())
+    }
+
+    /// Trusts `identity_key` for `remote_account` as verified, before any
+    /// session: how an invite's embedded fingerprint is pinned at enrolment.
+    pub fn pin_identity(&mut self, remote_account: &str, identity_key: &[u8]) -> Result<()> {
+        validate_account_id(remote_account)?;
+        IdentityKey::decode(identity_key).map_err(|_| Error::Malformed("identity key"))?;
+        self.conn.execute(
+            "INSERT INTO identities (account_id, identity_key, verified, updated_at) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (account_id) DO UPDATE SET
+               pending_key = CASE WHEN identity_key = excluded.identity_key THEN NULL ELSE excluded.identity_key END,
+               verified = CASE WHEN identity_key = excluded.identity_key THEN 1 ELSE verified END",
+            params![remote_account, identity_key, self.now() as i64],
+        )?;
+        Ok(())
+    }
+
+    fn fingerprint(&self, remote_account: &str) -> Result<Fingerprint> {
+        let (current, pending): (Vec<u8>, Option<Vec<u8>>) = self
+            .conn
+            .query_row(
+                "SELECT identity_key, pending_key FROM identities WHERE account_id = ?1",
+                [remote_account],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::InvalidArgument("unknown account".into()))?;
+        // While a change is pending, show the *new* key's number: that is
+        // the one the user must compare before accepting.
+        let remote = IdentityKey::decode(pending.as_deref().unwrap_or(&current))
+            .map_err(|_| Error::Corrupt)?;
+        Ok(Fingerprint::new(
+            FINGERPRINT_VERSION,
+            FINGERPRINT_ITERATIONS,
+            self.account_id.as_bytes(),
+            self.identity.identity_key(),
+            remote_account.as_bytes(),
+            &remote,
+        )?)
+    }
+
+    /// The safety number shared with `remote_account`.
+    pub fn safety_number(&self, remote_account: &str) -> Result<SafetyNumber> {
+        let fp = self.fingerprint(remote_account)?;
+        Ok(SafetyNumber {
+            display: fp.display_string()?,
+            scannable: fp.scannable.serialize()?,
+        })
+    }
+
+    /// Compares a scanned safety number with ours; marks the identity
+    /// verified when it matches.
+    pub fn verify_scanned_safety_number(&mut self, remote_account: &str, scanned: &[u8]) -> Result<()> {
+        let fp = self.fingerprint(remote_account)?;
+        match fp.scannable.compare(scanned) {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::SafetyNumberMismatch),
+            Err(_) => return Err(Error::Malformed("scanned safety number")),
+        }
+        self.conn.execute(
+            "UPDATE identities SET verified = 1 WHERE account_id = ?1 AND pending_key IS NULL",
+            [remote_account],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+//! alcove-core: Signal-protocol sessions (PQXDH, Double Ratchet with SPQR)
+//! over one encrypted SQLCipher database per account.
+//!
+//! Everything about a client — messages, names, who talks to whom — lives
+//! only in that database, opened with a raw 256-bit key the shell keeps in
+//! the Android Keystore or iOS Keychain. libsignal does all cryptography.
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod account;
+mod content;
+mod conversations;
+mod db;
+mod drive;
+mod error;
+mod identity;
+mod messaging;
+mod prekeys;
+mod protocol_store;
+mod schema;
+mod time;
+
+pub use account::{validate_account_id, Account};
+pub use content::MAX_CONTENT_LEN;
+pub use conversations::{Conversation, Message, MessageStatus};
+pub use db::{Cipher, DbKey};
+pub use error::{Error, Result};
+pub use identity::{IdentityStatus, SafetyNumber};
+pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
+pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
+
+pub use alcove_proto as proto;
+
+#[doc(hidden)]
+/// For migration tests: the schema version this build writes, and a way to
+/// build a database at an older version.
+pub mod testing {
+    pub use crate::schema::CURRENT_VERSION;
+
+    pub fn create_at_version(
+        path: &std::path::Path,
+        key: &crate::DbKey,
+        version: u32,
+    ) -> crate::Result<rusqlite::Connection> {
+        crate::db::open_at(path, key, crate::Cipher::SqlCipher, version)
+    }
+}

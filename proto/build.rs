@@ -1,0 +1,7 @@
+fn main() -> std::io::Result<()> {
+    let schemas = ["schemas/wire.proto", "schemas/content.proto", "schemas/relay.proto"];
+    for s in schemas {
+        println!("cargo:rerun-if-changed={s}");
+    }
+    prost_build::Config::new().compile_protos(&schemas, &["schemas"])
+}
