@@ -1,5 +1,9 @@
 fn main() -> std::io::Result<()> {
-    let schemas = ["schemas/wire.proto", "schemas/content.proto", "schemas/relay.proto"];
+    let schemas = [
+        "schemas/wire.proto",
+        "schemas/content.proto",
+        "schemas/relay.proto",
+    ];
     for s in schemas {
         println!("cargo:rerun-if-changed={s}");
     }

@@ -1,1 +1,305 @@
-fn main(){}
+//! Per-message cost of Alcove's store against libsignal's in-memory store,
+//! and of SQLCipher against plain SQLite — printed as ratios measured in
+//! the same run (absolute times depend on the machine; ratios much less).
+//!
+//! Every iteration moves 100 messages on an existing chain (Alice → Bob):
+//! - `inmem`: libsignal's `InMemSignalProtocolStore`, encrypt + decrypt.
+//! - `alcove_sqlcipher`: `send_text` ×100 (one transaction each, as a user
+//!   sends) and `receive` of one page of 100 (one transaction).
+//! - `alcove_plain`: the same on plain SQLite, to isolate encryption cost.
+//! - `alcove_receive_sqlcipher` / `alcove_receive_plain`: the receive page
+//!   alone (what a push wake costs), ciphertexts made outside the timing.
+
+use std::time::{Duration, SystemTime};
+
+use alcove_core::proto::relay::DeviceBundle;
+use alcove_core::proto::wire::Envelope;
+use alcove_core::{Account, Cipher, DbKey};
+use criterion::{BatchSize, Criterion};
+use libsignal_protocol::*;
+use rand::RngCore;
+
+const N: usize = 100;
+
+fn drive<T>(f: impl std::future::Future<Output = T>) -> T {
+    futures_util::FutureExt::now_or_never(f).expect("in-memory store never suspends")
+}
+
+struct Pair {
+    _dir: tempfile::TempDir,
+    alice: Account,
+    bob: Account,
+}
+
+fn pair(cipher: Cipher) -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DbKey::random();
+    let mut alice =
+        Account::create_with(&dir.path().join("a.db"), &key, "acct-alice", 1, cipher).unwrap();
+    let mut bob =
+        Account::create_with(&dir.path().join("b.db"), &key, "acct-bob", 1, cipher).unwrap();
+    alice.initial_prekeys().unwrap();
+    let up = bob.initial_prekeys().unwrap();
+    let bundle = DeviceBundle {
+        device_id: 1,
+        registration_id: bob.registration_id(),
+        identity_key: bob.identity_key(),
+        signed_prekey: up.signed_prekey.clone(),
+        kyber_prekey: up.one_time_kyber_prekeys.first().cloned(),
+        one_time_prekey: up.one_time_prekeys.first().cloned(),
+    };
+    alice.process_bundle("acct-bob", &bundle).unwrap();
+    // Establish the chain both ways so every measured message is a plain
+    // SignalMessage on an existing chain.
+    let out = alice.send_text("acct-bob", "hello").unwrap();
+    bob.receive(&[env(&alice, &out.messages[0])]).unwrap();
+    let out = bob.send_text("acct-alice", "hello").unwrap();
+    alice.receive(&[env(&bob, &out.messages[0])]).unwrap();
+    Pair {
+        _dir: dir,
+        alice,
+        bob,
+    }
+}
+
+fn env(from: &Account, m: &alcove_core::proto::relay::OutgoingMessage) -> Envelope {
+    let mut guid = vec![0u8; 16];
+    rand::rng().fill_bytes(&mut guid);
+    Envelope {
+        guid,
+        r#type: m.r#type,
+        source_account: from.account_id().into(),
+        source_device: from.device_id(),
+        destination_device: 1,
+        ciphertext: m.ciphertext.clone(),
+        server_timestamp: 0,
+    }
+}
+
+const TEXT: &str = "See you Thursday at 4; bring the worksheet if you can.";
+
+fn send_batch(alice: &mut Account) -> Vec<Envelope> {
+    (0..N)
+        .map(|_| {
+            let out = alice.send_text("acct-bob", TEXT).unwrap();
+            env(alice, &out.messages[0])
+        })
+        .collect()
+}
+
+fn alcove_round(p: &mut Pair) {
+    let envs = send_batch(&mut p.alice);
+    let out = p.bob.receive(&envs).unwrap();
+    assert!(out.iter().all(|o| o.result.is_ok()));
+}
+
+fn inmem_pair() -> (
+    InMemSignalProtocolStore,
+    InMemSignalProtocolStore,
+    ProtocolAddress,
+    ProtocolAddress,
+) {
+    let mut rng = rand::rng();
+    let a_id = IdentityKeyPair::generate(&mut rng);
+    let b_id = IdentityKeyPair::generate(&mut rng);
+    let mut a = InMemSignalProtocolStore::new(a_id, 1).unwrap();
+    let mut b = InMemSignalProtocolStore::new(b_id, 2).unwrap();
+    let a_addr = ProtocolAddress::new("acct-alice".into(), DeviceId::new(1).unwrap());
+    let b_addr = ProtocolAddress::new("acct-bob".into(), DeviceId::new(1).unwrap());
+    let spk = KeyPair::generate(&mut rng);
+    let sig = b_id
+        .private_key()
+        .calculate_signature(&spk.public_key.serialize(), &mut rng)
+        .unwrap();
+    let kyber =
+        KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
+    drive(b.save_signed_pre_key(
+        1.into(),
+        &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig),
+    ))
+    .unwrap();
+    drive(b.save_kyber_pre_key(1.into(), &kyber)).unwrap();
+    let bundle = PreKeyBundle::new(
+        2,
+        DeviceId::new(1).unwrap(),
+        None,
+        1.into(),
+        spk.public_key,
+        sig.to_vec(),
+        1.into(),
+        kyber.public_key().unwrap(),
+        kyber.signature().unwrap(),
+        *b_id.identity_key(),
+    )
+    .unwrap();
+    drive(process_prekey_bundle(
+        &b_addr,
+        &mut a.session_store,
+        &mut a.identity_store,
+        &bundle,
+        SystemTime::now(),
+        &mut rng,
+    ))
+    .unwrap();
+    let ct = drive(message_encrypt(
+        b"hi",
+        &b_addr,
+        &mut a.session_store,
+        &mut a.identity_store,
+        SystemTime::now(),
+        &mut rng,
+    ))
+    .unwrap();
+    drive(message_decrypt(
+        &ct,
+        &a_addr,
+        &mut b.session_store,
+        &mut b.identity_store,
+        &mut b.pre_key_store,
+        &b.signed_pre_key_store,
+        &mut b.kyber_pre_key_store,
+        &mut rng,
+    ))
+    .unwrap();
+    let ct = drive(message_encrypt(
+        b"hi",
+        &a_addr,
+        &mut b.session_store,
+        &mut b.identity_store,
+        SystemTime::now(),
+        &mut rng,
+    ))
+    .unwrap();
+    drive(message_decrypt(
+        &ct,
+        &b_addr,
+        &mut a.session_store,
+        &mut a.identity_store,
+        &mut a.pre_key_store,
+        &a.signed_pre_key_store,
+        &mut a.kyber_pre_key_store,
+        &mut rng,
+    ))
+    .unwrap();
+    (a, b, a_addr, b_addr)
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(15)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut results: Vec<(&str, f64)> = Vec::new();
+
+    {
+        let (mut a, mut b, a_addr, b_addr) = inmem_pair();
+        let mut rng = rand::rng();
+        let padded = vec![0u8; 160];
+        c.bench_function("inmem", |bch| {
+            bch.iter(|| {
+                for _ in 0..N {
+                    let ct = drive(message_encrypt(
+                        &padded,
+                        &b_addr,
+                        &mut a.session_store,
+                        &mut a.identity_store,
+                        SystemTime::now(),
+                        &mut rng,
+                    ))
+                    .unwrap();
+                    drive(message_decrypt(
+                        &ct,
+                        &a_addr,
+                        &mut b.session_store,
+                        &mut b.identity_store,
+                        &mut b.pre_key_store,
+                        &b.signed_pre_key_store,
+                        &mut b.kyber_pre_key_store,
+                        &mut rng,
+                    ))
+                    .unwrap();
+                }
+            })
+        });
+    }
+    for (name, cipher) in [
+        ("alcove_sqlcipher", Cipher::SqlCipher),
+        ("alcove_plain", Cipher::PlainForBenchmarks),
+    ] {
+        let mut p = pair(cipher);
+        c.bench_function(name, |b| b.iter(|| alcove_round(&mut p)));
+    }
+    for (name, cipher) in [
+        ("alcove_receive_sqlcipher", Cipher::SqlCipher),
+        ("alcove_receive_plain", Cipher::PlainForBenchmarks),
+    ] {
+        let mut p = pair(cipher);
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                || send_batch(&mut p.alice),
+                |envs| {
+                    let out = p.bob.receive(&envs).unwrap();
+                    assert!(out.iter().all(|o| o.result.is_ok()));
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    c.final_summary();
+
+    for name in [
+        "inmem",
+        "alcove_sqlcipher",
+        "alcove_plain",
+        "alcove_receive_sqlcipher",
+        "alcove_receive_plain",
+    ] {
+        if let Some(ns) = read_estimate(name) {
+            results.push((name, ns / N as f64));
+        }
+    }
+    let get = |n: &str| results.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+    println!("\n== per message (µs), 100 messages per iteration ==");
+    for (k, v) in &results {
+        println!("{k:<26} {:>9.1} µs", v / 1000.0);
+    }
+    if let (Some(inmem), Some(sc), Some(pl), Some(rsc), Some(rpl)) = (
+        get("inmem"),
+        get("alcove_sqlcipher"),
+        get("alcove_plain"),
+        get("alcove_receive_sqlcipher"),
+        get("alcove_receive_plain"),
+    ) {
+        println!(
+            "ratio send+receive SQLCipher / libsignal in-memory : {:.2}x",
+            sc / inmem
+        );
+        println!(
+            "ratio receive page SQLCipher / libsignal in-memory  : {:.2}x",
+            rsc / inmem
+        );
+        println!(
+            "ratio SQLCipher / plain SQLite (send+receive)       : {:.2}x",
+            sc / pl
+        );
+        println!(
+            "ratio SQLCipher / plain SQLite (receive page)       : {:.2}x",
+            rsc / rpl
+        );
+    }
+}
+
+/// Criterion's point estimate (mean, ns) for one benchmark of this run.
+fn read_estimate(name: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = dir
+        .join("criterion")
+        .join(name)
+        .join("new")
+        .join("estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}

@@ -30,7 +30,10 @@ pub(crate) fn device_id(id: u32) -> Result<DeviceId> {
 
 pub(crate) fn address(account_id: &str, device: u32) -> Result<ProtocolAddress> {
     validate_account_id(account_id)?;
-    Ok(ProtocolAddress::new(account_id.to_owned(), device_id(device)?))
+    Ok(ProtocolAddress::new(
+        account_id.to_owned(),
+        device_id(device)?,
+    ))
 }
 
 /// One Alcove account on one device, over its own SQLCipher database.
@@ -71,7 +74,8 @@ impl Account {
         validate_account_id(account_id)?;
         crate::account::device_id(device_id)?;
         let conn = db::open(path, key, cipher)?;
-        let exists: bool = conn.query_row("SELECT count(*) > 0 FROM local_account", [], |r| r.get(0))?;
+        let exists: bool =
+            conn.query_row("SELECT count(*) > 0 FROM local_account", [], |r| r.get(0))?;
         if exists {
             return Err(Error::AccountExists);
         }
@@ -172,7 +176,6 @@ impl Account {
     pub(crate) fn now(&self) -> u64 {
         (self.clock)()
     }
-
 
     #[doc(hidden)]
     /// Raw access for tests that inspect stored state.

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn padding_hides_length_and_round_trips() {
         let a = encode(&text("hi", CONTENT_VERSION));
-        let b = encode(&text("a somewhat longer message, still short", CONTENT_VERSION));
+        let b = encode(&text(
+            "a somewhat longer message, still short",
+            CONTENT_VERSION,
+        ));
         assert_eq!(a.len(), b.len());
         assert_eq!(decode(&a).unwrap(), text("hi", CONTENT_VERSION));
     }

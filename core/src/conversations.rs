@@ -170,7 +170,12 @@ impl Account {
 
     /// A page of a conversation's messages, newest first, older than
     /// `before` (a message id) when given.
-    pub fn messages(&self, remote_account: &str, before: Option<i64>, limit: u32) -> Result<Vec<Message>> {
+    pub fn messages(
+        &self,
+        remote_account: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
              WHERE c.remote_account = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"

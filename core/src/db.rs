@@ -122,7 +122,7 @@ pub(crate) fn io_err(e: std::io::Error) -> Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cipher {
     SqlCipher,
-    #[doc(hidden)]
+    /// Never for real data: only the SQLCipher-vs-SQLite benchmark uses it.
     PlainForBenchmarks,
 }
 
@@ -132,7 +132,12 @@ pub fn open(path: &Path, key: &DbKey, cipher: Cipher) -> Result<Connection> {
     open_at(path, key, cipher, schema::CURRENT_VERSION)
 }
 
-pub(crate) fn open_at(path: &Path, key: &DbKey, cipher: Cipher, version: u32) -> Result<Connection> {
+pub(crate) fn open_at(
+    path: &Path,
+    key: &DbKey,
+    cipher: Cipher,
+    version: u32,
+) -> Result<Connection> {
     let exists = path.exists();
     if cipher == Cipher::SqlCipher {
         check_key(path, key, exists)?;
@@ -144,10 +149,7 @@ pub(crate) fn open_at(path: &Path, key: &DbKey, cipher: Cipher, version: u32) ->
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     if cipher == Cipher::SqlCipher {
-        let mut stmt = Zeroizing::new(format!(
-            "PRAGMA key = \"x'{}'\";",
-            hex::encode(&key.0[..])
-        ));
+        let mut stmt = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(&key.0[..])));
         let r = conn.execute_batch(&stmt);
         stmt.zeroize();
         r?;

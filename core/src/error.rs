@@ -141,4 +141,3 @@ impl From<libsignal_protocol::FingerprintError> for Error {
         Error::Internal(format!("fingerprint: {e}"))
     }
 }
-

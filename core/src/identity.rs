@@ -122,7 +122,11 @@ impl Account {
 
     /// Compares a scanned safety number with ours; marks the identity
     /// verified when it matches.
-    pub fn verify_scanned_safety_number(&mut self, remote_account: &str, scanned: &[u8]) -> Result<()> {
+    pub fn verify_scanned_safety_number(
+        &mut self,
+        remote_account: &str,
+        scanned: &[u8],
+    ) -> Result<()> {
         let fp = self.fingerprint(remote_account)?;
         match fp.scannable.compare(scanned) {
             Ok(true) => {}

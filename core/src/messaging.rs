@@ -8,8 +8,8 @@ use alcove_proto::content::{content::Body, receipt, Content, Receipt, Text, CONT
 use alcove_proto::relay::{DeviceBundle, OutgoingMessage};
 use alcove_proto::wire::{envelope, Envelope};
 use libsignal_protocol::{
-    kem, message_decrypt, message_encrypt, process_prekey_bundle, CiphertextMessage,
-    IdentityKey, PreKeyBundle, PreKeySignalMessage, PublicKey, SessionStore, SignalMessage,
+    kem, message_decrypt, message_encrypt, process_prekey_bundle, CiphertextMessage, IdentityKey,
+    PreKeyBundle, PreKeySignalMessage, PublicKey, SessionStore, SignalMessage,
 };
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -30,10 +30,7 @@ pub enum Received {
     /// A text message, now stored.
     Text(Message),
     /// A receipt; `updated` outgoing messages changed status.
-    Receipt {
-        kind: MessageStatus,
-        updated: usize,
-    },
+    Receipt { kind: MessageStatus, updated: usize },
 }
 
 /// The result for one envelope of a page.
@@ -90,7 +87,8 @@ impl Account {
             drive(libsignal_protocol::IdentityKeyStore::save_identity(
                 &mut stores.identities,
                 &addr,
-                &IdentityKey::decode(&bundle.identity_key).map_err(|_| bad_bundle("identity key"))?,
+                &IdentityKey::decode(&bundle.identity_key)
+                    .map_err(|_| bad_bundle("identity key"))?,
             ))?;
             tx.commit()?;
             return result;
@@ -139,7 +137,12 @@ impl Account {
         self.send_body(remote_account, body, None)
     }
 
-    fn send_body(&mut self, remote_account: &str, body: Body, text: Option<&str>) -> Result<Outgoing> {
+    fn send_body(
+        &mut self,
+        remote_account: &str,
+        body: Body,
+        text: Option<&str>,
+    ) -> Result<Outgoing> {
         crate::account::validate_account_id(remote_account)?;
         if self.identity_change_pending(remote_account)? {
             return Err(Error::IdentityChanged {
@@ -178,10 +181,11 @@ impl Account {
                 SystemTime::now(),
                 &mut rand::rng(),
             ))?;
-            let record = drive(stores.sessions.load_session(&addr))?.ok_or_else(|| Error::NoSession {
-                account_id: remote_account.to_owned(),
-                device_id: device,
-            })?;
+            let record =
+                drive(stores.sessions.load_session(&addr))?.ok_or_else(|| Error::NoSession {
+                    account_id: remote_account.to_owned(),
+                    device_id: device,
+                })?;
             let registration_id = record.remote_registration_id().map_err(Error::from)?;
             let (kind, bytes) = match ct {
                 CiphertextMessage::PreKeySignalMessage(m) => {
@@ -358,8 +362,14 @@ fn bad_bundle(what: &str) -> Error {
 }
 
 fn to_libsignal_bundle(b: &DeviceBundle) -> Result<PreKeyBundle> {
-    let signed = b.signed_prekey.as_ref().ok_or_else(|| bad_bundle("signed prekey missing"))?;
-    let kyber = b.kyber_prekey.as_ref().ok_or_else(|| bad_bundle("kyber prekey missing"))?;
+    let signed = b
+        .signed_prekey
+        .as_ref()
+        .ok_or_else(|| bad_bundle("signed prekey missing"))?;
+    let kyber = b
+        .kyber_prekey
+        .as_ref()
+        .ok_or_else(|| bad_bundle("kyber prekey missing"))?;
     let one_time = b
         .one_time_prekey
         .as_ref()

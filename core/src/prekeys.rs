@@ -27,7 +27,9 @@ const MAX_ID: u32 = 0xFF_FFFF;
 
 fn next_id(conn: &Connection, counter: &str, n: u32) -> Result<u32> {
     let cur: u32 = conn
-        .query_row("SELECT value FROM kv WHERE key = ?1", [counter], |r| r.get(0))
+        .query_row("SELECT value FROM kv WHERE key = ?1", [counter], |r| {
+            r.get(0)
+        })
         .optional()?
         .unwrap_or(1);
     let next = (cur - 1 + n) % MAX_ID + 1;
@@ -76,7 +78,8 @@ impl Account {
             due = true;
         }
         if on_relay.one_time_prekeys < REFILL_BELOW {
-            upload.one_time_prekeys = new_one_time(&tx, MAX_PER_UPLOAD - on_relay.one_time_prekeys)?;
+            upload.one_time_prekeys =
+                new_one_time(&tx, MAX_PER_UPLOAD - on_relay.one_time_prekeys)?;
             due = true;
         }
         if on_relay.one_time_kyber_prekeys < REFILL_BELOW {
@@ -105,8 +108,10 @@ impl Account {
     /// sending should stop until upkeep runs.
     pub fn prekey_rotation_overdue(&self) -> Result<bool> {
         let now = self.now();
-        Ok(rotation_due(&self.conn, "signed_prekeys", now, OVERDUE_AFTER_MS)?
-            || rotation_due(&self.conn, "kyber_prekeys", now, OVERDUE_AFTER_MS)?)
+        Ok(
+            rotation_due(&self.conn, "signed_prekeys", now, OVERDUE_AFTER_MS)?
+                || rotation_due(&self.conn, "kyber_prekeys", now, OVERDUE_AFTER_MS)?,
+        )
     }
 
     /// Local one-time key counts (EC, Kyber) still unused.
@@ -197,8 +202,9 @@ fn new_kyber(
 fn new_one_time(conn: &Connection, n: u32) -> Result<Vec<PreKey>> {
     let first = next_id(conn, "next_prekey_id", n)?;
     let mut rng = rand::rng();
-    let mut stmt =
-        conn.prepare_cached("INSERT OR REPLACE INTO prekeys (id, record, uploaded) VALUES (?1, ?2, 1)")?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO prekeys (id, record, uploaded) VALUES (?1, ?2, 1)",
+    )?;
     (0..n)
         .map(|i| {
             let id = wrap(first, i);

@@ -7,6 +7,7 @@ pub mod wire {
 }
 
 /// What travels inside the end-to-end ciphertext.
+#[allow(clippy::module_inception)]
 pub mod content {
     include!(concat!(env!("OUT_DIR"), "/alcove.content.rs"));
 

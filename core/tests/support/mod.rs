@@ -1,0 +1,157 @@
+//! Test support: plays the relay's part (hands out bundles, wraps
+//! ciphertexts in envelopes) so two real accounts can talk in-process.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use alcove_core::proto::relay::{DeviceBundle, OutgoingMessage, PreKeyUpload};
+use alcove_core::proto::wire::Envelope;
+use alcove_core::{Account, DbKey, Outgoing};
+use rand::RngCore;
+
+pub struct Peer {
+    pub account: Account,
+    pub key: DbKey,
+    pub path: PathBuf,
+    pub upload: PreKeyUpload,
+    pub bundles_served: usize,
+}
+
+impl Peer {
+    pub fn create(dir: &Path, name: &str) -> Peer {
+        let path = dir.join(format!("{name}.db"));
+        let key = DbKey::random();
+        let account_id = format!("acct-{}", uuid_like());
+        let mut account = Account::create(&path, &key, &account_id, 1).unwrap();
+        let upload = account.initial_prekeys().unwrap();
+        Peer {
+            account,
+            key,
+            path,
+            upload,
+            bundles_served: 0,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        self.account.account_id().to_owned()
+    }
+
+    /// What the relay would hand out: the next one-time keys, or the Kyber
+    /// last-resort key (and no EC one-time key) once they run out.
+    pub fn bundle(&mut self) -> DeviceBundle {
+        let n = self.bundles_served;
+        self.bundles_served += 1;
+        DeviceBundle {
+            device_id: self.account.device_id(),
+            registration_id: self.account.registration_id(),
+            identity_key: self.account.identity_key(),
+            signed_prekey: self.upload.signed_prekey.clone(),
+            kyber_prekey: self
+                .upload
+                .one_time_kyber_prekeys
+                .get(n)
+                .cloned()
+                .or_else(|| self.upload.kyber_last_resort.clone()),
+            one_time_prekey: self.upload.one_time_prekeys.get(n).cloned(),
+        }
+    }
+
+    /// Closes the database and opens it again from disk.
+    pub fn reopen(self) -> Peer {
+        let Peer {
+            account,
+            key,
+            path,
+            upload,
+            bundles_served,
+        } = self;
+        account.close().unwrap();
+        let account = Account::open(&path, &key).unwrap();
+        Peer {
+            account,
+            key,
+            path,
+            upload,
+            bundles_served,
+        }
+    }
+}
+
+pub fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn envelope_for(from: &Account, msg: &OutgoingMessage) -> Envelope {
+    let mut guid = vec![0u8; 16];
+    rand::rng().fill_bytes(&mut guid);
+    Envelope {
+        guid,
+        r#type: msg.r#type,
+        source_account: from.account_id().to_owned(),
+        source_device: from.device_id(),
+        destination_device: msg.destination_device,
+        ciphertext: msg.ciphertext.clone(),
+        server_timestamp: 1,
+    }
+}
+
+pub fn single_envelope(from: &Account, out: &Outgoing) -> Envelope {
+    assert_eq!(out.messages.len(), 1);
+    envelope_for(from, &out.messages[0])
+}
+
+/// Every file of the database (main, WAL, SHM), concatenated.
+pub fn db_bytes(path: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A digest of all crypto and message state, to prove "no state change".
+pub fn state_digest(account: &Account) -> Vec<Vec<u8>> {
+    let conn = account.connection();
+    let mut out = Vec::new();
+    for table in [
+        "sessions",
+        "identities",
+        "prekeys",
+        "signed_prekeys",
+        "kyber_prekeys",
+        "kyber_base_keys_seen",
+        "messages",
+        "conversations",
+        "processed_envelopes",
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+            .unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut row = Vec::new();
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    row.extend(format!("{v:?}|").into_bytes());
+                }
+                Ok(row)
+            })
+            .unwrap();
+        for r in rows {
+            out.push(r.unwrap());
+        }
+    }
+    out
+}
