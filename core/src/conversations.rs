@@ -53,14 +53,16 @@ pub struct Conversation {
 }
 
 pub(crate) fn get_or_create(conn: &Connection, remote: &str, now: u64) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO conversations (remote_account, created_at) VALUES (?1, ?2)
-         ON CONFLICT (remote_account) DO NOTHING",
-    )?
-    .execute(params![remote, now as i64])?;
-    Ok(conn
+    let found: Option<i64> = conn
         .prepare_cached("SELECT id FROM conversations WHERE remote_account = ?1")?
-        .query_row([remote], |r| r.get(0))?)
+        .query_row([remote], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    conn.prepare_cached("INSERT INTO conversations (remote_account, created_at) VALUES (?1, ?2)")?
+        .execute(params![remote, now as i64])?;
+    Ok(conn.last_insert_rowid())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -111,14 +113,6 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         received_at: r.get::<_, i64>(7)? as u64,
         status: MessageStatus::from_i64(r.get(8)?),
     })
-}
-
-pub(crate) fn message(conn: &Connection, id: i64) -> Result<Message> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
-        ))?
-        .query_row([id], message_from_row)?)
 }
 
 /// Moves outgoing messages of `remote` forward to `status` (never back).

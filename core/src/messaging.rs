@@ -12,7 +12,7 @@ use libsignal_protocol::{
     PreKeyBundle, PreKeySignalMessage, PublicKey, SessionStore, SignalMessage,
 };
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::account::{address, Account};
 use crate::content;
@@ -277,11 +277,14 @@ fn receive_one(
     if env.guid.len() != 16 {
         return Err(Error::Malformed("envelope guid"));
     }
-    let seen: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM processed_envelopes WHERE guid = ?1")?
-        .query_row([&env.guid], |r| r.get(0))
-        .optional()?;
-    if seen.is_some() {
+    // Recorded first, inside the envelope's savepoint: rolled back with
+    // everything else if the envelope fails.
+    let fresh = tx
+        .prepare_cached(
+            "INSERT INTO processed_envelopes (guid, processed_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![&env.guid, received_at as i64])?;
+    if fresh == 0 {
         return Err(Error::DuplicateEnvelope);
     }
     if env.ciphertext.is_empty() || env.ciphertext.len() > MAX_CIPHERTEXT_LEN {
@@ -323,7 +326,17 @@ fn receive_one(
                 received_at,
                 MessageStatus::Received,
             )?;
-            Received::Text(conversations::message(tx, id)?)
+            Received::Text(Message {
+                id,
+                remote_account: env.source_account.clone(),
+                message_id: content.message_id,
+                outgoing: false,
+                sender_device: env.source_device,
+                body: text.body,
+                sent_at: content.sent_at,
+                received_at,
+                status: MessageStatus::Received,
+            })
         }
         Some(Body::Receipt(r)) => {
             let kind = match receipt::Kind::try_from(r.kind) {
@@ -336,8 +349,6 @@ fn receive_one(
         }
         None => return Err(Error::UnknownContent),
     };
-    tx.prepare_cached("INSERT INTO processed_envelopes (guid, processed_at) VALUES (?1, ?2)")?
-        .execute(params![&env.guid, received_at as i64])?;
     Ok(received)
 }
 
