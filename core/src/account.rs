@@ -45,6 +45,7 @@ pub struct Account {
     pub(crate) registration_id: u32,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) clock: fn() -> u64,
+    pub(crate) lease: Option<crate::lease::LeaseConfig>,
 }
 
 impl std::fmt::Debug for Account {
@@ -97,6 +98,7 @@ impl Account {
             registration_id,
             identity,
             clock: crate::time::now_ms,
+            lease: None,
         })
     }
 
@@ -128,6 +130,7 @@ impl Account {
             registration_id,
             identity,
             clock: crate::time::now_ms,
+            lease: None,
         })
     }
 

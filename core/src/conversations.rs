@@ -14,6 +14,8 @@ pub enum MessageStatus {
     Sent = 1,
     Delivered = 2,
     Read = 3,
+    /// Could not be sent (recipient gone); shown as failed.
+    Failed = 4,
     /// An incoming message.
     Received = 10,
 }
@@ -24,6 +26,7 @@ impl MessageStatus {
             1 => Self::Sent,
             2 => Self::Delivered,
             3 => Self::Read,
+            4 => Self::Failed,
             10 => Self::Received,
             _ => Self::Sending,
         }

@@ -67,6 +67,25 @@ pub enum Error {
     /// A safety number that does not match ours.
     #[error("safety number does not match")]
     SafetyNumberMismatch,
+    /// The relay could not be reached or the connection broke. Nothing was
+    /// lost: unsent messages stay in the outbox, unacked mail at the relay.
+    #[error("network: {0}")]
+    Network(String),
+    /// The relay refused our device credentials (revoked or unknown).
+    #[error("the relay refused this device's credentials")]
+    Unauthorized,
+    /// The invite token is unknown or already used.
+    #[error("invite is invalid or already used")]
+    InvalidInvite,
+    /// Another reader (another process) is draining this mailbox now.
+    #[error("mailbox is being read by another process")]
+    MailboxBusy,
+    /// Another process holds the sync lock on this database.
+    #[error("another process is syncing this account")]
+    Locked,
+    /// Any other refusal from the relay.
+    #[error("relay refused the request: HTTP {status} {code}")]
+    Relay { status: u16, code: String },
     /// Invalid argument from the caller (bad device id, empty text, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -71,7 +71,7 @@ impl Account {
     pub fn process_bundle(&mut self, remote_account: &str, bundle: &DeviceBundle) -> Result<()> {
         let addr = address(remote_account, bundle.device_id)?;
         let b = to_libsignal_bundle(bundle)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.ratchet_tx()?;
         let mut stores = Stores::new(&tx, self.identity, self.registration_id);
         let now = SystemTime::now();
         let result = drive(process_prekey_bundle(
@@ -144,21 +144,23 @@ impl Account {
         text: Option<&str>,
     ) -> Result<Outgoing> {
         crate::account::validate_account_id(remote_account)?;
-        if self.identity_change_pending(remote_account)? {
-            return Err(Error::IdentityChanged {
-                account_id: remote_account.to_owned(),
-            });
-        }
-        if self.prekey_rotation_overdue()? {
-            return Err(Error::PrekeyRotationOverdue);
-        }
-        let devices = self.session_devices(remote_account)?;
-        if devices.is_empty() {
-            return Err(Error::NoSession {
-                account_id: remote_account.to_owned(),
-                device_id: 0,
-            });
-        }
+        let (message_id, sent_at, plaintext) = self.new_content(body);
+        let tx = self.ratchet_tx()?;
+        let messages = self.seal(&tx, remote_account, &plaintext)?;
+        let local_id = match text {
+            Some(text) => Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?),
+            None => None,
+        };
+        tx.commit()?;
+        Ok(Outgoing {
+            local_id,
+            message_id,
+            recipient: remote_account.to_owned(),
+            messages,
+        })
+    }
+
+    pub(crate) fn new_content(&self, body: Body) -> (Vec<u8>, u64, Vec<u8>) {
         let mut message_id = vec![0u8; 16];
         rand::rng().fill_bytes(&mut message_id);
         let sent_at = self.now();
@@ -168,24 +170,72 @@ impl Account {
             message_id: message_id.clone(),
             body: Some(body),
         });
-        let tx = self.conn.unchecked_transaction()?;
-        let mut stores = Stores::new(&tx, self.identity, self.registration_id);
+        (message_id, sent_at, plaintext)
+    }
+
+    pub(crate) fn store_outgoing(
+        &self,
+        tx: &Connection,
+        remote_account: &str,
+        message_id: &[u8],
+        text: &str,
+        sent_at: u64,
+    ) -> Result<i64> {
+        let conversation = conversations::get_or_create(tx, remote_account, sent_at)?;
+        conversations::insert_message(
+            tx,
+            conversation,
+            message_id,
+            true,
+            self.device_id,
+            text,
+            sent_at,
+            sent_at,
+            MessageStatus::Sending,
+        )
+    }
+
+    /// Encrypts `plaintext` for every device of `remote_account` we hold a
+    /// session with, inside `tx` (the ratchet advance commits with it).
+    pub(crate) fn seal(
+        &self,
+        tx: &Connection,
+        remote_account: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<OutgoingMessage>> {
+        if self.identity_change_pending(remote_account)? {
+            return Err(Error::IdentityChanged {
+                account_id: remote_account.to_owned(),
+            });
+        }
+        if self.prekey_rotation_overdue()? {
+            return Err(Error::PrekeyRotationOverdue);
+        }
+        let devices = session_devices(tx, remote_account)?;
+        if devices.is_empty() {
+            return Err(Error::NoSession {
+                account_id: remote_account.to_owned(),
+                device_id: 0,
+            });
+        }
+        let mut stores = Stores::new(tx, self.identity, self.registration_id);
         let mut messages = Vec::with_capacity(devices.len());
         for device in devices {
             let addr = address(remote_account, device)?;
             let ct = drive(message_encrypt(
-                &plaintext,
+                plaintext,
                 &addr,
                 &mut stores.sessions,
                 &mut stores.identities,
                 SystemTime::now(),
                 &mut rand::rng(),
             ))?;
-            let record =
-                drive(stores.sessions.load_session(&addr))?.ok_or_else(|| Error::NoSession {
+            let record = drive(stores.sessions.load_session(&addr))?.ok_or_else(|| {
+                Error::NoSession {
                     account_id: remote_account.to_owned(),
                     device_id: device,
-                })?;
+                }
+            })?;
             let registration_id = record.remote_registration_id().map_err(Error::from)?;
             let (kind, bytes) = match ct {
                 CiphertextMessage::PreKeySignalMessage(m) => {
@@ -204,30 +254,20 @@ impl Account {
             });
         }
         stores.sessions.flush()?;
-        let local_id = match text {
-            Some(text) => {
-                let conversation = conversations::get_or_create(&tx, remote_account, sent_at)?;
-                Some(conversations::insert_message(
-                    &tx,
-                    conversation,
-                    &message_id,
-                    true,
-                    self.device_id,
-                    text,
-                    sent_at,
-                    sent_at,
-                    MessageStatus::Sending,
-                )?)
-            }
-            None => None,
-        };
+        Ok(messages)
+    }
+
+    /// Forgets sessions with devices the relay says are gone or stale.
+    pub fn drop_sessions(&mut self, remote_account: &str, devices: &[u32]) -> Result<()> {
+        let tx = self.ratchet_tx()?;
+        for d in devices {
+            tx.execute(
+                "DELETE FROM sessions WHERE address = ?1",
+                [format!("{remote_account}.{d}")],
+            )?;
+        }
         tx.commit()?;
-        Ok(Outgoing {
-            local_id,
-            message_id,
-            recipient: remote_account.to_owned(),
-            messages,
-        })
+        Ok(())
     }
 
     /// Receives a page of envelopes in one transaction. Each envelope runs
@@ -236,7 +276,7 @@ impl Account {
     /// envelopes whose outcome is `ackable`.
     pub fn receive(&mut self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeOutcome>> {
         let received_at = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.ratchet_tx()?;
         let mut stores = Stores::new(&tx, self.identity, self.registration_id);
         let mut outcomes = Vec::with_capacity(envelopes.len());
         for env in envelopes {

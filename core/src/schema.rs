@@ -65,6 +65,23 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE prekeys ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE kyber_prekeys ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX messages_by_conversation ON messages (conversation_id, id);",
+    // v3: relay sync: the outbox, the cross-process lease, settings
+    // (relay credentials, notification privacy) and per-conversation
+    // notification labels (pseudonyms chosen by the therapist).
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        guid BLOB NOT NULL,
+        content BLOB NOT NULL,
+        message_row INTEGER,
+        created_at INTEGER NOT NULL
+     );
+     CREATE TABLE leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL, generation INTEGER NOT NULL
+     );
+     CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+     ALTER TABLE conversations ADD COLUMN notification_label TEXT;",
 ];
 
 /// The schema version this build writes.

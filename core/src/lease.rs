@@ -1,0 +1,75 @@
+//! The cross-process lease that decides who may advance the ratchet.
+//!
+//! The app and the iOS Notification Service Extension may open the same
+//! database at once. Every transaction that advances a ratchet is
+//! `BEGIN IMMEDIATE` (one writer at a time, reading the latest committed
+//! state — we keep no session cache across transactions, so nothing stale
+//! can be written back), and, when a lease holder is set, first takes or
+//! renews a short lease row in the database. The lease is never held
+//! across suspension: it simply expires (a few seconds), and a process that
+//! comes back after another took it gets `Error::Locked` on its next write.
+
+use rusqlite::{params, Transaction, TransactionBehavior};
+
+use crate::account::Account;
+use crate::error::{Error, Result};
+
+/// The lease covering sync and send.
+pub const RATCHET_LEASE: &str = "ratchet";
+
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseConfig {
+    pub holder: String,
+    pub ttl_ms: u64,
+}
+
+impl Account {
+    /// Makes every ratchet-advancing transaction of this handle take the
+    /// cross-process lease as `holder` (unique per process/handle).
+    pub fn use_lease(&mut self, holder: &str, ttl_ms: u64) {
+        self.lease = Some(LeaseConfig {
+            holder: holder.to_owned(),
+            ttl_ms,
+        });
+    }
+
+    /// Takes or renews the lease now; `Error::Locked` if another live
+    /// holder has it.
+    pub fn acquire_lease(&self) -> Result<()> {
+        let tx = self.ratchet_tx()?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gives the lease up (end of sync, before suspension).
+    pub fn release_lease(&self) -> Result<()> {
+        if let Some(l) = &self.lease {
+            self.conn.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![RATCHET_LEASE, l.holder],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Starts an immediate (write-locked) transaction and, if configured,
+    /// takes the lease inside it.
+    pub(crate) fn ratchet_tx(&self) -> Result<Transaction<'_>> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        if let Some(l) = &self.lease {
+            let now = self.now() as i64;
+            let taken = tx.execute(
+                "INSERT INTO leases (name, holder, expires_at, generation) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (name) DO UPDATE SET
+                   generation = leases.generation + (leases.holder != excluded.holder),
+                   holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
+                params![RATCHET_LEASE, l.holder, now + l.ttl_ms as i64, now],
+            )?;
+            if taken == 0 {
+                return Err(Error::Locked);
+            }
+        }
+        Ok(tx)
+    }
+}

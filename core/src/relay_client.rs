@@ -1,0 +1,275 @@
+//! The HTTP client for the relay (protobuf bodies, rustls). Refuses plain
+//! HTTP except to a loopback address. Knows nothing of crypto: it moves
+//! prekeys, ciphertext envelopes and acks.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use alcove_proto::relay::{
+    AckRequest, EnvelopePage, ErrorBody, MismatchedDevices, PreKeyBundles, PreKeyCount,
+    PreKeyUpload, PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
+};
+use base64::Engine;
+use prost::Message;
+use reqwest::{Method, StatusCode, Url};
+
+use crate::error::{Error, Result};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const READER_HEADER: &str = "x-alcove-reader";
+
+/// Device credentials: sent as HTTP Basic auth on every call. The relay
+/// keeps only a salted hash of the secret.
+#[derive(Clone)]
+pub struct Credentials {
+    pub account_id: String,
+    pub device_id: u32,
+    pub secret: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(..)")
+    }
+}
+
+/// The outcome of a send that the relay refused because our device list for
+/// the recipient is out of date.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    Sent,
+    /// 409: add sessions for `missing_devices`, drop `extra_devices`.
+    /// 410: `stale_devices` re-registered; new sessions needed.
+    Mismatch(MismatchedDevices),
+}
+
+#[derive(Clone, Debug)]
+pub struct RelayClient {
+    http: reqwest::Client,
+    base: Url,
+}
+
+/// True for http://127.0.0.0/8, [::1] and localhost.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl RelayClient {
+    /// `base` is the relay's URL. `https://` always; `http://` only to a
+    /// loopback address (tests and the demo).
+    pub fn new(base: &str) -> Result<Self> {
+        let base = Url::parse(base).map_err(|_| Error::InvalidArgument("relay url".into()))?;
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {
+                tracing::warn!("relay over plain HTTP on loopback: for tests and the demo only");
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "relay url must be https (plain http only on loopback)".into(),
+                ))
+            }
+        }
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(base.scheme() == "https")
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(Self { http, base })
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|_| Error::InvalidArgument("relay path".into()))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        creds: Option<&Credentials>,
+        reader: Option<&str>,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, bytes::Bytes)> {
+        let mut req = self.http.request(method, self.url(path)?);
+        if let Some(c) = creds {
+            let user = format!("{}.{}", c.account_id, c.device_id);
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", hex::encode(&c.secret[..])));
+            req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {token}"));
+        }
+        if let Some(r) = reader {
+            req = req.header(READER_HEADER, r);
+        }
+        if let Some(b) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, PROTOBUF).body(b);
+        }
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = req.send().await.map_err(|e| Error::Network(classify(&e)))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| Error::Network(classify(&e)))?;
+        Ok((status, bytes))
+    }
+
+    fn error(status: StatusCode, body: &[u8]) -> Error {
+        let code = ErrorBody::decode(body).map(|b| b.code).unwrap_or_default();
+        match (status, code.as_str()) {
+            (StatusCode::UNAUTHORIZED, _) => Error::Unauthorized,
+            (_, "invalid_invite") => Error::InvalidInvite,
+            (_, "mailbox_busy") => Error::MailboxBusy,
+            _ => Error::Relay {
+                status: status.as_u16(),
+                code,
+            },
+        }
+    }
+
+    async fn expect_ok<T: Message + Default>(
+        &self,
+        method: Method,
+        path: &str,
+        creds: Option<&Credentials>,
+        reader: Option<&str>,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        let (status, bytes) = self.call(method, path, creds, reader, body, timeout).await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(T::decode(bytes).map_err(|_| Error::Malformed("relay response"))?)
+    }
+
+    pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse> {
+        self.expect_ok(Method::POST, "v1/register", None, None, Some(req.encode_to_vec()), None)
+            .await
+    }
+
+    pub async fn upload_prekeys(&self, creds: &Credentials, up: &PreKeyUpload) -> Result<()> {
+        let (status, bytes) = self
+            .call(Method::PUT, "v1/keys", Some(creds), None, Some(up.encode_to_vec()), None)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(())
+    }
+
+    pub async fn prekey_count(&self, creds: &Credentials) -> Result<PreKeyCount> {
+        self.expect_ok(Method::GET, "v1/keys/count", Some(creds), None, None, None)
+            .await
+    }
+
+    pub async fn bundles(&self, creds: &Credentials, account_id: &str) -> Result<PreKeyBundles> {
+        crate::account::validate_account_id(account_id)?;
+        self.expect_ok(
+            Method::GET,
+            &format!("v1/keys/{account_id}"),
+            Some(creds),
+            None,
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn send(
+        &self,
+        creds: &Credentials,
+        account_id: &str,
+        req: &SendRequest,
+    ) -> Result<SendOutcome> {
+        crate::account::validate_account_id(account_id)?;
+        let (status, bytes) = self
+            .call(
+                Method::PUT,
+                &format!("v1/messages/{account_id}"),
+                Some(creds),
+                None,
+                Some(req.encode_to_vec()),
+                None,
+            )
+            .await?;
+        match status {
+            s if s.is_success() => Ok(SendOutcome::Sent),
+            StatusCode::CONFLICT | StatusCode::GONE => Ok(SendOutcome::Mismatch(
+                MismatchedDevices::decode(bytes).map_err(|_| Error::Malformed("relay response"))?,
+            )),
+            s => Err(Self::error(s, &bytes)),
+        }
+    }
+
+    pub async fn fetch(
+        &self,
+        creds: &Credentials,
+        reader: &str,
+        limit: u32,
+        timeout: Duration,
+    ) -> Result<EnvelopePage> {
+        self.expect_ok(
+            Method::GET,
+            &format!("v1/messages?limit={limit}"),
+            Some(creds),
+            Some(reader),
+            None,
+            Some(timeout),
+        )
+        .await
+    }
+
+    pub async fn ack(&self, creds: &Credentials, reader: &str, guids: Vec<Vec<u8>>) -> Result<()> {
+        let body = AckRequest { guids }.encode_to_vec();
+        let (status, bytes) = self
+            .call(Method::POST, "v1/messages/ack", Some(creds), Some(reader), Some(body), None)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(())
+    }
+
+    pub async fn release_reader(&self, creds: &Credentials, reader: &str) -> Result<()> {
+        let (status, bytes) = self
+            .call(Method::DELETE, "v1/messages/reader", Some(creds), Some(reader), None, None)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(())
+    }
+
+    pub async fn set_push(&self, creds: &Credentials, reg: &PushRegistration) -> Result<()> {
+        let (status, bytes) = self
+            .call(Method::PUT, "v1/push", Some(creds), None, Some(reg.encode_to_vec()), None)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(())
+    }
+}
+
+/// Network errors without URLs (they could carry account ids).
+fn classify(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "cannot connect to relay".into()
+    } else if e.is_body() || e.is_decode() {
+        "connection broke mid-response".into()
+    } else {
+        "request failed".into()
+    }
+}

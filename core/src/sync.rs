@@ -1,0 +1,410 @@
+//! The networked client: enrolment by invite, sending through the outbox,
+//! and `sync(deadline)` — the push-wake entry point.
+//!
+//! Database work is short and synchronous; it runs under a mutex that is
+//! never held across an `.await`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use alcove_proto::relay::{PushRegistration, RegisterRequest, SendRequest};
+use rand::RngCore;
+
+use crate::account::Account;
+use crate::db::DbKey;
+use crate::error::{Error, Result};
+use crate::messaging::Received;
+use crate::outbox::OutboxItem;
+use crate::relay_client::{Credentials, RelayClient, SendOutcome};
+use crate::settings::NotificationPrivacy;
+
+/// The text shown when content is hidden (the default).
+pub const HIDDEN_TITLE: &str = "Alcove";
+pub const HIDDEN_BODY: &str = "New secure message";
+
+/// Most notifications returned by one sync: memory stays bounded by the
+/// page size, never by how much mail was queued.
+pub const MAX_NOTIFICATIONS: usize = 20;
+
+/// Lease length: short, so a suspended process never blocks another for
+/// long; renewed by every ratchet transaction.
+pub const LEASE_TTL_MS: u64 = 5_000;
+
+/// A notification, already rendered at the account's privacy level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub title: String,
+    pub body: String,
+    /// Local message row (opaque; lets the app open the conversation).
+    pub message_row: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Messages (texts) newly stored by this sync.
+    pub received: u32,
+    /// Envelopes that could not be processed and were dropped (acked).
+    pub failed: u32,
+    /// At most `MAX_NOTIFICATIONS`, newest last.
+    pub notifications: Vec<Notification>,
+    /// The deadline stopped the sync with mail still at the relay.
+    pub more: bool,
+    /// Outbox items the relay accepted during this sync.
+    pub sent: u32,
+    /// Pages fetched.
+    pub pages: u32,
+}
+
+/// Where a sent text stands after `send_text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    pub message_row: i64,
+    /// False when the relay could not be reached: the text waits in the
+    /// outbox and goes out on a later `flush_outbox`/`sync`.
+    pub sent: bool,
+}
+
+pub struct Client {
+    account: Mutex<Account>,
+    relay: RelayClient,
+    creds: Credentials,
+    /// Identifies this process to the relay's one-reader rule and to the
+    /// database lease.
+    reader: String,
+    page_size: u32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn remove_db_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal", ".keycheck"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+}
+
+impl Client {
+    /// Creates a new account in a new database at `path` and registers it
+    /// with the relay using a one-time invite. On failure nothing is left
+    /// behind.
+    pub async fn enroll(path: &Path, key: &DbKey, relay_url: &str, invite: &str) -> Result<Client> {
+        let relay = RelayClient::new(relay_url)?;
+        if path.exists() {
+            return Err(Error::AccountExists);
+        }
+        let account_id = random_hex(16);
+        let result = async {
+            let mut account = Account::create(path, key, &account_id, 1)?;
+            let prekeys = account.initial_prekeys()?;
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            let req = RegisterRequest {
+                invite_token: invite.to_owned(),
+                account_id: account_id.clone(),
+                registration_id: account.registration_id(),
+                identity_key: account.identity_key(),
+                auth_secret: secret.clone(),
+                prekeys: Some(prekeys),
+            };
+            let resp = relay.register(&req).await?;
+            if resp.device_id != account.device_id() || resp.account_id != account_id {
+                return Err(Error::Internal("relay assigned an unexpected device".into()));
+            }
+            let creds = Credentials {
+                account_id: account_id.clone(),
+                device_id: resp.device_id,
+                secret: zeroize::Zeroizing::new(secret),
+            };
+            account.save_credentials(&creds)?;
+            tracing::info!(device = resp.device_id, "enrolled");
+            Ok((account, creds))
+        }
+        .await;
+        match result {
+            Ok((account, creds)) => Ok(Self::from_parts(account, relay, creds)),
+            Err(e) => {
+                remove_db_files(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an enrolled account.
+    pub fn open(path: &Path, key: &DbKey, relay_url: &str) -> Result<Client> {
+        let relay = RelayClient::new(relay_url)?;
+        let account = Account::open(path, key)?;
+        let creds = account.credentials()?;
+        Ok(Self::from_parts(account, relay, creds))
+    }
+
+    fn from_parts(mut account: Account, relay: RelayClient, creds: Credentials) -> Client {
+        let reader = random_hex(12);
+        account.use_lease(&reader, LEASE_TTL_MS);
+        Client {
+            account: Mutex::new(account),
+            relay,
+            creds,
+            reader,
+            page_size: 100,
+        }
+    }
+
+    /// Page size for sync (1..=100); smaller pages bound memory tighter.
+    pub fn set_page_size(&mut self, n: u32) {
+        self.page_size = n.clamp(1, 100);
+    }
+
+    /// The account, for local queries (conversations, messages, settings).
+    /// Do not hold the guard across an `.await`.
+    pub fn account(&self) -> Result<MutexGuard<'_, Account>> {
+        self.account
+            .lock()
+            .map_err(|_| Error::Internal("account lock poisoned".into()))
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.creds.account_id
+    }
+
+    /// Registers where the relay should send wake-ups.
+    pub async fn register_push(&self, reg: PushRegistration) -> Result<()> {
+        self.relay.set_push(&self.creds, &reg).await
+    }
+
+    /// Stores and queues a text, then tries to send the outbox. A relay
+    /// that cannot be reached is not an error: the text waits, in order.
+    pub async fn send_text(&self, remote_account: &str, text: &str) -> Result<SendReport> {
+        let row = self.account()?.compose_text(remote_account, text)?;
+        let sent = match self.flush_outbox(None).await {
+            Ok(_) => self.account()?.outbox_len()? == 0 || self.is_sent(row)?,
+            Err(Error::Network(_)) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(SendReport {
+            message_row: row,
+            sent,
+        })
+    }
+
+    fn is_sent(&self, row: i64) -> Result<bool> {
+        Ok(self
+            .account()?
+            .message(row)?
+            .is_some_and(|m| m.status >= crate::MessageStatus::Sent && m.status != crate::MessageStatus::Failed))
+    }
+
+    /// Sends queued items in order. Items for a recipient whose identity
+    /// changed stay queued (behind them, that recipient's later items too)
+    /// while other recipients' items go. Returns how many went.
+    pub async fn flush_outbox(&self, deadline: Option<Instant>) -> Result<u32> {
+        let mut sent = 0;
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut skip_ids: HashSet<i64> = HashSet::new();
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let next = self.next_unblocked(&blocked, &skip_ids)?;
+            let Some(item) = next else { break };
+            match self.send_item(&item).await {
+                Ok(()) => sent += 1,
+                Err(Error::IdentityChanged { .. }) => {
+                    blocked.insert(item.recipient.clone());
+                    skip_ids.insert(item.id);
+                }
+                Err(Error::Relay { status: 404, .. }) => {
+                    self.account()?.outbox_abandon(&item)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn next_unblocked(&self, blocked: &HashSet<String>, skip: &HashSet<i64>) -> Result<Option<OutboxItem>> {
+        let account = self.account()?;
+        if blocked.is_empty() {
+            return account.outbox_next();
+        }
+        Ok(account
+            .outbox_items(200)?
+            .into_iter()
+            .find(|i| !blocked.contains(&i.recipient) && !skip.contains(&i.id)))
+    }
+
+    async fn send_item(&self, item: &OutboxItem) -> Result<()> {
+        for _attempt in 0..4 {
+            if self.account()?.session_devices(&item.recipient)?.is_empty() {
+                self.fetch_sessions(&item.recipient, None).await?;
+            }
+            let messages = self.account()?.seal_outbox_item(item)?;
+            let req = SendRequest {
+                guid: item.guid.clone(),
+                messages,
+            };
+            match self.relay.send(&self.creds, &item.recipient, &req).await? {
+                SendOutcome::Sent => {
+                    self.account()?.outbox_done(item)?;
+                    return Ok(());
+                }
+                SendOutcome::Mismatch(m) => {
+                    tracing::debug!(
+                        missing = m.missing_devices.len(),
+                        extra = m.extra_devices.len(),
+                        stale = m.stale_devices.len(),
+                        "device list changed; re-encrypting"
+                    );
+                    let mut gone = m.extra_devices.clone();
+                    gone.extend(&m.stale_devices);
+                    self.account()?.drop_sessions(&item.recipient, &gone)?;
+                    let mut need = m.missing_devices.clone();
+                    need.extend(&m.stale_devices);
+                    if !need.is_empty() {
+                        self.fetch_sessions(&item.recipient, Some(&need)).await?;
+                    }
+                }
+            }
+        }
+        Err(Error::Relay {
+            status: 409,
+            code: "device_list_unstable".into(),
+        })
+    }
+
+    /// Fetches prekey bundles and starts sessions (all devices, or `only`).
+    async fn fetch_sessions(&self, remote_account: &str, only: Option<&[u32]>) -> Result<()> {
+        let bundles = self.relay.bundles(&self.creds, remote_account).await?;
+        let mut account = self.account()?;
+        for b in &bundles.devices {
+            if only.is_none_or(|o| o.contains(&b.device_id)) {
+                account.process_bundle(remote_account, b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The push-wake entry point: takes the cross-process lease, drains the
+    /// mailbox page by page (each page decrypted and stored in one
+    /// transaction, acked only after commit), sends the outbox and keeps
+    /// prekeys topped up, stopping cleanly at `deadline`. The next call
+    /// resumes where this one stopped.
+    pub async fn sync(&self, deadline: Instant) -> Result<SyncReport> {
+        self.account()?.acquire_lease()?;
+        let result = self.sync_locked(deadline).await;
+        let _ = self.account().and_then(|a| a.release_lease());
+        if let Err(e) = self.relay.release_reader(&self.creds, &self.reader).await {
+            tracing::debug!(error = %e, "could not release mailbox reader");
+        }
+        result
+    }
+
+    async fn sync_locked(&self, deadline: Instant) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let privacy = self.account()?.notification_privacy()?;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_millis(20) {
+                report.more = true;
+                break;
+            }
+            let page = self
+                .relay
+                .fetch(&self.creds, &self.reader, self.page_size, remaining)
+                .await?;
+            report.pages += 1;
+            if page.envelopes.is_empty() {
+                break;
+            }
+            let outcomes = self.account()?.receive(&page.envelopes)?;
+            let mut acks = Vec::with_capacity(outcomes.len());
+            {
+                let account = self.account()?;
+                for o in &outcomes {
+                    if o.ackable() {
+                        acks.push(o.guid.clone());
+                    }
+                    match &o.result {
+                        Ok(Received::Text(m)) => {
+                            report.received += 1;
+                            if report.notifications.len() == MAX_NOTIFICATIONS {
+                                report.notifications.remove(0);
+                            }
+                            report.notifications.push(render(&account, privacy, m)?);
+                        }
+                        Ok(Received::Receipt { .. }) | Err(Error::DuplicateEnvelope) => {}
+                        Err(e) => {
+                            report.failed += 1;
+                            tracing::warn!(error = %e, "envelope dropped");
+                        }
+                    }
+                }
+            }
+            self.relay.ack(&self.creds, &self.reader, acks).await?;
+            if !page.more {
+                break;
+            }
+        }
+        if Instant::now() < deadline {
+            report.sent = match self.flush_outbox(Some(deadline)).await {
+                Ok(n) => n,
+                Err(Error::Network(_)) => 0,
+                Err(e) => return Err(e),
+            };
+        }
+        if Instant::now() < deadline {
+            if let Err(e) = self.upkeep_prekeys().await {
+                tracing::warn!(error = %e, "prekey upkeep failed; will retry next sync");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Refills one-time prekeys when the relay runs low and rotates the
+    /// signed and last-resort keys on schedule.
+    pub async fn upkeep_prekeys(&self) -> Result<bool> {
+        let count = self.relay.prekey_count(&self.creds).await?;
+        let upload = self.account()?.prekey_upkeep(&count)?;
+        match upload {
+            Some(up) => {
+                self.relay.upload_prekeys(&self.creds, &up).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+fn render(account: &Account, privacy: NotificationPrivacy, m: &crate::Message) -> Result<Notification> {
+    let (title, body) = match privacy {
+        NotificationPrivacy::Hidden => (HIDDEN_TITLE.to_owned(), HIDDEN_BODY.to_owned()),
+        NotificationPrivacy::Pseudonym => {
+            let (_, label) = account.conversation_labels(&m.remote_account)?;
+            (label.unwrap_or_else(|| HIDDEN_TITLE.to_owned()), HIDDEN_BODY.to_owned())
+        }
+        NotificationPrivacy::FullPreview => {
+            let (name, label) = account.conversation_labels(&m.remote_account)?;
+            (
+                name.or(label).unwrap_or_else(|| HIDDEN_TITLE.to_owned()),
+                m.body.clone(),
+            )
+        }
+    };
+    Ok(Notification {
+        title,
+        body,
+        message_row: m.id,
+    })
+}
