@@ -81,6 +81,12 @@ impl Account {
         self.set_setting("relay_device_id", &c.device_id.to_be_bytes())
     }
 
+    /// This device's relay credentials (tools and tests; apps never need them).
+    #[doc(hidden)]
+    pub fn relay_credentials(&self) -> Result<Credentials> {
+        self.credentials()
+    }
+
     pub(crate) fn credentials(&self) -> Result<Credentials> {
         let secret = self.setting("relay_secret")?.ok_or(Error::NoAccount)?;
         let device = self.setting("relay_device_id")?.ok_or(Error::NoAccount)?;

@@ -1,1 +1,40 @@
-//! placeholder
+//! alcove-relay: the server that knows devices, prekeys and mailboxes of
+//! ciphertext — never content — and wakes devices with content-free pushes.
+//! See API.md for the HTTP API.
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod auth;
+mod config;
+mod error;
+mod push;
+mod server;
+mod storage;
+
+use std::path::Path;
+
+use rand::RngCore;
+
+pub use api::MAX_KEYS_PER_UPLOAD;
+pub use config::{system_clock, Clock, RelayConfig, TlsConfig};
+pub use error::RelayError;
+pub use push::{default_push_sender, BoxFuture, PushError, PushSender, UnifiedPushSender, WAKE_BODY};
+pub use server::{start, start_with_storage, RelayHandle};
+pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};
+
+/// Issues a one-time invite token (base64url, 32 random bytes) into the
+/// relay database at `db_path`; only its hash is stored. `ttl_ms` bounds
+/// how long it stays valid.
+pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, RelayError> {
+    use base64::Engine;
+    let storage = SqliteStorage::open(db_path)?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let now = (system_clock())();
+    storage
+        .create_invite(&auth::hash_invite(&token), now, ttl_ms.map(|t| now + t))
+        .map_err(|e| RelayError::Internal(e.to_string()))?;
+    Ok(token)
+}

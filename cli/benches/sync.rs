@@ -1,0 +1,173 @@
+//! The push-wake path, measured as ratios in one run:
+//! - 1,000 queued messages synced on one wake (fetch + decrypt + store +
+//!   ack, relay on loopback) against libsignal's in-memory decrypt of 1,000
+//!   messages;
+//! - peak RSS of a process doing that sync, against the same process
+//!   syncing an empty mailbox (and against the iOS NSE's 24 MB);
+//! - relay throughput: send + fetch + ack per second on SQLite.
+
+#[path = "../tests/common.rs"]
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use alcove_core::proto::relay::SendRequest;
+use alcove_core::proto::wire::envelope;
+use alcove_core::RelayClient;
+use common::*;
+use libsignal_protocol::*;
+
+const N: usize = 1000;
+
+fn drive<T>(f: impl std::future::Future<Output = T>) -> T {
+    futures_util::FutureExt::now_or_never(f).expect("in-memory store never suspends")
+}
+
+/// libsignal alone: decrypt N messages on an existing chain, in memory.
+fn inmem_decrypt(n: usize) -> Duration {
+    let mut rng = rand::rng();
+    let a_id = IdentityKeyPair::generate(&mut rng);
+    let b_id = IdentityKeyPair::generate(&mut rng);
+    let mut a = InMemSignalProtocolStore::new(a_id, 1).unwrap();
+    let mut b = InMemSignalProtocolStore::new(b_id, 2).unwrap();
+    let a_addr = ProtocolAddress::new("acct-a".into(), DeviceId::new(1).unwrap());
+    let b_addr = ProtocolAddress::new("acct-b".into(), DeviceId::new(1).unwrap());
+    let spk = KeyPair::generate(&mut rng);
+    let sig = b_id.private_key().calculate_signature(&spk.public_key.serialize(), &mut rng).unwrap();
+    let kyber = KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
+    drive(b.save_signed_pre_key(1.into(), &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig))).unwrap();
+    drive(b.save_kyber_pre_key(1.into(), &kyber)).unwrap();
+    let bundle = PreKeyBundle::new(
+        2,
+        DeviceId::new(1).unwrap(),
+        None,
+        1.into(),
+        spk.public_key,
+        sig.to_vec(),
+        1.into(),
+        kyber.public_key().unwrap(),
+        kyber.signature().unwrap(),
+        *b_id.identity_key(),
+    )
+    .unwrap();
+    drive(process_prekey_bundle(&b_addr, &mut a.session_store, &mut a.identity_store, &bundle, SystemTime::now(), &mut rng)).unwrap();
+    let cts: Vec<CiphertextMessage> = (0..n)
+        .map(|_| drive(message_encrypt(&[0u8; 160], &b_addr, &mut a.session_store, &mut a.identity_store, SystemTime::now(), &mut rng)).unwrap())
+        .collect();
+    let t = Instant::now();
+    for ct in &cts {
+        drive(message_decrypt(ct, &a_addr, &mut b.session_store, &mut b.identity_store, &mut b.pre_key_store, &b.signed_pre_key_store, &mut b.kyber_pre_key_store, &mut rng)).unwrap();
+    }
+    t.elapsed()
+}
+
+fn field(out: &str, key: &str) -> u64 {
+    out.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn sync_subprocess(dev: &Device, relay: &Relay) -> (u64, u64, u64) {
+    let bin = std::env::var("ALCOVE_BIN").unwrap_or_else(|_| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("alcove").display().to_string()
+    });
+    let out = Command::new(bin)
+        .args(["sync", "--db"])
+        .arg(&dev.path)
+        .arg("--key-file")
+        .arg(&dev.key_file)
+        .args(["--relay", &relay.url(), "--deadline-ms", "60000", "--report-rss"])
+        .output()
+        .expect("run alcove sync (build it with `cargo build --release -p alcove-cli`)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout).to_string();
+    (field(&s, "received"), field(&s, "elapsed_ms"), field(&s, "peak_rss_kib"))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    a.client.send_text(&b_id, "warm-up").await.unwrap();
+    b.client.sync(soon(30)).await.unwrap();
+
+    let text = "See you Thursday at 4; bring the worksheet if you can.";
+    let queue = |n: usize| {
+        let a = &a;
+        let b_id = b_id.clone();
+        async move {
+            for _ in 0..n {
+                a.client.send_text(&b_id, text).await.unwrap();
+            }
+        }
+    };
+
+    // 1. In-process sync of 1,000 queued messages.
+    queue(N).await;
+    let t = Instant::now();
+    let r = b.client.sync(soon(120)).await.unwrap();
+    let sync_time = t.elapsed();
+    assert_eq!(r.received as usize, N);
+    let inmem = inmem_decrypt(N);
+
+    // 2. Peak RSS: a fresh process syncing 1,000 vs syncing none.
+    let (_, _, idle_rss) = sync_subprocess(&b, &relay);
+    queue(N).await;
+    let (got, sub_ms, rss) = sync_subprocess(&b, &relay);
+    assert_eq!(got as usize, N);
+
+    // 3. Relay throughput: send + fetch + ack, opaque ciphertexts.
+    let rc = RelayClient::new(&relay.url()).unwrap();
+    let creds_a = a.client.account().unwrap().relay_credentials().unwrap();
+    let creds_b = b.client.account().unwrap().relay_credentials().unwrap();
+    let reg_b = b.client.account().unwrap().registration_id();
+    let ops = 1000;
+    let t = Instant::now();
+    for i in 0..ops {
+        let mut guid = vec![0u8; 16];
+        guid[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+        let req = SendRequest {
+            guid,
+            messages: vec![alcove_core::proto::relay::OutgoingMessage {
+                destination_device: 1,
+                destination_registration_id: reg_b,
+                r#type: envelope::Type::SignalMessage as i32,
+                ciphertext: vec![0x42; 200],
+            }],
+        };
+        rc.send(&creds_a, &b_id, &req).await.unwrap();
+    }
+    let send_time = t.elapsed();
+    let t = Instant::now();
+    let mut fetched = 0;
+    loop {
+        let page = rc.fetch(&creds_b, "bench-reader", 100, Duration::from_secs(10)).await.unwrap();
+        if page.envelopes.is_empty() {
+            break;
+        }
+        fetched += page.envelopes.len();
+        let guids = page.envelopes.into_iter().map(|e| e.guid).collect();
+        rc.ack(&creds_b, "bench-reader", guids).await.unwrap();
+    }
+    let drain_time = t.elapsed();
+    assert_eq!(fetched, ops);
+
+    let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
+    println!("== push-wake sync, {N} queued messages, relay on loopback (SQLite) ==");
+    println!("sync in-process (fetch+decrypt+store+ack): {:>8.1} µs/message  ({:.0} ms total, {} pages)", per(sync_time, N), sync_time.as_secs_f64() * 1e3, r.pages);
+    println!("libsignal in-memory decrypt              : {:>8.1} µs/message", per(inmem, N));
+    println!("ratio sync / in-memory decrypt            : {:>8.2}x", sync_time.as_secs_f64() / inmem.as_secs_f64());
+    println!("sync as a fresh process                   : {sub_ms} ms for {N} messages");
+    println!("peak RSS, process syncing {N}            : {:>8.1} MiB", rss as f64 / 1024.0);
+    println!("peak RSS, same process, empty mailbox     : {:>8.1} MiB", idle_rss as f64 / 1024.0);
+    println!("ratio peak RSS 1,000 / empty              : {:>8.2}x   (iOS NSE limit 24 MiB: {:.0}% used)", rss as f64 / idle_rss.max(1) as f64, rss as f64 / 1024.0 / 24.0 * 100.0);
+    println!("relay send (PUT), sequential              : {:>8.0} /s", ops as f64 / send_time.as_secs_f64());
+    println!("relay fetch+ack (pages of 100)            : {:>8.0} envelopes/s", ops as f64 / drain_time.as_secs_f64());
+    println!("relay send+fetch+ack                      : {:>8.0} messages/s", ops as f64 / (send_time + drain_time).as_secs_f64());
+}

@@ -1,0 +1,184 @@
+//! `alcove demo`: a relay on loopback, a therapist and a client (each its
+//! own SQLCipher database), enrolment by invite, a conversation, then the
+//! client goes offline, the therapist writes, the relay wakes the client
+//! through a UnifiedPush endpoint, and the client syncs.
+//!
+//! Everything it writes stays under the data directory. It prints message
+//! texts because it is a demo with made-up words; the library never logs
+//! content.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use alcove_core::proto::relay::{push_registration, PushRegistration};
+use alcove_core::{Client, NotificationPrivacy};
+use tokio::sync::mpsc;
+
+use crate::tools::{new_key_file, BoxError};
+
+const THERAPIST: &str = "therapist";
+const CLIENT: &str = "client";
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A local UnifiedPush endpoint: records each wake-up's body.
+async fn push_endpoint() -> Result<(String, mpsc::UnboundedReceiver<Vec<u8>>, tokio::task::JoinHandle<()>), BoxError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/push/{token}",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body.to_vec());
+                axum::http::StatusCode::CREATED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((format!("http://{addr}/push/demo-client-device"), rx, task))
+}
+
+async fn say(from: &Client, from_name: &str, to: &Client, to_name: &str, text: &str) -> Result<Duration, BoxError> {
+    println!("{from_name} -> {to_name}: {text}");
+    let t = Instant::now();
+    let report = from.send_text(to.account_id(), text).await?;
+    if !report.sent {
+        return Err("the relay did not accept the message".into());
+    }
+    Ok(t.elapsed())
+}
+
+pub async fn run(dir: &Path) -> Result<(), BoxError> {
+    std::fs::create_dir_all(dir)?;
+    for name in ["relay.db", "therapist.db", "client.db"] {
+        for suffix in ["", "-wal", "-shm", ".keycheck"] {
+            let _ = std::fs::remove_file(dir.join(format!("{name}{suffix}")));
+        }
+    }
+    println!("Alcove demo — data under {}", dir.display());
+    println!("(relay on loopback over plain HTTP: demo only; production relays use TLS)\n");
+
+    let t0 = Instant::now();
+    let relay_db = dir.join("relay.db");
+    let relay = alcove_relay::start(
+        alcove_relay::RelayConfig::new("127.0.0.1:0".parse()?, relay_db.clone()),
+        alcove_relay::default_push_sender()?,
+    )
+    .await?;
+    let url = format!("http://{}", relay.local_addr());
+    println!("relay      listening on {url} ({})", ms(t0.elapsed()));
+
+    let invite_t = alcove_relay::create_invite(&relay_db, None)?;
+    let invite_c = alcove_relay::create_invite(&relay_db, None)?;
+    println!("practice   issued 2 one-time invites");
+
+    let t = Instant::now();
+    let therapist = Client::enroll(
+        &dir.join("therapist.db"),
+        &new_key_file(&dir.join("therapist.key"))?,
+        &url,
+        &invite_t,
+    )
+    .await?;
+    let client = Client::enroll(
+        &dir.join("client.db"),
+        &new_key_file(&dir.join("client.key"))?,
+        &url,
+        &invite_c,
+    )
+    .await?;
+    println!("enrolment  therapist and client registered by invite ({})", ms(t.elapsed()));
+
+    // The invite card carries the therapist's identity key: the client pins
+    // it at enrolment instead of trusting on first use.
+    let therapist_key = therapist.account()?.identity_key();
+    client.account()?.pin_identity(therapist.account_id(), &therapist_key)?;
+    therapist.account()?.set_display_name(client.account_id(), "J. (client)")?;
+    client.account()?.set_display_name(therapist.account_id(), "Dr. Rivera")?;
+
+    println!("\n-- both online --");
+    let mut send_times = Vec::new();
+    send_times.push(say(&client, CLIENT, &therapist, THERAPIST, "Hi, is it ok to text before Thursday?").await?);
+    let r = therapist.sync(Instant::now() + Duration::from_secs(5)).await?;
+    println!("   (therapist synced: {} new)", r.received);
+    send_times.push(say(&therapist, THERAPIST, &client, CLIENT, "Of course. I read messages during office hours.").await?);
+    let r = client.sync(Instant::now() + Duration::from_secs(5)).await?;
+    println!("   (client synced: {} new)", r.received);
+
+    println!("\n-- client's phone goes to sleep --");
+    let (endpoint, mut pushes, push_task) = push_endpoint().await?;
+    client
+        .register_push(PushRegistration {
+            kind: push_registration::Kind::UnifiedPush as i32,
+            endpoint,
+        })
+        .await?;
+    client.account()?.set_notification_privacy(NotificationPrivacy::Hidden)?;
+
+    let texts = [
+        "Thinking of you after today's session.",
+        "Worksheet for the week is the breathing one we tried.",
+        "See you Thursday at 4.",
+    ];
+    let first_send = Instant::now();
+    for text in texts {
+        send_times.push(say(&therapist, THERAPIST, &client, CLIENT, text).await?);
+    }
+    let push = tokio::time::timeout(Duration::from_secs(5), pushes.recv())
+        .await
+        .map_err(|_| "no wake-up push arrived within 5 s")?
+        .ok_or("push endpoint closed")?;
+    let wake_latency = first_send.elapsed();
+    println!(
+        "\npush       wake-up arrived at the client's endpoint: {} bytes, content-free ({})",
+        push.len(),
+        ms(wake_latency)
+    );
+    // Let any coalesced extra wake-ups arrive before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = 0;
+    while pushes.try_recv().is_ok() {
+        extra += 1;
+    }
+
+    let t = Instant::now();
+    let report = client.sync(Instant::now() + Duration::from_secs(5)).await?;
+    let sync_time = t.elapsed();
+    println!(
+        "sync       client woke and synced {} messages in {} pages ({})",
+        report.received,
+        report.pages,
+        ms(sync_time)
+    );
+    println!("\nnotifications shown (privacy: hidden):");
+    for n in &report.notifications {
+        println!("  [{}] {}", n.title, n.body);
+    }
+
+    println!("\nclient's conversation with the therapist, from its encrypted database:");
+    let account = client.account()?;
+    let mut messages = account.messages(therapist.account_id(), None, 50)?;
+    messages.reverse();
+    for m in &messages {
+        let who = if m.outgoing { CLIENT } else { THERAPIST };
+        println!("  {who:>9}: {}", m.body);
+    }
+    drop(account);
+
+    let mean_send = send_times.iter().sum::<Duration>() / send_times.len() as u32;
+    println!("\ntimings: mean send {}, wake-up {}, sync {}, whole demo {}", ms(mean_send), ms(wake_latency), ms(sync_time), ms(t0.elapsed()));
+    println!("pushes received: {} (bursts are coalesced)", 1 + extra);
+    if report.received as usize != texts.len() {
+        return Err(format!("expected {} messages after wake-up, got {}", texts.len(), report.received).into());
+    }
+    push_task.abort();
+    relay.shutdown().await;
+    println!("\ndone. Files: {}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `alcove`: run the relay, issue invites, run the demo.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod tools;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "alcove", version, about = "Alcove: secure texting for therapy practices")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay (SQLite file by default), or issue invites.
+    Relay(RelayArgs),
+    /// The demo: relay + therapist + client on loopback, everything under DIR.
+    Demo {
+        #[arg(long, default_value = "./demo-data")]
+        data_dir: PathBuf,
+    },
+    /// Sync one account once (for operators and tests; prints counts only).
+    #[command(hide = true)]
+    Sync(tools::SyncArgs),
+    /// Enrol one account by invite (for tests).
+    #[command(hide = true)]
+    Enroll(tools::EnrollArgs),
+}
+
+#[derive(clap::Args)]
+struct RelayArgs {
+    #[command(subcommand)]
+    action: Option<RelayAction>,
+    /// The relay's SQLite database file.
+    #[arg(long, default_value = "alcove-relay.db", global = true)]
+    db: PathBuf,
+    /// Address to listen on. Plain HTTP is allowed only on loopback.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    bind: SocketAddr,
+    /// TLS certificate chain (PEM); required off loopback.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum RelayAction {
+    /// Issue one-time invite tokens (printed one per line).
+    Invite {
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALCOVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Relay(args) => tools::relay(args).await,
+        Command::Demo { data_dir } => demo::run(&data_dir).await,
+        Command::Sync(args) => tools::sync(args).await,
+        Command::Enroll(args) => tools::enroll(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alcove: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

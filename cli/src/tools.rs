@@ -1,0 +1,148 @@
+//! Relay, invite, enrol and sync subcommands.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use alcove_core::{Client, DbKey};
+use rand::RngCore;
+
+use crate::RelayArgs;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads a 32-byte key stored as hex (demo and test tooling only: apps keep
+/// the key in the Android Keystore / iOS Keychain).
+pub fn read_key(path: &Path) -> Result<DbKey, BoxError> {
+    let text = std::fs::read_to_string(path)?;
+    let bytes = hex::decode(text.trim())?;
+    Ok(DbKey::from_slice(&bytes)?)
+}
+
+/// Creates a random key file readable by its owner only.
+pub fn new_key_file(path: &Path) -> Result<DbKey, BoxError> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    write_private(path, hex::encode(bytes).as_bytes())?;
+    Ok(DbKey::new(bytes))
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(data)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, data)
+    }
+}
+
+pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
+    if let Some(crate::RelayAction::Invite { count }) = args.action {
+        for _ in 0..count.max(1) {
+            println!("{}", alcove_relay::create_invite(&args.db, None)?);
+        }
+        return Ok(());
+    }
+    let mut config = alcove_relay::RelayConfig::new(args.bind, args.db.clone());
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(alcove_relay::TlsConfig {
+            cert_path: cert,
+            key_path: key,
+        });
+    }
+    let handle = alcove_relay::start(config, alcove_relay::default_push_sender()?).await?;
+    eprintln!(
+        "alcove relay listening on {} (database {})",
+        handle.local_addr(),
+        args.db.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    #[arg(long)]
+    db: PathBuf,
+    /// Hex key file; created if absent.
+    #[arg(long)]
+    key_file: PathBuf,
+    #[arg(long)]
+    relay: String,
+    #[arg(long)]
+    invite: String,
+}
+
+pub async fn enroll(args: EnrollArgs) -> Result<(), BoxError> {
+    let key = if args.key_file.exists() {
+        read_key(&args.key_file)?
+    } else {
+        new_key_file(&args.key_file)?
+    };
+    let client = Client::enroll(&args.db, &key, &args.relay, &args.invite).await?;
+    println!("{}", client.account_id());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    #[arg(long)]
+    db: PathBuf,
+    #[arg(long)]
+    key_file: PathBuf,
+    #[arg(long)]
+    relay: String,
+    #[arg(long, default_value_t = 10_000)]
+    deadline_ms: u64,
+    /// Envelopes per page.
+    #[arg(long, default_value_t = 100)]
+    page_size: u32,
+    /// Print this process's peak resident memory (VmHWM) after the sync.
+    #[arg(long)]
+    report_rss: bool,
+}
+
+/// Peak resident set size of this process, in KiB (Linux).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+pub async fn sync(args: SyncArgs) -> Result<(), BoxError> {
+    let key = read_key(&args.key_file)?;
+    let mut client = Client::open(&args.db, &key, &args.relay)?;
+    client.set_page_size(args.page_size);
+    let deadline = Instant::now() + Duration::from_millis(args.deadline_ms);
+    let started = Instant::now();
+    let report = client.sync(deadline).await?;
+    println!(
+        "received={} failed={} more={} sent={} pages={} elapsed_ms={}",
+        report.received,
+        report.failed,
+        report.more,
+        report.sent,
+        report.pages,
+        started.elapsed().as_millis()
+    );
+    if args.report_rss {
+        println!("peak_rss_kib={}", peak_rss_kib().unwrap_or(0));
+    }
+    Ok(())
+}

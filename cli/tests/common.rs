@@ -1,0 +1,188 @@
+//! Shared set-up for end-to-end tests: a real relay on a loopback socket,
+//! real SQLCipher files, a local UnifiedPush endpoint.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use alcove_core::proto::relay::{push_registration, PushRegistration};
+use alcove_core::{Client, DbKey};
+use tokio::sync::mpsc;
+
+pub struct Relay {
+    pub handle: Option<alcove_relay::RelayHandle>,
+    pub db: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl Relay {
+    pub async fn start(dir: &Path) -> Relay {
+        let db = dir.join("relay.db");
+        Self::start_at(db, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_at(db: PathBuf, bind: SocketAddr) -> Relay {
+        let handle = alcove_relay::start(
+            alcove_relay::RelayConfig::new(bind, db.clone()),
+            alcove_relay::default_push_sender().unwrap(),
+        )
+        .await
+        .unwrap();
+        let addr = handle.local_addr();
+        Relay {
+            handle: Some(handle),
+            db,
+            addr,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn invite(&self) -> String {
+        alcove_relay::create_invite(&self.db, None).unwrap()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+
+    /// Restart on the same address and database file.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let mut last = None;
+        for _ in 0..50 {
+            match alcove_relay::start(
+                alcove_relay::RelayConfig::new(self.addr, self.db.clone()),
+                alcove_relay::default_push_sender().unwrap(),
+            )
+            .await
+            {
+                Ok(h) => {
+                    self.handle = Some(h);
+                    return;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("relay did not restart: {last:?}");
+    }
+}
+
+pub struct Device {
+    pub client: Client,
+    pub path: PathBuf,
+    pub key_file: PathBuf,
+    pub key: DbKey,
+}
+
+pub async fn enroll(dir: &Path, name: &str, relay: &Relay) -> Device {
+    let path = dir.join(format!("{name}.db"));
+    let key_file = dir.join(format!("{name}.key"));
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    std::fs::write(&key_file, hex::encode(bytes)).unwrap();
+    let key = DbKey::new(bytes);
+    let client = Client::enroll(&path, &key, &relay.url(), &relay.invite())
+        .await
+        .unwrap();
+    Device {
+        client,
+        path,
+        key_file,
+        key,
+    }
+}
+
+/// A local UnifiedPush endpoint that records every wake-up body.
+pub struct PushEndpoint {
+    pub url: String,
+    pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PushEndpoint {
+    pub async fn start() -> PushEndpoint {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = axum::Router::new().route(
+            "/up/{token}",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body.to_vec());
+                    axum::http::StatusCode::CREATED
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        PushEndpoint {
+            url: format!("http://{addr}/up/device-token"),
+            rx,
+            task,
+        }
+    }
+
+    pub fn registration(&self) -> PushRegistration {
+        PushRegistration {
+            kind: push_registration::Kind::UnifiedPush as i32,
+            endpoint: self.url.clone(),
+        }
+    }
+
+    pub async fn next(&mut self, within: Duration) -> Option<Vec<u8>> {
+        tokio::time::timeout(within, self.rx.recv()).await.ok().flatten()
+    }
+}
+
+impl Drop for PushEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn soon(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+/// Every stored text in `device`'s conversation with `peer`.
+pub fn texts(device: &Device, peer: &str) -> Vec<String> {
+    let account = device.client.account().unwrap();
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = account.messages(peer, before, 500).unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        out.extend(page.into_iter().filter(|m| !m.outgoing).map(|m| m.body));
+    }
+    out.reverse();
+    out
+}
+
+/// All bytes of a SQLite database and its side files.
+pub fn file_bytes(path: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

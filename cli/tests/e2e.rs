@@ -1,0 +1,289 @@
+//! End to end over a real relay on loopback sockets and real SQLCipher
+//! files: offline queueing and wake, relay restarts, SIGKILLed syncs, two
+//! processes syncing one account, duplicates, and a leak scan.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alcove_core::proto::relay::SendRequest;
+use alcove_core::{NotificationPrivacy, RelayClient};
+use common::*;
+use rand::Rng;
+
+const ALCOVE: &str = env!("CARGO_BIN_EXE_alcove");
+
+fn sync_cmd(dev: &Device, relay: &Relay, page: u32, deadline_ms: u64) -> Command {
+    let mut c = Command::new(ALCOVE);
+    c.args(["sync", "--db"])
+        .arg(&dev.path)
+        .arg("--key-file")
+        .arg(&dev.key_file)
+        .args(["--relay", &relay.url()])
+        .args(["--page-size", &page.to_string()])
+        .args(["--deadline-ms", &deadline_ms.to_string()])
+        .env("ALCOVE_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_client_is_woken_by_push_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let therapist = enroll(dir.path(), "therapist", &relay).await;
+    let client = enroll(dir.path(), "client", &relay).await;
+    let mut push = PushEndpoint::start().await;
+    client.client.register_push(push.registration()).await.unwrap();
+
+    // The client pins the therapist's identity from the invite card.
+    let tkey = therapist.client.account().unwrap().identity_key();
+    client.client.account().unwrap().pin_identity(therapist.client.account_id(), &tkey).unwrap();
+
+    let texts_sent = ["first", "second", "third"];
+    for t in texts_sent {
+        assert!(therapist.client.send_text(client.client.account_id(), t).await.unwrap().sent);
+    }
+    let body = push.next(Duration::from_secs(5)).await.expect("wake-up push");
+    assert!(!body.is_empty() && body.len() < 64, "content-free push");
+    for t in texts_sent {
+        assert!(!contains(&body, t.as_bytes()));
+    }
+    let report = client.client.sync(soon(10)).await.unwrap();
+    assert_eq!(report.received, 3);
+    assert!(!report.more);
+    assert_eq!(report.notifications.len(), 3);
+    for n in &report.notifications {
+        assert_eq!((n.title.as_str(), n.body.as_str()), ("Alcove", "New secure message"));
+    }
+    assert_eq!(texts(&client, therapist.client.account_id()), texts_sent);
+
+    // Reply; therapist sees it; a second sync finds nothing new.
+    client.client.send_text(therapist.client.account_id(), "thanks").await.unwrap();
+    let r = therapist.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 1);
+    let r = client.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_privacy_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let a_id = a.client.account_id().to_owned();
+    {
+        let mut acct = b.client.account().unwrap();
+        acct.set_display_name(&a_id, "Dr. Rivera").unwrap();
+        acct.set_notification_label(&a_id, "R.").unwrap();
+    }
+    for (privacy, title, body) in [
+        (NotificationPrivacy::Hidden, "Alcove", "New secure message"),
+        (NotificationPrivacy::Pseudonym, "R.", "New secure message"),
+        (NotificationPrivacy::FullPreview, "Dr. Rivera", "hello there"),
+    ] {
+        b.client.account().unwrap().set_notification_privacy(privacy).unwrap();
+        a.client.send_text(b.client.account_id(), "hello there").await.unwrap();
+        let r = b.client.sync(soon(10)).await.unwrap();
+        assert_eq!(r.notifications.len(), 1);
+        assert_eq!((r.notifications[0].title.as_str(), r.notifications[0].body.as_str()), (title, body));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_down_and_restarted_mid_conversation_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    a.client.send_text(&b_id, "before").await.unwrap();
+    relay.stop().await;
+    // Composed while the relay is down: queued, in order.
+    for t in ["while down 1", "while down 2"] {
+        let r = a.client.send_text(&b_id, t).await.unwrap();
+        assert!(!r.sent);
+    }
+    assert!(matches!(b.client.sync(soon(2)).await, Err(alcove_core::Error::Network(_))));
+    relay.restart().await;
+    a.client.send_text(&b_id, "after").await.unwrap();
+    assert_eq!(a.client.account().unwrap().outbox_len().unwrap(), 0);
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 4);
+    assert_eq!(texts(&b, a.client.account_id()), ["before", "while down 1", "while down 2", "after"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_killed_with_sigkill_many_times_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    let a_id = a.client.account_id().to_owned();
+    drop(b.client.account().unwrap()); // b's handle stays idle; the subprocess syncs
+    let mut sent = Vec::new();
+    let mut rng = rand::rng();
+    for round in 0..12 {
+        for i in 0..25 {
+            let t = format!("round {round} message {i}");
+            a.client.send_text(&b_id, &t).await.unwrap();
+            sent.push(t);
+        }
+        let mut child = sync_cmd(&b, &relay, 5, 20_000).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..400))).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let out = sync_cmd(&b, &relay, 50, 30_000).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = texts(&b, &a_id);
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for t in &got {
+        *counts.entry(t.as_str()).or_default() += 1;
+    }
+    assert_eq!(got.len(), sent.len(), "every message exactly once");
+    assert!(counts.values().all(|&n| n == 1));
+    for t in &sent {
+        assert!(counts.contains_key(t.as_str()), "lost {t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_syncing_one_account_never_fork_the_ratchet() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    let a_id = a.client.account_id().to_owned();
+    let mut sent = Vec::new();
+    for round in 0..6 {
+        for i in 0..30 {
+            let t = format!("r{round} m{i}");
+            a.client.send_text(&b_id, &t).await.unwrap();
+            sent.push(t);
+        }
+        // Two processes at once (the app and its notification extension).
+        let c1 = sync_cmd(&b, &relay, 7, 20_000).spawn().unwrap();
+        let c2 = sync_cmd(&b, &relay, 7, 20_000).spawn().unwrap();
+        let o1 = c1.wait_with_output().unwrap();
+        let o2 = c2.wait_with_output().unwrap();
+        for o in [&o1, &o2] {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                o.status.success() || err.contains("another process") || err.contains("mailbox is being read"),
+                "unexpected failure: {err}"
+            );
+        }
+        // And the in-process handle replies, advancing the same ratchet.
+        b.client.send_text(&a_id, &format!("reply {round}")).await.unwrap();
+    }
+    let out = sync_cmd(&b, &relay, 50, 30_000).output().unwrap();
+    assert!(out.status.success());
+    let got = texts(&b, &a_id);
+    assert_eq!(got.len(), sent.len());
+    let mut sorted = got.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), sent.len(), "no duplicates");
+    // A got every reply: b's sending chain never forked.
+    let r = a.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 6);
+    assert_eq!(r.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_replayed_envelopes_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    a.client.send_text(&b_id, "hello").await.unwrap();
+    // Re-send the same sealed item with the same GUID, as a client would
+    // after crashing between the relay's 200 and its own commit.
+    let rc = RelayClient::new(&relay.url()).unwrap();
+    let creds = a.client.account().unwrap().relay_credentials().unwrap();
+    let row = a.client.account().unwrap().compose_text(&b_id, "once").unwrap();
+    let item = a.client.account().unwrap().outbox_next().unwrap().unwrap();
+    for _ in 0..3 {
+        let messages = a.client.account().unwrap().seal_outbox_item(&item).unwrap();
+        let req = SendRequest { guid: item.guid.clone(), messages };
+        rc.send(&creds, &b_id, &req).await.unwrap();
+    }
+    a.client.account().unwrap().outbox_done(&item).unwrap();
+    let _ = row;
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 2);
+    assert_eq!(texts(&b, a.client.account_id()), ["hello", "once"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let mut b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    for i in 0..120 {
+        a.client.send_text(&b_id, &format!("m{i}")).await.unwrap();
+    }
+    b.client.set_page_size(10);
+    // A deadline already almost reached: stops before fetching.
+    let r = b.client.sync(Instant::now() + Duration::from_millis(5)).await.unwrap();
+    assert!(r.more);
+    let mut total = r.received;
+    let mut wakes = 1;
+    while total < 120 {
+        let r = b.client.sync(Instant::now() + Duration::from_millis(150)).await.unwrap();
+        total += r.received;
+        wakes += 1;
+        assert!(wakes < 200);
+    }
+    assert_eq!(total, 120);
+    assert_eq!(texts(&b, a.client.account_id()).len(), 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_scan_after_a_full_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let secrets = [
+        "my partner reads my phone at night",
+        "I stopped taking the sertraline",
+        "the panic started again at work",
+    ];
+    let names = ["Dr. Wilhelmina Oyelaran", "Casimir Thistlewood"];
+    a.client.account().unwrap().set_display_name(b.client.account_id(), names[1]).unwrap();
+    b.client.account().unwrap().set_display_name(a.client.account_id(), names[0]).unwrap();
+    for s in secrets {
+        a.client.send_text(b.client.account_id(), s).await.unwrap();
+    }
+    // b syncs in a subprocess whose logs (debug level) we capture.
+    let out = sync_cmd(&b, &relay, 10, 20_000).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(texts(&b, a.client.account_id()), secrets);
+    b.client.send_text(a.client.account_id(), secrets[0]).await.unwrap();
+    a.client.sync(soon(10)).await.unwrap();
+    let mut haystacks = vec![
+        ("relay db", file_bytes(&relay.db)),
+        ("device a", file_bytes(&a.path)),
+        ("device b", file_bytes(&b.path)),
+        ("sync stdout", out.stdout.clone()),
+        ("sync stderr (debug logs)", out.stderr.clone()),
+    ];
+    haystacks.retain(|(_, h)| !h.is_empty() || true);
+    for (what, hay) in &haystacks {
+        for needle in secrets.iter().chain(names.iter()).chain(["Oyelaran", "Thistlewood"].iter()) {
+            assert!(!contains(hay, needle.as_bytes()), "{what} contains {needle:?}");
+        }
+    }
+    assert!(!out.stderr.is_empty(), "debug logging was captured");
+}

@@ -1,0 +1,75 @@
+//! Relay configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch; injectable so tests can move time.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    })
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct RelayConfig {
+    pub bind: SocketAddr,
+    /// SQLite database file (created if absent).
+    pub db_path: PathBuf,
+    /// Required unless `bind` is a loopback address.
+    pub tls: Option<TlsConfig>,
+    /// Envelopes older than this are never delivered and are purged
+    /// (30 days, as Signal's server).
+    pub message_ttl: Duration,
+    /// Most envelopes one device's mailbox holds.
+    pub max_queue: u32,
+    /// Largest request body accepted.
+    pub max_body: usize,
+    /// How long a mailbox reader keeps its exclusive lease without renewing.
+    pub reader_lease: Duration,
+    /// Minimum spacing of wake-ups to one device (bursts coalesce).
+    pub push_coalesce: Duration,
+    pub clock: Clock,
+}
+
+impl RelayConfig {
+    pub fn new(bind: SocketAddr, db_path: PathBuf) -> Self {
+        Self {
+            bind,
+            db_path,
+            tls: None,
+            message_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_queue: 10_000,
+            max_body: 256 * 1024,
+            reader_lease: Duration::from_secs(30),
+            push_coalesce: Duration::from_secs(1),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("bind", &self.bind)
+            .field("db_path", &self.db_path)
+            .field("tls", &self.tls)
+            .field("message_ttl", &self.message_ttl)
+            .field("max_queue", &self.max_queue)
+            .finish_non_exhaustive()
+    }
+}

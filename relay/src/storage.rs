@@ -1,0 +1,484 @@
+//! Relay storage: a trait (so PostgreSQL can follow) and the embedded
+//! SQLite implementation. Holds devices (public keys and salted secret
+//! hashes only), prekeys, invite hashes and mailboxes of ciphertext.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use alcove_proto::relay::{DeviceBundle, PreKey, PreKeyBundles, PreKeyCount, PreKeyUpload, SignedPreKey};
+use alcove_proto::wire::Envelope;
+use prost::Message;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::RelayError;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Storage outcomes the API maps to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid invite")]
+    InvalidInvite,
+    #[error("account exists")]
+    AccountExists,
+    #[error("not found")]
+    NotFound,
+    #[error("too many devices")]
+    TooManyDevices,
+    #[error("mailbox full")]
+    MailboxFull,
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A device as registered: public identity, registration id and the salted
+/// hash of its auth secret (never the secret).
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub registration_id: u32,
+    pub identity_key: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub secret_hash: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushTarget {
+    /// `alcove_proto::relay::push_registration::Kind` as i32.
+    pub kind: i32,
+    pub endpoint: String,
+}
+
+/// Where each envelope of a send went.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    /// Devices that received a new envelope (not a duplicate).
+    pub fresh: Vec<u32>,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn create_invite(&self, token_hash: &[u8], now: u64, expires_at: Option<u64>) -> Result<()>;
+    fn register(&self, invite_hash: &[u8], account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32>;
+    fn add_device(&self, account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32>;
+    fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()>;
+    /// (salt, secret hash) of a device.
+    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    fn upload_prekeys(&self, account_id: &str, device_id: u32, keys: &PreKeyUpload) -> Result<()>;
+    fn prekey_count(&self, account_id: &str, device_id: u32) -> Result<PreKeyCount>;
+    /// One bundle per device, consuming one-time keys atomically.
+    fn take_bundles(&self, account_id: &str) -> Result<PreKeyBundles>;
+    /// (device id, registration id) of every device of an account.
+    fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>>;
+    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32) -> Result<Enqueued>;
+    /// Oldest first; returns (page, more).
+    fn fetch(&self, account_id: &str, device_id: u32, limit: u32, not_before: u64) -> Result<(Vec<Envelope>, bool)>;
+    fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()>;
+    fn purge_expired(&self, not_before: u64) -> Result<usize>;
+    /// Takes or renews the single-reader lease; false when another holds it.
+    fn acquire_reader(&self, account_id: &str, device_id: u32, reader: &str, now: u64, until: u64) -> Result<bool>;
+    fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()>;
+    fn reader_active(&self, account_id: &str, device_id: u32, now: u64) -> Result<bool>;
+    fn set_push(&self, account_id: &str, device_id: u32, target: Option<&PushTarget>) -> Result<()>;
+    fn push_target(&self, account_id: &str, device_id: u32) -> Result<Option<PushTarget>>;
+    /// Drops a push target the provider says is gone (only if unchanged).
+    fn drop_push(&self, account_id: &str, device_id: u32, endpoint: &str) -> Result<()>;
+}
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE invites (token_hash BLOB PRIMARY KEY, created_at INTEGER NOT NULL,
+        expires_at INTEGER, used INTEGER NOT NULL DEFAULT 0);
+     CREATE TABLE accounts (account_id TEXT PRIMARY KEY, identity_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL);
+     CREATE TABLE devices (account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        device_id INTEGER NOT NULL, registration_id INTEGER NOT NULL,
+        salt BLOB NOT NULL, secret_hash BLOB NOT NULL,
+        push_kind INTEGER, push_endpoint TEXT, created_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, device_id));
+     CREATE TABLE signed_prekeys (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL, key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+        signature BLOB NOT NULL, PRIMARY KEY (account_id, device_id, kind));
+     CREATE TABLE one_time_prekeys (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL, key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+        signature BLOB, PRIMARY KEY (account_id, device_id, kind, key_id));
+     CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL, device_id INTEGER NOT NULL, guid BLOB NOT NULL,
+        envelope BLOB NOT NULL, server_timestamp INTEGER NOT NULL,
+        UNIQUE (account_id, device_id, guid));
+     CREATE INDEX mailbox_by_device ON mailbox (account_id, device_id, seq);
+     CREATE INDEX mailbox_by_time ON mailbox (server_timestamp);
+     CREATE TABLE readers (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+        reader TEXT NOT NULL, expires_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, device_id));",
+];
+
+const EC: i64 = 0;
+const KYBER: i64 = 1;
+
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStorage {
+    pub fn open(path: &Path) -> Result<Self, RelayError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
+        )?;
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(RelayError::SchemaTooNew(version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            tx.commit()?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| StorageError::Internal("storage lock poisoned".into()))
+    }
+}
+
+fn insert_device(tx: &Connection, account_id: &str, device_id: u32, d: &NewDevice, now: u64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO devices (account_id, device_id, registration_id, salt, secret_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![account_id, device_id, d.registration_id, d.salt, d.secret_hash, now as i64],
+    )?;
+    Ok(())
+}
+
+fn store_keys(tx: &Connection, account_id: &str, device_id: u32, k: &PreKeyUpload) -> Result<()> {
+    let mut signed = tx.prepare_cached(
+        "INSERT OR REPLACE INTO signed_prekeys (account_id, device_id, kind, key_id, public_key, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    if let Some(s) = &k.signed_prekey {
+        signed.execute(params![account_id, device_id, EC, s.id, s.public_key, s.signature])?;
+    }
+    if let Some(s) = &k.kyber_last_resort {
+        signed.execute(params![account_id, device_id, KYBER, s.id, s.public_key, s.signature])?;
+    }
+    let mut one = tx.prepare_cached(
+        "INSERT OR REPLACE INTO one_time_prekeys (account_id, device_id, kind, key_id, public_key, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for p in &k.one_time_prekeys {
+        one.execute(params![account_id, device_id, EC, p.id, p.public_key, Option::<Vec<u8>>::None])?;
+    }
+    for p in &k.one_time_kyber_prekeys {
+        one.execute(params![account_id, device_id, KYBER, p.id, p.public_key, p.signature])?;
+    }
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    fn create_invite(&self, token_hash: &[u8], now: u64, expires_at: Option<u64>) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO invites (token_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
+            params![token_hash, now as i64, expires_at.map(|e| e as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn register(&self, invite_hash: &[u8], account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let used = tx.execute(
+            "UPDATE invites SET used = 1 WHERE token_hash = ?1 AND used = 0
+               AND (expires_at IS NULL OR expires_at > ?2)",
+            params![invite_hash, now as i64],
+        )?;
+        if used == 0 {
+            return Err(StorageError::InvalidInvite);
+        }
+        let exists: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM accounts WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(StorageError::AccountExists);
+        }
+        tx.execute(
+            "INSERT INTO accounts (account_id, identity_key, created_at) VALUES (?1, ?2, ?3)",
+            params![account_id, device.identity_key, now as i64],
+        )?;
+        insert_device(&tx, account_id, 1, device, now)?;
+        store_keys(&tx, account_id, 1, keys)?;
+        tx.commit()?;
+        Ok(1)
+    }
+
+    fn add_device(&self, account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next: Option<u32> = tx.query_row(
+            "SELECT max(device_id) + 1 FROM devices WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )?;
+        let next = next.ok_or(StorageError::NotFound)?;
+        if next > 127 {
+            return Err(StorageError::TooManyDevices);
+        }
+        insert_device(&tx, account_id, next, device, now)?;
+        store_keys(&tx, account_id, next, keys)?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        for table in ["mailbox", "readers", "one_time_prekeys", "signed_prekeys", "devices"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE account_id = ?1 AND device_id = ?2"),
+                params![account_id, device_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .conn()?
+            .prepare_cached("SELECT salt, secret_hash FROM devices WHERE account_id = ?1 AND device_id = ?2")?
+            .query_row(params![account_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn upload_prekeys(&self, account_id: &str, device_id: u32, keys: &PreKeyUpload) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        store_keys(&tx, account_id, device_id, keys)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn prekey_count(&self, account_id: &str, device_id: u32) -> Result<PreKeyCount> {
+        let conn = self.conn()?;
+        let count = |kind: i64| -> Result<u32> {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3",
+                params![account_id, device_id, kind],
+                |r| r.get(0),
+            )?)
+        };
+        Ok(PreKeyCount {
+            one_time_prekeys: count(EC)?,
+            one_time_kyber_prekeys: count(KYBER)?,
+        })
+    }
+
+    fn take_bundles(&self, account_id: &str) -> Result<PreKeyBundles> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let identity_key: Vec<u8> = tx
+            .query_row("SELECT identity_key FROM accounts WHERE account_id = ?1", [account_id], |r| r.get(0))
+            .optional()?
+            .ok_or(StorageError::NotFound)?;
+        let devices: Vec<(u32, u32)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT device_id, registration_id FROM devices WHERE account_id = ?1 ORDER BY device_id",
+            )?;
+            let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut out = PreKeyBundles::default();
+        for (device_id, registration_id) in devices {
+            let signed = |kind: i64| -> Result<Option<SignedPreKey>> {
+                Ok(tx
+                    .query_row(
+                        "SELECT key_id, public_key, signature FROM signed_prekeys
+                         WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3",
+                        params![account_id, device_id, kind],
+                        |r| Ok(SignedPreKey { id: r.get(0)?, public_key: r.get(1)?, signature: r.get(2)? }),
+                    )
+                    .optional()?)
+            };
+            let take = |kind: i64| -> Result<Option<(u32, Vec<u8>, Option<Vec<u8>>)>> {
+                let row: Option<(u32, Vec<u8>, Option<Vec<u8>>)> = tx
+                    .query_row(
+                        "SELECT key_id, public_key, signature FROM one_time_prekeys
+                         WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3 ORDER BY key_id LIMIT 1",
+                        params![account_id, device_id, kind],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                if let Some((id, _, _)) = &row {
+                    tx.execute(
+                        "DELETE FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3 AND key_id = ?4",
+                        params![account_id, device_id, kind, id],
+                    )?;
+                }
+                Ok(row)
+            };
+            let Some(signed_prekey) = signed(EC)? else { continue };
+            let kyber_prekey = match take(KYBER)? {
+                Some((id, public_key, signature)) => Some(SignedPreKey { id, public_key, signature: signature.unwrap_or_default() }),
+                None => signed(KYBER)?,
+            };
+            if kyber_prekey.is_none() {
+                continue;
+            }
+            let one_time_prekey = take(EC)?.map(|(id, public_key, _)| PreKey { id, public_key });
+            out.devices.push(DeviceBundle {
+                device_id,
+                registration_id,
+                identity_key: identity_key.clone(),
+                signed_prekey: Some(signed_prekey),
+                kyber_prekey,
+                one_time_prekey,
+            });
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_id, registration_id FROM devices WHERE account_id = ?1 ORDER BY device_id",
+        )?;
+        let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32) -> Result<Enqueued> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Enqueued::default();
+        for env in envelopes {
+            let queued: u32 = tx
+                .prepare_cached("SELECT count(*) FROM mailbox WHERE account_id = ?1 AND device_id = ?2")?
+                .query_row(params![account_id, env.destination_device], |r| r.get(0))?;
+            let dup: bool = tx
+                .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3")?
+                .query_row(params![account_id, env.destination_device, env.guid], |r| r.get(0))?;
+            if dup {
+                continue;
+            }
+            if queued >= max_queue {
+                return Err(StorageError::MailboxFull);
+            }
+            tx.prepare_cached(
+                "INSERT INTO mailbox (account_id, device_id, guid, envelope, server_timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                account_id,
+                env.destination_device,
+                env.guid,
+                env.encode_to_vec(),
+                env.server_timestamp as i64
+            ])?;
+            out.fresh.push(env.destination_device);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn fetch(&self, account_id: &str, device_id: u32, limit: u32, not_before: u64) -> Result<(Vec<Envelope>, bool)> {
+        let conn = self.conn()?;
+        conn.prepare_cached("DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND server_timestamp < ?3")?
+            .execute(params![account_id, device_id, not_before as i64])?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT envelope FROM mailbox WHERE account_id = ?1 AND device_id = ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![account_id, device_id, limit + 1], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let bytes = row?;
+            out.push(Envelope::decode(&bytes[..]).map_err(|_| StorageError::Internal("stored envelope".into()))?);
+        }
+        let more = out.len() > limit as usize;
+        out.truncate(limit as usize);
+        Ok((out, more))
+    }
+
+    fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3",
+            )?;
+            for g in guids {
+                stmt.execute(params![account_id, device_id, g])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn purge_expired(&self, not_before: u64) -> Result<usize> {
+        Ok(self
+            .conn()?
+            .execute("DELETE FROM mailbox WHERE server_timestamp < ?1", [not_before as i64])?)
+    }
+
+    fn acquire_reader(&self, account_id: &str, device_id: u32, reader: &str, now: u64, until: u64) -> Result<bool> {
+        let n = self.conn()?.execute(
+            "INSERT INTO readers (account_id, device_id, reader, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id, device_id) DO UPDATE SET reader = excluded.reader, expires_at = excluded.expires_at
+             WHERE readers.reader = excluded.reader OR readers.expires_at <= ?5",
+            params![account_id, device_id, reader, until as i64, now as i64],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()> {
+        self.conn()?.execute(
+            "DELETE FROM readers WHERE account_id = ?1 AND device_id = ?2 AND reader = ?3",
+            params![account_id, device_id, reader],
+        )?;
+        Ok(())
+    }
+
+    fn reader_active(&self, account_id: &str, device_id: u32, now: u64) -> Result<bool> {
+        Ok(self.conn()?.query_row(
+            "SELECT count(*) > 0 FROM readers WHERE account_id = ?1 AND device_id = ?2 AND expires_at > ?3",
+            params![account_id, device_id, now as i64],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn set_push(&self, account_id: &str, device_id: u32, target: Option<&PushTarget>) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE devices SET push_kind = ?3, push_endpoint = ?4 WHERE account_id = ?1 AND device_id = ?2",
+            params![account_id, device_id, target.map(|t| t.kind), target.map(|t| t.endpoint.clone())],
+        )?;
+        Ok(())
+    }
+
+    fn push_target(&self, account_id: &str, device_id: u32) -> Result<Option<PushTarget>> {
+        let row: Option<(Option<i32>, Option<String>)> = self
+            .conn()?
+            .prepare_cached("SELECT push_kind, push_endpoint FROM devices WHERE account_id = ?1 AND device_id = ?2")?
+            .query_row(params![account_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match row {
+            Some((Some(kind), Some(endpoint))) => Some(PushTarget { kind, endpoint }),
+            _ => None,
+        })
+    }
+
+    fn drop_push(&self, account_id: &str, device_id: u32, endpoint: &str) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE devices SET push_kind = NULL, push_endpoint = NULL
+             WHERE account_id = ?1 AND device_id = ?2 AND push_endpoint = ?3",
+            params![account_id, device_id, endpoint],
+        )?;
+        Ok(())
+    }
+}
