@@ -184,7 +184,7 @@ async fn two_processes_syncing_one_account_never_fork_the_ratchet() {
         b.client.send_text(&a_id, &format!("reply {round}")).await.unwrap();
     }
     let out = sync_cmd(&b, &relay, 50, 30_000).output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = texts(&b, &a_id);
     assert_eq!(got.len(), sent.len());
     let mut sorted = got.clone();

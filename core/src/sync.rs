@@ -134,7 +134,7 @@ impl Client {
         }
         .await;
         match result {
-            Ok((account, creds)) => Ok(Self::from_parts(account, relay, creds)),
+            Ok((account, creds)) => Self::from_parts(account, relay, creds),
             Err(e) => {
                 remove_db_files(path);
                 Err(e)
@@ -147,19 +147,30 @@ impl Client {
         let relay = RelayClient::new(relay_url)?;
         let account = Account::open(path, key)?;
         let creds = account.credentials()?;
-        Ok(Self::from_parts(account, relay, creds))
+        Self::from_parts(account, relay, creds)
     }
 
-    fn from_parts(mut account: Account, relay: RelayClient, creds: Credentials) -> Client {
-        let reader = random_hex(12);
-        account.use_lease(&reader, LEASE_TTL_MS);
-        Client {
+    fn from_parts(mut account: Account, relay: RelayClient, creds: Credentials) -> Result<Client> {
+        // The database lease is per process; the relay's mailbox reader id is
+        // per account database, so whichever process holds the lease (say,
+        // after another was killed mid-sync) can take the mailbox over at
+        // once, while a copy of the account elsewhere cannot.
+        account.use_lease(&random_hex(12), LEASE_TTL_MS);
+        let reader = match account.setting("relay_reader")? {
+            Some(r) => String::from_utf8(r).map_err(|_| Error::Corrupt)?,
+            None => {
+                let r = random_hex(12);
+                account.set_setting("relay_reader", r.as_bytes())?;
+                r
+            }
+        };
+        Ok(Client {
             account: Mutex::new(account),
             relay,
             creds,
             reader,
             page_size: 100,
-        }
+        })
     }
 
     /// Page size for sync (1..=100); smaller pages bound memory tighter.
@@ -188,7 +199,9 @@ impl Client {
     /// that cannot be reached is not an error: the text waits, in order.
     pub async fn send_text(&self, remote_account: &str, text: &str) -> Result<SendReport> {
         let row = self.account()?.compose_text(remote_account, text)?;
-        let sent = match self.flush_outbox(None).await {
+        let flushed = self.flush_outbox(None).await;
+        let _ = self.account().and_then(|a| a.release_lease());
+        let sent = match flushed {
             Ok(_) => self.account()?.outbox_len()? == 0 || self.is_sent(row)?,
             Err(Error::Network(_)) => false,
             Err(e) => return Err(e),
@@ -302,7 +315,17 @@ impl Client {
     /// prekeys topped up, stopping cleanly at `deadline`. The next call
     /// resumes where this one stopped.
     pub async fn sync(&self, deadline: Instant) -> Result<SyncReport> {
-        self.account()?.acquire_lease()?;
+        // Another process may hold the lease (or have died holding it): it
+        // expires within LEASE_TTL_MS, so wait for it up to the deadline.
+        loop {
+            match self.account()?.acquire_lease() {
+                Ok(()) => break,
+                Err(Error::Locked) if Instant::now() + Duration::from_millis(100) < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let result = self.sync_locked(deadline).await;
         let _ = self.account().and_then(|a| a.release_lease());
         if let Err(e) = self.relay.release_reader(&self.creds, &self.reader).await {
