@@ -34,9 +34,17 @@ fn inmem_decrypt(n: usize) -> Duration {
     let a_addr = ProtocolAddress::new("acct-a".into(), DeviceId::new(1).unwrap());
     let b_addr = ProtocolAddress::new("acct-b".into(), DeviceId::new(1).unwrap());
     let spk = KeyPair::generate(&mut rng);
-    let sig = b_id.private_key().calculate_signature(&spk.public_key.serialize(), &mut rng).unwrap();
-    let kyber = KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
-    drive(b.save_signed_pre_key(1.into(), &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig))).unwrap();
+    let sig = b_id
+        .private_key()
+        .calculate_signature(&spk.public_key.serialize(), &mut rng)
+        .unwrap();
+    let kyber =
+        KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
+    drive(b.save_signed_pre_key(
+        1.into(),
+        &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig),
+    ))
+    .unwrap();
     drive(b.save_kyber_pre_key(1.into(), &kyber)).unwrap();
     let bundle = PreKeyBundle::new(
         2,
@@ -51,13 +59,41 @@ fn inmem_decrypt(n: usize) -> Duration {
         *b_id.identity_key(),
     )
     .unwrap();
-    drive(process_prekey_bundle(&b_addr, &mut a.session_store, &mut a.identity_store, &bundle, SystemTime::now(), &mut rng)).unwrap();
+    drive(process_prekey_bundle(
+        &b_addr,
+        &mut a.session_store,
+        &mut a.identity_store,
+        &bundle,
+        SystemTime::now(),
+        &mut rng,
+    ))
+    .unwrap();
     let cts: Vec<CiphertextMessage> = (0..n)
-        .map(|_| drive(message_encrypt(&[0u8; 160], &b_addr, &mut a.session_store, &mut a.identity_store, SystemTime::now(), &mut rng)).unwrap())
+        .map(|_| {
+            drive(message_encrypt(
+                &[0u8; 160],
+                &b_addr,
+                &mut a.session_store,
+                &mut a.identity_store,
+                SystemTime::now(),
+                &mut rng,
+            ))
+            .unwrap()
+        })
         .collect();
     let t = Instant::now();
     for ct in &cts {
-        drive(message_decrypt(ct, &a_addr, &mut b.session_store, &mut b.identity_store, &mut b.pre_key_store, &b.signed_pre_key_store, &mut b.kyber_pre_key_store, &mut rng)).unwrap();
+        drive(message_decrypt(
+            ct,
+            &a_addr,
+            &mut b.session_store,
+            &mut b.identity_store,
+            &mut b.pre_key_store,
+            &b.signed_pre_key_store,
+            &mut b.kyber_pre_key_store,
+            &mut rng,
+        ))
+        .unwrap();
     }
     t.elapsed()
 }
@@ -72,19 +108,39 @@ fn field(out: &str, key: &str) -> u64 {
 fn sync_subprocess(dev: &Device, relay: &Relay) -> (u64, u64, u64) {
     let bin = std::env::var("ALCOVE_BIN").unwrap_or_else(|_| {
         let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().join("alcove").display().to_string()
+        exe.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("alcove")
+            .display()
+            .to_string()
     });
     let out = Command::new(bin)
         .args(["sync", "--db"])
         .arg(&dev.path)
         .arg("--key-file")
         .arg(&dev.key_file)
-        .args(["--relay", &relay.url(), "--deadline-ms", "60000", "--report-rss"])
+        .args([
+            "--relay",
+            &relay.url(),
+            "--deadline-ms",
+            "60000",
+            "--report-rss",
+        ])
         .output()
         .expect("run alcove sync (build it with `cargo build --release -p alcove-cli`)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8_lossy(&out.stdout).to_string();
-    (field(&s, "received"), field(&s, "elapsed_ms"), field(&s, "peak_rss_kib"))
+    (
+        field(&s, "received"),
+        field(&s, "elapsed_ms"),
+        field(&s, "peak_rss_kib"),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +203,10 @@ async fn main() {
     let t = Instant::now();
     let mut fetched = 0;
     loop {
-        let page = rc.fetch(&creds_b, "bench-reader", 100, Duration::from_secs(10)).await.unwrap();
+        let page = rc
+            .fetch(&creds_b, "bench-reader", 100, Duration::from_secs(10))
+            .await
+            .unwrap();
         if page.envelopes.is_empty() {
             break;
         }
@@ -160,14 +219,40 @@ async fn main() {
 
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
     println!("== push-wake sync, {N} queued messages, relay on loopback (SQLite) ==");
-    println!("sync in-process (fetch+decrypt+store+ack): {:>8.1} µs/message  ({:.0} ms total, {} pages)", per(sync_time, N), sync_time.as_secs_f64() * 1e3, r.pages);
-    println!("libsignal in-memory decrypt              : {:>8.1} µs/message", per(inmem, N));
-    println!("ratio sync / in-memory decrypt            : {:>8.2}x", sync_time.as_secs_f64() / inmem.as_secs_f64());
+    println!(
+        "sync in-process (fetch+decrypt+store+ack): {:>8.1} µs/message  ({:.0} ms total, {} pages)",
+        per(sync_time, N),
+        sync_time.as_secs_f64() * 1e3,
+        r.pages
+    );
+    println!(
+        "libsignal in-memory decrypt              : {:>8.1} µs/message",
+        per(inmem, N)
+    );
+    println!(
+        "ratio sync / in-memory decrypt            : {:>8.2}x",
+        sync_time.as_secs_f64() / inmem.as_secs_f64()
+    );
     println!("sync as a fresh process                   : {sub_ms} ms for {N} messages");
-    println!("peak RSS, process syncing {N}            : {:>8.1} MiB", rss as f64 / 1024.0);
-    println!("peak RSS, same process, empty mailbox     : {:>8.1} MiB", idle_rss as f64 / 1024.0);
+    println!(
+        "peak RSS, process syncing {N}            : {:>8.1} MiB",
+        rss as f64 / 1024.0
+    );
+    println!(
+        "peak RSS, same process, empty mailbox     : {:>8.1} MiB",
+        idle_rss as f64 / 1024.0
+    );
     println!("ratio peak RSS 1,000 / empty              : {:>8.2}x   (iOS NSE limit 24 MiB: {:.0}% used)", rss as f64 / idle_rss.max(1) as f64, rss as f64 / 1024.0 / 24.0 * 100.0);
-    println!("relay send (PUT), sequential              : {:>8.0} /s", ops as f64 / send_time.as_secs_f64());
-    println!("relay fetch+ack (pages of 100)            : {:>8.0} envelopes/s", ops as f64 / drain_time.as_secs_f64());
-    println!("relay send+fetch+ack                      : {:>8.0} messages/s", ops as f64 / (send_time + drain_time).as_secs_f64());
+    println!(
+        "relay send (PUT), sequential              : {:>8.0} /s",
+        ops as f64 / send_time.as_secs_f64()
+    );
+    println!(
+        "relay fetch+ack (pages of 100)            : {:>8.0} envelopes/s",
+        ops as f64 / drain_time.as_secs_f64()
+    );
+    println!(
+        "relay send+fetch+ack                      : {:>8.0} messages/s",
+        ops as f64 / (send_time + drain_time).as_secs_f64()
+    );
 }

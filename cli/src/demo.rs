@@ -24,7 +24,14 @@ fn ms(d: Duration) -> String {
 }
 
 /// A local UnifiedPush endpoint: records each wake-up's body.
-async fn push_endpoint() -> Result<(String, mpsc::UnboundedReceiver<Vec<u8>>, tokio::task::JoinHandle<()>), BoxError> {
+async fn push_endpoint() -> Result<
+    (
+        String,
+        mpsc::UnboundedReceiver<Vec<u8>>,
+        tokio::task::JoinHandle<()>,
+    ),
+    BoxError,
+> {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/push/{token}",
@@ -44,7 +51,13 @@ async fn push_endpoint() -> Result<(String, mpsc::UnboundedReceiver<Vec<u8>>, to
     Ok((format!("http://{addr}/push/demo-client-device"), rx, task))
 }
 
-async fn say(from: &Client, from_name: &str, to: &Client, to_name: &str, text: &str) -> Result<Duration, BoxError> {
+async fn say(
+    from: &Client,
+    from_name: &str,
+    to: &Client,
+    to_name: &str,
+    text: &str,
+) -> Result<Duration, BoxError> {
     println!("{from_name} -> {to_name}: {text}");
     let t = Instant::now();
     let report = from.send_text(to.account_id(), text).await?;
@@ -93,21 +106,50 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         &invite_c,
     )
     .await?;
-    println!("enrolment  therapist and client registered by invite ({})", ms(t.elapsed()));
+    println!(
+        "enrolment  therapist and client registered by invite ({})",
+        ms(t.elapsed())
+    );
 
     // The invite card carries the therapist's identity key: the client pins
     // it at enrolment instead of trusting on first use.
     let therapist_key = therapist.account()?.identity_key();
-    client.account()?.pin_identity(therapist.account_id(), &therapist_key)?;
-    therapist.account()?.set_display_name(client.account_id(), "J. (client)")?;
-    client.account()?.set_display_name(therapist.account_id(), "Dr. Rivera")?;
+    client
+        .account()?
+        .pin_identity(therapist.account_id(), &therapist_key)?;
+    therapist
+        .account()?
+        .set_display_name(client.account_id(), "J. (client)")?;
+    client
+        .account()?
+        .set_display_name(therapist.account_id(), "Dr. Rivera")?;
 
     println!("\n-- both online --");
     let mut send_times = Vec::new();
-    send_times.push(say(&client, CLIENT, &therapist, THERAPIST, "Hi, is it ok to text before Thursday?").await?);
-    let r = therapist.sync(Instant::now() + Duration::from_secs(5)).await?;
+    send_times.push(
+        say(
+            &client,
+            CLIENT,
+            &therapist,
+            THERAPIST,
+            "Hi, is it ok to text before Thursday?",
+        )
+        .await?,
+    );
+    let r = therapist
+        .sync(Instant::now() + Duration::from_secs(5))
+        .await?;
     println!("   (therapist synced: {} new)", r.received);
-    send_times.push(say(&therapist, THERAPIST, &client, CLIENT, "Of course. I read messages during office hours.").await?);
+    send_times.push(
+        say(
+            &therapist,
+            THERAPIST,
+            &client,
+            CLIENT,
+            "Of course. I read messages during office hours.",
+        )
+        .await?,
+    );
     let r = client.sync(Instant::now() + Duration::from_secs(5)).await?;
     println!("   (client synced: {} new)", r.received);
 
@@ -119,7 +161,9 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
             endpoint,
         })
         .await?;
-    client.account()?.set_notification_privacy(NotificationPrivacy::Hidden)?;
+    client
+        .account()?
+        .set_notification_privacy(NotificationPrivacy::Hidden)?;
 
     let texts = [
         "Thinking of you after today's session.",
@@ -162,20 +206,32 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     }
 
     println!("\nclient's conversation with the therapist, from its encrypted database:");
-    let account = client.account()?;
-    let mut messages = account.messages(therapist.account_id(), None, 50)?;
-    messages.reverse();
-    for m in &messages {
-        let who = if m.outgoing { CLIENT } else { THERAPIST };
-        println!("  {who:>9}: {}", m.body);
+    {
+        let account = client.account()?;
+        let mut messages = account.messages(therapist.account_id(), None, 50)?;
+        messages.reverse();
+        for m in &messages {
+            let who = if m.outgoing { CLIENT } else { THERAPIST };
+            println!("  {who:>9}: {}", m.body);
+        }
     }
-    drop(account);
 
     let mean_send = send_times.iter().sum::<Duration>() / send_times.len() as u32;
-    println!("\ntimings: mean send {}, wake-up {}, sync {}, whole demo {}", ms(mean_send), ms(wake_latency), ms(sync_time), ms(t0.elapsed()));
+    println!(
+        "\ntimings: mean send {}, wake-up {}, sync {}, whole demo {}",
+        ms(mean_send),
+        ms(wake_latency),
+        ms(sync_time),
+        ms(t0.elapsed())
+    );
     println!("pushes received: {} (bursts are coalesced)", 1 + extra);
     if report.received as usize != texts.len() {
-        return Err(format!("expected {} messages after wake-up, got {}", texts.len(), report.received).into());
+        return Err(format!(
+            "expected {} messages after wake-up, got {}",
+            texts.len(),
+            report.received
+        )
+        .into());
     }
     push_task.abort();
     relay.shutdown().await;

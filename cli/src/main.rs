@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "alcove", version, about = "Alcove: secure texting for therapy practices")]
+#[command(
+    name = "alcove",
+    version,
+    about = "Alcove: secure texting for therapy practices"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

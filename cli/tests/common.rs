@@ -141,7 +141,10 @@ impl PushEndpoint {
     }
 
     pub async fn next(&mut self, within: Duration) -> Option<Vec<u8>> {
-        tokio::time::timeout(within, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 

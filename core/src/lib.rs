@@ -15,14 +15,14 @@ mod drive;
 mod error;
 mod identity;
 mod lease;
-mod outbox;
-mod relay_client;
-mod settings;
-mod sync;
 mod messaging;
+mod outbox;
 mod prekeys;
 mod protocol_store;
+mod relay_client;
 mod schema;
+mod settings;
+mod sync;
 mod time;
 
 pub use account::{validate_account_id, Account};
@@ -32,12 +32,12 @@ pub use db::{Cipher, DbKey};
 pub use error::{Error, Result};
 pub use identity::{IdentityStatus, SafetyNumber};
 pub use lease::RATCHET_LEASE;
+pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
 pub use outbox::OutboxItem;
+pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
 pub use settings::NotificationPrivacy;
 pub use sync::{Client, Notification, SyncReport};
-pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
-pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 
 pub use alcove_proto as proto;
 

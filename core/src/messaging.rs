@@ -148,7 +148,9 @@ impl Account {
         let tx = self.ratchet_tx()?;
         let messages = self.seal(&tx, remote_account, &plaintext)?;
         let local_id = match text {
-            Some(text) => Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?),
+            Some(text) => {
+                Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?)
+            }
             None => None,
         };
         tx.commit()?;
@@ -230,12 +232,11 @@ impl Account {
                 SystemTime::now(),
                 &mut rand::rng(),
             ))?;
-            let record = drive(stores.sessions.load_session(&addr))?.ok_or_else(|| {
-                Error::NoSession {
+            let record =
+                drive(stores.sessions.load_session(&addr))?.ok_or_else(|| Error::NoSession {
                     account_id: remote_account.to_owned(),
                     device_id: device,
-                }
-            })?;
+                })?;
             let registration_id = record.remote_registration_id().map_err(Error::from)?;
             let (kind, bytes) = match ct {
                 CiphertextMessage::PreKeySignalMessage(m) => {

@@ -41,17 +41,23 @@ impl Account {
     }
 
     /// Queues a delivery/read receipt.
-    pub fn compose_receipt(&mut self, remote_account: &str, read: bool, ids: Vec<Vec<u8>>) -> Result<()> {
+    pub fn compose_receipt(
+        &mut self,
+        remote_account: &str,
+        read: bool,
+        ids: Vec<Vec<u8>>,
+    ) -> Result<()> {
         validate_account_id(remote_account)?;
         let kind = if read {
             alcove_proto::content::receipt::Kind::Read
         } else {
             alcove_proto::content::receipt::Kind::Delivery
         };
-        let (_, sent_at, plaintext) = self.new_content(Body::Receipt(alcove_proto::content::Receipt {
-            kind: kind as i32,
-            message_ids: ids,
-        }));
+        let (_, sent_at, plaintext) =
+            self.new_content(Body::Receipt(alcove_proto::content::Receipt {
+                kind: kind as i32,
+                message_ids: ids,
+            }));
         enqueue(&self.conn, remote_account, &plaintext, None, sent_at)
     }
 
@@ -93,7 +99,9 @@ impl Account {
     }
 
     pub fn outbox_len(&self) -> Result<u32> {
-        Ok(self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?)
     }
 
     /// Encrypts a queued item for every device we hold a session with; the
@@ -122,7 +130,8 @@ impl Account {
     /// Gives up on an item that can never be sent (e.g. the recipient does
     /// not exist); its message stays `Sending` → shown as failed by the UI.
     pub fn outbox_abandon(&mut self, item: &OutboxItem) -> Result<()> {
-        self.conn.execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
+        self.conn
+            .execute("DELETE FROM outbox WHERE id = ?1", [item.id])?;
         if let Some(row) = item.message_row {
             self.conn.execute(
                 "UPDATE messages SET status = ?2 WHERE id = ?1",

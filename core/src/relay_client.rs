@@ -119,7 +119,10 @@ impl RelayClient {
         }
         let resp = req.send().await.map_err(|e| Error::Network(classify(&e)))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| Error::Network(classify(&e)))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Network(classify(&e)))?;
         Ok((status, bytes))
     }
 
@@ -145,21 +148,37 @@ impl RelayClient {
         body: Option<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<T> {
-        let (status, bytes) = self.call(method, path, creds, reader, body, timeout).await?;
+        let (status, bytes) = self
+            .call(method, path, creds, reader, body, timeout)
+            .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
         }
-        Ok(T::decode(bytes).map_err(|_| Error::Malformed("relay response"))?)
+        T::decode(bytes).map_err(|_| Error::Malformed("relay response"))
     }
 
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse> {
-        self.expect_ok(Method::POST, "v1/register", None, None, Some(req.encode_to_vec()), None)
-            .await
+        self.expect_ok(
+            Method::POST,
+            "v1/register",
+            None,
+            None,
+            Some(req.encode_to_vec()),
+            None,
+        )
+        .await
     }
 
     pub async fn upload_prekeys(&self, creds: &Credentials, up: &PreKeyUpload) -> Result<()> {
         let (status, bytes) = self
-            .call(Method::PUT, "v1/keys", Some(creds), None, Some(up.encode_to_vec()), None)
+            .call(
+                Method::PUT,
+                "v1/keys",
+                Some(creds),
+                None,
+                Some(up.encode_to_vec()),
+                None,
+            )
             .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
@@ -232,7 +251,14 @@ impl RelayClient {
     pub async fn ack(&self, creds: &Credentials, reader: &str, guids: Vec<Vec<u8>>) -> Result<()> {
         let body = AckRequest { guids }.encode_to_vec();
         let (status, bytes) = self
-            .call(Method::POST, "v1/messages/ack", Some(creds), Some(reader), Some(body), None)
+            .call(
+                Method::POST,
+                "v1/messages/ack",
+                Some(creds),
+                Some(reader),
+                Some(body),
+                None,
+            )
             .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
@@ -242,7 +268,14 @@ impl RelayClient {
 
     pub async fn release_reader(&self, creds: &Credentials, reader: &str) -> Result<()> {
         let (status, bytes) = self
-            .call(Method::DELETE, "v1/messages/reader", Some(creds), Some(reader), None, None)
+            .call(
+                Method::DELETE,
+                "v1/messages/reader",
+                Some(creds),
+                Some(reader),
+                None,
+                None,
+            )
             .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));
@@ -252,7 +285,14 @@ impl RelayClient {
 
     pub async fn set_push(&self, creds: &Credentials, reg: &PushRegistration) -> Result<()> {
         let (status, bytes) = self
-            .call(Method::PUT, "v1/push", Some(creds), None, Some(reg.encode_to_vec()), None)
+            .call(
+                Method::PUT,
+                "v1/push",
+                Some(creds),
+                None,
+                Some(reg.encode_to_vec()),
+                None,
+            )
             .await?;
         if !status.is_success() {
             return Err(Self::error(status, &bytes));

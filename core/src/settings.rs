@@ -24,7 +24,9 @@ impl Account {
     pub(crate) fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -64,7 +66,10 @@ impl Account {
         Ok(())
     }
 
-    pub(crate) fn conversation_labels(&self, remote_account: &str) -> Result<(Option<String>, Option<String>)> {
+    pub(crate) fn conversation_labels(
+        &self,
+        remote_account: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
         Ok(self
             .conn
             .query_row(

@@ -121,7 +121,9 @@ impl Client {
             };
             let resp = relay.register(&req).await?;
             if resp.device_id != account.device_id() || resp.account_id != account_id {
-                return Err(Error::Internal("relay assigned an unexpected device".into()));
+                return Err(Error::Internal(
+                    "relay assigned an unexpected device".into(),
+                ));
             }
             let creds = Credentials {
                 account_id: account_id.clone(),
@@ -213,10 +215,9 @@ impl Client {
     }
 
     fn is_sent(&self, row: i64) -> Result<bool> {
-        Ok(self
-            .account()?
-            .message(row)?
-            .is_some_and(|m| m.status >= crate::MessageStatus::Sent && m.status != crate::MessageStatus::Failed))
+        Ok(self.account()?.message(row)?.is_some_and(|m| {
+            m.status >= crate::MessageStatus::Sent && m.status != crate::MessageStatus::Failed
+        }))
     }
 
     /// Sends queued items in order. Items for a recipient whose identity
@@ -247,7 +248,11 @@ impl Client {
         Ok(sent)
     }
 
-    fn next_unblocked(&self, blocked: &HashSet<String>, skip: &HashSet<i64>) -> Result<Option<OutboxItem>> {
+    fn next_unblocked(
+        &self,
+        blocked: &HashSet<String>,
+        skip: &HashSet<i64>,
+    ) -> Result<Option<OutboxItem>> {
         let account = self.account()?;
         if blocked.is_empty() {
             return account.outbox_next();
@@ -318,7 +323,8 @@ impl Client {
         // Another process may hold the lease (or have died holding it): it
         // expires within LEASE_TTL_MS, so wait for it up to the deadline.
         loop {
-            match self.account()?.acquire_lease() {
+            let acquired = self.account()?.acquire_lease();
+            match acquired {
                 Ok(()) => break,
                 Err(Error::Locked) if Instant::now() + Duration::from_millis(100) < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -410,12 +416,19 @@ impl Client {
     }
 }
 
-fn render(account: &Account, privacy: NotificationPrivacy, m: &crate::Message) -> Result<Notification> {
+fn render(
+    account: &Account,
+    privacy: NotificationPrivacy,
+    m: &crate::Message,
+) -> Result<Notification> {
     let (title, body) = match privacy {
         NotificationPrivacy::Hidden => (HIDDEN_TITLE.to_owned(), HIDDEN_BODY.to_owned()),
         NotificationPrivacy::Pseudonym => {
             let (_, label) = account.conversation_labels(&m.remote_account)?;
-            (label.unwrap_or_else(|| HIDDEN_TITLE.to_owned()), HIDDEN_BODY.to_owned())
+            (
+                label.unwrap_or_else(|| HIDDEN_TITLE.to_owned()),
+                HIDDEN_BODY.to_owned(),
+            )
         }
         NotificationPrivacy::FullPreview => {
             let (name, label) = account.conversation_labels(&m.remote_account)?;

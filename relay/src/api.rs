@@ -55,21 +55,44 @@ impl IntoResponse for ApiError {
             code: self.code.into(),
             message: self.message,
         };
-        (self.status, [("content-type", "application/x-protobuf")], body.encode_to_vec()).into_response()
+        (
+            self.status,
+            [("content-type", "application/x-protobuf")],
+            body.encode_to_vec(),
+        )
+            .into_response()
     }
 }
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::InvalidInvite => err(StatusCode::FORBIDDEN, "invalid_invite", "invite unknown, used or expired"),
-            StorageError::AccountExists => err(StatusCode::CONFLICT, "account_exists", "account id taken"),
+            StorageError::InvalidInvite => err(
+                StatusCode::FORBIDDEN,
+                "invalid_invite",
+                "invite unknown, used or expired",
+            ),
+            StorageError::AccountExists => {
+                err(StatusCode::CONFLICT, "account_exists", "account id taken")
+            }
             StorageError::NotFound => err(StatusCode::NOT_FOUND, "not_found", "no such account"),
-            StorageError::TooManyDevices => err(StatusCode::CONFLICT, "too_many_devices", "device limit reached"),
-            StorageError::MailboxFull => err(StatusCode::INSUFFICIENT_STORAGE, "mailbox_full", "recipient mailbox is full"),
+            StorageError::TooManyDevices => err(
+                StatusCode::CONFLICT,
+                "too_many_devices",
+                "device limit reached",
+            ),
+            StorageError::MailboxFull => err(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "mailbox_full",
+                "recipient mailbox is full",
+            ),
             other => {
                 tracing::error!(error = %other, "storage failure");
-                err(StatusCode::INTERNAL_SERVER_ERROR, "internal", "storage failure")
+                err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "storage failure",
+                )
             }
         }
     }
@@ -78,11 +101,22 @@ impl From<StorageError> for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn proto(status: StatusCode, m: &impl Message) -> Response {
-    (status, [("content-type", "application/x-protobuf")], m.encode_to_vec()).into_response()
+    (
+        status,
+        [("content-type", "application/x-protobuf")],
+        m.encode_to_vec(),
+    )
+        .into_response()
 }
 
 fn decode<T: Message + Default>(body: &[u8]) -> Result<T, ApiError> {
-    T::decode(body).map_err(|_| err(StatusCode::BAD_REQUEST, "malformed", "body is not valid protobuf"))
+    T::decode(body).map_err(|_| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "body is not valid protobuf",
+        )
+    })
 }
 
 async fn db<T: Send + 'static>(
@@ -103,7 +137,13 @@ struct Caller {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let unauthorized = || err(StatusCode::UNAUTHORIZED, "unauthorized", "bad or missing credentials");
+    let unauthorized = || {
+        err(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing credentials",
+        )
+    };
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -123,15 +163,38 @@ fn reader_id(headers: &HeaderMap) -> Result<String, ApiError> {
         .and_then(|h| h.to_str().ok())
         .filter(|r| !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "reader_required", "X-Alcove-Reader header required"))
+        .ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "reader_required",
+                "X-Alcove-Reader header required",
+            )
+        })
 }
 
 fn validate_keys(k: &PreKeyUpload) -> Result<(), ApiError> {
-    if k.one_time_prekeys.len() > MAX_KEYS_PER_UPLOAD || k.one_time_kyber_prekeys.len() > MAX_KEYS_PER_UPLOAD {
-        return Err(err(StatusCode::BAD_REQUEST, "too_many_keys", "at most 100 one-time keys of each kind"));
+    if k.one_time_prekeys.len() > MAX_KEYS_PER_UPLOAD
+        || k.one_time_kyber_prekeys.len() > MAX_KEYS_PER_UPLOAD
+    {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "too_many_keys",
+            "at most 100 one-time keys of each kind",
+        ));
     }
-    let bad = |what: &str| err(StatusCode::BAD_REQUEST, "invalid_key", format!("{what} is empty"));
-    for s in k.signed_prekey.iter().chain(k.kyber_last_resort.iter()).chain(k.one_time_kyber_prekeys.iter()) {
+    let bad = |what: &str| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+            format!("{what} is empty"),
+        )
+    };
+    for s in k
+        .signed_prekey
+        .iter()
+        .chain(k.kyber_last_resort.iter())
+        .chain(k.one_time_kyber_prekeys.iter())
+    {
         if s.public_key.is_empty() || s.signature.is_empty() {
             return Err(bad("signed key"));
         }
@@ -144,10 +207,18 @@ fn validate_keys(k: &PreKeyUpload) -> Result<(), ApiError> {
 
 fn new_device(req: &RegisterRequest) -> Result<NewDevice, ApiError> {
     if req.auth_secret.len() != 32 {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_secret", "auth secret must be 32 bytes"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_secret",
+            "auth secret must be 32 bytes",
+        ));
     }
     if req.identity_key.is_empty() || req.registration_id == 0 {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_device", "identity key and registration id required"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_device",
+            "identity key and registration id required",
+        ));
     }
     let mut salt = vec![0u8; 16];
     rand::rng().fill_bytes(&mut salt);
@@ -164,7 +235,11 @@ fn keys_of(req: &RegisterRequest) -> Result<PreKeyUpload, ApiError> {
     let keys = req.prekeys.clone().unwrap_or_default();
     validate_keys(&keys)?;
     if keys.signed_prekey.is_none() || keys.kyber_last_resort.is_none() {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_key", "signed prekey and Kyber last-resort key required"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_key",
+            "signed prekey and Kyber last-resort key required",
+        ));
     }
     Ok(keys)
 }
@@ -172,33 +247,60 @@ fn keys_of(req: &RegisterRequest) -> Result<PreKeyUpload, ApiError> {
 async fn register(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let req: RegisterRequest = decode(&body)?;
     if !auth::valid_account_id(&req.account_id) {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_account_id", "account id must be 1..64 of [A-Za-z0-9-]"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_account_id",
+            "account id must be 1..64 of [A-Za-z0-9-]",
+        ));
     }
     let device = new_device(&req)?;
     let keys = keys_of(&req)?;
     let invite = auth::hash_invite(&req.invite_token);
     let now = (state.cfg.clock)();
     let account = req.account_id.clone();
-    let device_id = db(&state, move |s| s.register(&invite, &account, &device, &keys, now)).await?;
+    let device_id = db(&state, move |s| {
+        s.register(&invite, &account, &device, &keys, now)
+    })
+    .await?;
     tracing::info!(device = device_id, "account registered by invite");
-    Ok(proto(StatusCode::OK, &RegisterResponse { account_id: req.account_id, device_id }))
+    Ok(proto(
+        StatusCode::OK,
+        &RegisterResponse {
+            account_id: req.account_id,
+            device_id,
+        },
+    ))
 }
 
 async fn add_device(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
     let req: RegisterRequest = decode(&body)?;
     if req.account_id != caller.account {
-        return Err(err(StatusCode::FORBIDDEN, "wrong_account", "devices are added to the caller's account"));
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "wrong_account",
+            "devices are added to the caller's account",
+        ));
     }
     let device = new_device(&req)?;
     let keys = keys_of(&req)?;
     let now = (state.cfg.clock)();
     let account = caller.account.clone();
     let device_id = db(&state, move |s| s.add_device(&account, &device, &keys, now)).await?;
-    Ok(proto(StatusCode::OK, &RegisterResponse { account_id: caller.account, device_id }))
+    Ok(proto(
+        StatusCode::OK,
+        &RegisterResponse {
+            account_id: caller.account,
+            device_id,
+        },
+    ))
 }
 
-async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, Path(device_id): Path<u32>) -> ApiResult {
+async fn revoke_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(device_id): Path<u32>,
+) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
     let account = caller.account.clone();
     let known = db(&state, move |s| s.device_secret(&account, device_id)).await?;
@@ -215,20 +317,34 @@ async fn upload_keys(State(state): State<AppState>, headers: HeaderMap, body: By
     let caller = authenticate(&state, &headers).await?;
     let keys: PreKeyUpload = decode(&body)?;
     validate_keys(&keys)?;
-    db(&state, move |s| s.upload_prekeys(&caller.account, caller.device, &keys)).await?;
+    db(&state, move |s| {
+        s.upload_prekeys(&caller.account, caller.device, &keys)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn key_count(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
-    let count = db(&state, move |s| s.prekey_count(&caller.account, caller.device)).await?;
+    let count = db(&state, move |s| {
+        s.prekey_count(&caller.account, caller.device)
+    })
+    .await?;
     Ok(proto(StatusCode::OK, &count))
 }
 
-async fn bundles(State(state): State<AppState>, headers: HeaderMap, Path(account): Path<String>) -> ApiResult {
+async fn bundles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> ApiResult {
     authenticate(&state, &headers).await?;
     if !auth::valid_account_id(&account) {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_account_id", "bad account id"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_account_id",
+            "bad account id",
+        ));
     }
     let b = db(&state, move |s| s.take_bundles(&account)).await?;
     if b.devices.is_empty() {
@@ -237,22 +353,43 @@ async fn bundles(State(state): State<AppState>, headers: HeaderMap, Path(account
     Ok(proto(StatusCode::OK, &b))
 }
 
-async fn send(State(state): State<AppState>, headers: HeaderMap, Path(account): Path<String>, body: Bytes) -> ApiResult {
+async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
     if !auth::valid_account_id(&account) {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_account_id", "bad account id"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_account_id",
+            "bad account id",
+        ));
     }
     let req: SendRequest = decode(&body)?;
     if req.guid.len() != 16 {
-        return Err(err(StatusCode::BAD_REQUEST, "invalid_guid", "guid must be 16 bytes"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_guid",
+            "guid must be 16 bytes",
+        ));
     }
     if req.messages.is_empty() {
-        return Err(err(StatusCode::BAD_REQUEST, "no_messages", "one message per device required"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "no_messages",
+            "one message per device required",
+        ));
     }
     for m in &req.messages {
         let kind = envelope::Type::try_from(m.r#type).unwrap_or(envelope::Type::Unknown);
         if kind == envelope::Type::Unknown || m.ciphertext.is_empty() {
-            return Err(err(StatusCode::BAD_REQUEST, "invalid_message", "message type or ciphertext missing"));
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "invalid_message",
+                "message type or ciphertext missing",
+            ));
         }
     }
     let a = account.clone();
@@ -265,17 +402,29 @@ async fn send(State(state): State<AppState>, headers: HeaderMap, Path(account): 
     let missing: Vec<u32> = current.difference(&given).copied().collect();
     let extra: Vec<u32> = given.difference(&current).copied().collect();
     if !missing.is_empty() || !extra.is_empty() || given.len() != req.messages.len() {
-        let body = MismatchedDevices { missing_devices: missing, extra_devices: extra, stale_devices: vec![] };
+        let body = MismatchedDevices {
+            missing_devices: missing,
+            extra_devices: extra,
+            stale_devices: vec![],
+        };
         return Ok(proto(StatusCode::CONFLICT, &body));
     }
     let stale: Vec<u32> = req
         .messages
         .iter()
-        .filter(|m| devices.iter().any(|(d, reg)| *d == m.destination_device && *reg != m.destination_registration_id))
+        .filter(|m| {
+            devices
+                .iter()
+                .any(|(d, reg)| *d == m.destination_device && *reg != m.destination_registration_id)
+        })
         .map(|m| m.destination_device)
         .collect();
     if !stale.is_empty() {
-        let body = MismatchedDevices { missing_devices: vec![], extra_devices: vec![], stale_devices: stale };
+        let body = MismatchedDevices {
+            missing_devices: vec![],
+            extra_devices: vec![],
+            stale_devices: stale,
+        };
         return Ok(proto(StatusCode::GONE, &body));
     }
     let now = (state.cfg.clock)();
@@ -306,7 +455,11 @@ struct PageQuery {
     limit: Option<u32>,
 }
 
-async fn fetch(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<PageQuery>) -> ApiResult {
+async fn fetch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
     let reader = reader_id(&headers)?;
     let now = (state.cfg.clock)();
@@ -317,11 +470,16 @@ async fn fetch(State(state): State<AppState>, headers: HeaderMap, Query(q): Quer
         if !s.acquire_reader(&caller.account, caller.device, &reader, now, until)? {
             return Ok(None);
         }
-        s.fetch(&caller.account, caller.device, limit, not_before).map(Some)
+        s.fetch(&caller.account, caller.device, limit, not_before)
+            .map(Some)
     })
     .await?;
     match page {
-        None => Err(err(StatusCode::CONFLICT, "mailbox_busy", "another reader holds this mailbox")),
+        None => Err(err(
+            StatusCode::CONFLICT,
+            "mailbox_busy",
+            "another reader holds this mailbox",
+        )),
         Some((envelopes, more)) => Ok(proto(StatusCode::OK, &EnvelopePage { envelopes, more })),
     }
 }
@@ -331,7 +489,11 @@ async fn ack(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let reader = reader_id(&headers)?;
     let req: AckRequest = decode(&body)?;
     if req.guids.len() > 1000 {
-        return Err(err(StatusCode::BAD_REQUEST, "too_many_guids", "at most 1000 per ack"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "too_many_guids",
+            "at most 1000 per ack",
+        ));
     }
     let now = (state.cfg.clock)();
     let until = now + state.cfg.reader_lease.as_millis() as u64;
@@ -344,7 +506,11 @@ async fn ack(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     })
     .await?;
     if !ok {
-        return Err(err(StatusCode::CONFLICT, "mailbox_busy", "another reader holds this mailbox"));
+        return Err(err(
+            StatusCode::CONFLICT,
+            "mailbox_busy",
+            "another reader holds this mailbox",
+        ));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -373,25 +539,51 @@ async fn set_push(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let target = match kind {
         push_registration::Kind::None => None,
         push_registration::Kind::UnifiedPush => {
-            let url = reqwest::Url::parse(&reg.endpoint)
-                .map_err(|_| err(StatusCode::BAD_REQUEST, "invalid_push", "endpoint is not a URL"))?;
-            let loopback_host = matches!(url.host_str(), Some("127.0.0.1") | Some("localhost") | Some("[::1]"));
+            let url = reqwest::Url::parse(&reg.endpoint).map_err(|_| {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_push",
+                    "endpoint is not a URL",
+                )
+            })?;
+            let loopback_host = matches!(
+                url.host_str(),
+                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+            );
             // Plain HTTP endpoints only for a relay that itself runs on
             // loopback (tests, demo); anything else must be HTTPS.
-            let ok = url.scheme() == "https" || (url.scheme() == "http" && loopback_host && state.cfg.bind.ip().is_loopback());
+            let ok = url.scheme() == "https"
+                || (url.scheme() == "http" && loopback_host && state.cfg.bind.ip().is_loopback());
             if !ok || reg.endpoint.len() > 2048 {
-                return Err(err(StatusCode::BAD_REQUEST, "invalid_push", "endpoint must be https"));
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_push",
+                    "endpoint must be https",
+                ));
             }
-            Some(PushTarget { kind: reg.kind, endpoint: reg.endpoint })
+            Some(PushTarget {
+                kind: reg.kind,
+                endpoint: reg.endpoint,
+            })
         }
         push_registration::Kind::Apns | push_registration::Kind::Fcm => {
             if reg.endpoint.is_empty() || reg.endpoint.len() > 4096 {
-                return Err(err(StatusCode::BAD_REQUEST, "invalid_push", "token required"));
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_push",
+                    "token required",
+                ));
             }
-            Some(PushTarget { kind: reg.kind, endpoint: reg.endpoint })
+            Some(PushTarget {
+                kind: reg.kind,
+                endpoint: reg.endpoint,
+            })
         }
     };
-    db(&state, move |s| s.set_push(&caller.account, caller.device, target.as_ref())).await?;
+    db(&state, move |s| {
+        s.set_push(&caller.account, caller.device, target.as_ref())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -28,7 +28,9 @@ pub(crate) fn verify(salt: &[u8], stored: &[u8], secret: &[u8]) -> bool {
 /// Parses the Authorization header into (account id, device id, secret).
 pub(crate) fn parse_basic(header: &str) -> Option<(String, u32, Vec<u8>)> {
     let encoded = header.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, secret_hex) = text.split_once(':')?;
     let (account, device) = user.rsplit_once('.')?;

@@ -19,7 +19,9 @@ use rand::RngCore;
 pub use api::MAX_KEYS_PER_UPLOAD;
 pub use config::{system_clock, Clock, RelayConfig, TlsConfig};
 pub use error::RelayError;
-pub use push::{default_push_sender, BoxFuture, PushError, PushSender, UnifiedPushSender, WAKE_BODY};
+pub use push::{
+    default_push_sender, BoxFuture, PushError, PushSender, UnifiedPushSender, WAKE_BODY,
+};
 pub use server::{start, start_with_storage, RelayHandle};
 pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};
 

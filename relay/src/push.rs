@@ -67,7 +67,13 @@ impl PushSender for UnifiedPushSender {
                 .body(WAKE_BODY)
                 .send()
                 .await
-                .map_err(|e| PushError::Failed(if e.is_timeout() { "timeout".into() } else { "connect".into() }))?;
+                .map_err(|e| {
+                    PushError::Failed(if e.is_timeout() {
+                        "timeout".into()
+                    } else {
+                        "connect".into()
+                    })
+                })?;
             match resp.status().as_u16() {
                 200..=299 => Ok(()),
                 404 | 410 => Err(PushError::Gone),
@@ -119,7 +125,9 @@ impl Dispatcher {
     pub(crate) fn request(self: &Arc<Self>, account_id: &str, device_id: u32) {
         let key = (account_id.to_owned(), device_id);
         let delay = {
-            let Ok(mut state) = self.state.lock() else { return };
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
             let s = state.entry(key.clone()).or_default();
             let now = Instant::now();
             match s.last {
@@ -175,7 +183,10 @@ impl Dispatcher {
                 tracing::info!(device = device_id, "push target gone; dropped");
                 let storage = Arc::clone(&self.storage);
                 let a = account_id.to_owned();
-                let _ = tokio::task::spawn_blocking(move || storage.drop_push(&a, device_id, &target.endpoint)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    storage.drop_push(&a, device_id, &target.endpoint)
+                })
+                .await;
             }
             Err(e) => tracing::warn!(device = device_id, error = %e, "wake-up failed"),
         }

@@ -43,7 +43,8 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, RelayError
         .map_err(|e| RelayError::Tls(format!("certificate: {e}")))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| RelayError::Tls(format!("certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key_path).map_err(|e| RelayError::Tls(format!("key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key_path)
+        .map_err(|e| RelayError::Tls(format!("key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -56,7 +57,10 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, RelayError
 }
 
 /// Starts the relay on `config.bind` with its SQLite database.
-pub async fn start(config: RelayConfig, push: Arc<dyn PushSender>) -> Result<RelayHandle, RelayError> {
+pub async fn start(
+    config: RelayConfig,
+    push: Arc<dyn PushSender>,
+) -> Result<RelayHandle, RelayError> {
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&config.db_path)?);
     start_with_storage(config, storage, push).await
 }
@@ -70,14 +74,21 @@ pub async fn start_with_storage(
     let acceptor = match &config.tls {
         Some(tls) => Some(tls_acceptor(tls)?),
         None if config.bind.ip().is_loopback() => {
-            tracing::warn!("serving plain HTTP on loopback: for tests and the demo only, never in production");
+            tracing::warn!(
+                "serving plain HTTP on loopback: for tests and the demo only, never in production"
+            );
             None
         }
         None => return Err(RelayError::PlainHttpOffLoopback(config.bind)),
     };
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let dispatcher = Dispatcher::new(push, Arc::clone(&storage), config.push_coalesce, config.clock.clone());
+    let dispatcher = Dispatcher::new(
+        push,
+        Arc::clone(&storage),
+        config.push_coalesce,
+        config.clock.clone(),
+    );
     let cfg = Arc::new(config);
     let state = AppState {
         storage: Arc::clone(&storage),
@@ -93,7 +104,10 @@ pub async fn start_with_storage(
             let shutdown = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "relay server stopped");
             }
         }),
@@ -124,7 +138,12 @@ pub async fn start_with_storage(
     })
 }
 
-async fn serve_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, app: axum::Router, mut stop: watch::Receiver<bool>) {
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
@@ -139,7 +158,9 @@ async fn serve_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, a
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
                 return;
             };
             let _ = Builder::new(TokioExecutor::new())

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use alcove_proto::relay::{DeviceBundle, PreKey, PreKeyBundles, PreKeyCount, PreKeyUpload, SignedPreKey};
+use alcove_proto::relay::{
+    DeviceBundle, PreKey, PreKeyBundles, PreKeyCount, PreKeyUpload, SignedPreKey,
+};
 use alcove_proto::wire::Envelope;
 use prost::Message;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -59,27 +61,56 @@ pub struct Enqueued {
 
 pub trait Storage: Send + Sync + 'static {
     fn create_invite(&self, token_hash: &[u8], now: u64, expires_at: Option<u64>) -> Result<()>;
-    fn register(&self, invite_hash: &[u8], account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32>;
-    fn add_device(&self, account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32>;
+    fn register(
+        &self,
+        invite_hash: &[u8],
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        now: u64,
+    ) -> Result<u32>;
+    fn add_device(
+        &self,
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        now: u64,
+    ) -> Result<u32>;
     fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()>;
     /// (salt, secret hash) of a device.
-    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    fn device_secret(&self, account_id: &str, device_id: u32)
+        -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     fn upload_prekeys(&self, account_id: &str, device_id: u32, keys: &PreKeyUpload) -> Result<()>;
     fn prekey_count(&self, account_id: &str, device_id: u32) -> Result<PreKeyCount>;
     /// One bundle per device, consuming one-time keys atomically.
     fn take_bundles(&self, account_id: &str) -> Result<PreKeyBundles>;
     /// (device id, registration id) of every device of an account.
     fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>>;
-    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32) -> Result<Enqueued>;
+    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32)
+        -> Result<Enqueued>;
     /// Oldest first; returns (page, more).
-    fn fetch(&self, account_id: &str, device_id: u32, limit: u32, not_before: u64) -> Result<(Vec<Envelope>, bool)>;
+    fn fetch(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        limit: u32,
+        not_before: u64,
+    ) -> Result<(Vec<Envelope>, bool)>;
     fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()>;
     fn purge_expired(&self, not_before: u64) -> Result<usize>;
     /// Takes or renews the single-reader lease; false when another holds it.
-    fn acquire_reader(&self, account_id: &str, device_id: u32, reader: &str, now: u64, until: u64) -> Result<bool>;
+    fn acquire_reader(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        reader: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool>;
     fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()>;
     fn reader_active(&self, account_id: &str, device_id: u32, now: u64) -> Result<bool>;
-    fn set_push(&self, account_id: &str, device_id: u32, target: Option<&PushTarget>) -> Result<()>;
+    fn set_push(&self, account_id: &str, device_id: u32, target: Option<&PushTarget>)
+        -> Result<()>;
     fn push_target(&self, account_id: &str, device_id: u32) -> Result<Option<PushTarget>>;
     /// Drops a push target the provider says is gone (only if unchanged).
     fn drop_push(&self, account_id: &str, device_id: u32, endpoint: &str) -> Result<()>;
@@ -111,6 +142,9 @@ const MIGRATIONS: &[&str] = &[
         reader TEXT NOT NULL, expires_at INTEGER NOT NULL,
         PRIMARY KEY (account_id, device_id));",
 ];
+
+/// A one-time key row: (key id, public key, signature if signed).
+type OneTimeRow = (u32, Vec<u8>, Option<Vec<u8>>);
 
 const EC: i64 = 0;
 const KYBER: i64 = 1;
@@ -148,7 +182,13 @@ impl SqliteStorage {
     }
 }
 
-fn insert_device(tx: &Connection, account_id: &str, device_id: u32, d: &NewDevice, now: u64) -> Result<()> {
+fn insert_device(
+    tx: &Connection,
+    account_id: &str,
+    device_id: u32,
+    d: &NewDevice,
+    now: u64,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO devices (account_id, device_id, registration_id, salt, secret_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -163,20 +203,48 @@ fn store_keys(tx: &Connection, account_id: &str, device_id: u32, k: &PreKeyUploa
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     if let Some(s) = &k.signed_prekey {
-        signed.execute(params![account_id, device_id, EC, s.id, s.public_key, s.signature])?;
+        signed.execute(params![
+            account_id,
+            device_id,
+            EC,
+            s.id,
+            s.public_key,
+            s.signature
+        ])?;
     }
     if let Some(s) = &k.kyber_last_resort {
-        signed.execute(params![account_id, device_id, KYBER, s.id, s.public_key, s.signature])?;
+        signed.execute(params![
+            account_id,
+            device_id,
+            KYBER,
+            s.id,
+            s.public_key,
+            s.signature
+        ])?;
     }
     let mut one = tx.prepare_cached(
         "INSERT OR REPLACE INTO one_time_prekeys (account_id, device_id, kind, key_id, public_key, signature)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for p in &k.one_time_prekeys {
-        one.execute(params![account_id, device_id, EC, p.id, p.public_key, Option::<Vec<u8>>::None])?;
+        one.execute(params![
+            account_id,
+            device_id,
+            EC,
+            p.id,
+            p.public_key,
+            Option::<Vec<u8>>::None
+        ])?;
     }
     for p in &k.one_time_kyber_prekeys {
-        one.execute(params![account_id, device_id, KYBER, p.id, p.public_key, p.signature])?;
+        one.execute(params![
+            account_id,
+            device_id,
+            KYBER,
+            p.id,
+            p.public_key,
+            p.signature
+        ])?;
     }
     Ok(())
 }
@@ -190,7 +258,14 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn register(&self, invite_hash: &[u8], account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32> {
+    fn register(
+        &self,
+        invite_hash: &[u8],
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        now: u64,
+    ) -> Result<u32> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let used = tx.execute(
@@ -219,7 +294,13 @@ impl Storage for SqliteStorage {
         Ok(1)
     }
 
-    fn add_device(&self, account_id: &str, device: &NewDevice, keys: &PreKeyUpload, now: u64) -> Result<u32> {
+    fn add_device(
+        &self,
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        now: u64,
+    ) -> Result<u32> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let next: Option<u32> = tx.query_row(
@@ -240,7 +321,13 @@ impl Storage for SqliteStorage {
     fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        for table in ["mailbox", "readers", "one_time_prekeys", "signed_prekeys", "devices"] {
+        for table in [
+            "mailbox",
+            "readers",
+            "one_time_prekeys",
+            "signed_prekeys",
+            "devices",
+        ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE account_id = ?1 AND device_id = ?2"),
                 params![account_id, device_id],
@@ -250,11 +337,19 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn device_secret(
+        &self,
+        account_id: &str,
+        device_id: u32,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         Ok(self
             .conn()?
-            .prepare_cached("SELECT salt, secret_hash FROM devices WHERE account_id = ?1 AND device_id = ?2")?
-            .query_row(params![account_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT salt, secret_hash FROM devices WHERE account_id = ?1 AND device_id = ?2",
+            )?
+            .query_row(params![account_id, device_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?)
     }
 
@@ -285,7 +380,11 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let identity_key: Vec<u8> = tx
-            .query_row("SELECT identity_key FROM accounts WHERE account_id = ?1", [account_id], |r| r.get(0))
+            .query_row(
+                "SELECT identity_key FROM accounts WHERE account_id = ?1",
+                [account_id],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or(StorageError::NotFound)?;
         let devices: Vec<(u32, u32)> = {
@@ -303,12 +402,18 @@ impl Storage for SqliteStorage {
                         "SELECT key_id, public_key, signature FROM signed_prekeys
                          WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3",
                         params![account_id, device_id, kind],
-                        |r| Ok(SignedPreKey { id: r.get(0)?, public_key: r.get(1)?, signature: r.get(2)? }),
+                        |r| {
+                            Ok(SignedPreKey {
+                                id: r.get(0)?,
+                                public_key: r.get(1)?,
+                                signature: r.get(2)?,
+                            })
+                        },
                     )
                     .optional()?)
             };
-            let take = |kind: i64| -> Result<Option<(u32, Vec<u8>, Option<Vec<u8>>)>> {
-                let row: Option<(u32, Vec<u8>, Option<Vec<u8>>)> = tx
+            let take = |kind: i64| -> Result<Option<OneTimeRow>> {
+                let row: Option<OneTimeRow> = tx
                     .query_row(
                         "SELECT key_id, public_key, signature FROM one_time_prekeys
                          WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3 ORDER BY key_id LIMIT 1",
@@ -324,9 +429,15 @@ impl Storage for SqliteStorage {
                 }
                 Ok(row)
             };
-            let Some(signed_prekey) = signed(EC)? else { continue };
+            let Some(signed_prekey) = signed(EC)? else {
+                continue;
+            };
             let kyber_prekey = match take(KYBER)? {
-                Some((id, public_key, signature)) => Some(SignedPreKey { id, public_key, signature: signature.unwrap_or_default() }),
+                Some((id, public_key, signature)) => Some(SignedPreKey {
+                    id,
+                    public_key,
+                    signature: signature.unwrap_or_default(),
+                }),
                 None => signed(KYBER)?,
             };
             if kyber_prekey.is_none() {
@@ -355,13 +466,20 @@ impl Storage for SqliteStorage {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32) -> Result<Enqueued> {
+    fn enqueue(
+        &self,
+        account_id: &str,
+        envelopes: &[Envelope],
+        max_queue: u32,
+    ) -> Result<Enqueued> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Enqueued::default();
         for env in envelopes {
             let queued: u32 = tx
-                .prepare_cached("SELECT count(*) FROM mailbox WHERE account_id = ?1 AND device_id = ?2")?
+                .prepare_cached(
+                    "SELECT count(*) FROM mailbox WHERE account_id = ?1 AND device_id = ?2",
+                )?
                 .query_row(params![account_id, env.destination_device], |r| r.get(0))?;
             let dup: bool = tx
                 .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3")?
@@ -388,18 +506,29 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
-    fn fetch(&self, account_id: &str, device_id: u32, limit: u32, not_before: u64) -> Result<(Vec<Envelope>, bool)> {
+    fn fetch(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        limit: u32,
+        not_before: u64,
+    ) -> Result<(Vec<Envelope>, bool)> {
         let conn = self.conn()?;
         conn.prepare_cached("DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND server_timestamp < ?3")?
             .execute(params![account_id, device_id, not_before as i64])?;
         let mut stmt = conn.prepare_cached(
             "SELECT envelope FROM mailbox WHERE account_id = ?1 AND device_id = ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![account_id, device_id, limit + 1], |r| r.get::<_, Vec<u8>>(0))?;
+        let rows = stmt.query_map(params![account_id, device_id, limit + 1], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let bytes = row?;
-            out.push(Envelope::decode(&bytes[..]).map_err(|_| StorageError::Internal("stored envelope".into()))?);
+            out.push(
+                Envelope::decode(&bytes[..])
+                    .map_err(|_| StorageError::Internal("stored envelope".into()))?,
+            );
         }
         let more = out.len() > limit as usize;
         out.truncate(limit as usize);
@@ -422,12 +551,20 @@ impl Storage for SqliteStorage {
     }
 
     fn purge_expired(&self, not_before: u64) -> Result<usize> {
-        Ok(self
-            .conn()?
-            .execute("DELETE FROM mailbox WHERE server_timestamp < ?1", [not_before as i64])?)
+        Ok(self.conn()?.execute(
+            "DELETE FROM mailbox WHERE server_timestamp < ?1",
+            [not_before as i64],
+        )?)
     }
 
-    fn acquire_reader(&self, account_id: &str, device_id: u32, reader: &str, now: u64, until: u64) -> Result<bool> {
+    fn acquire_reader(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        reader: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool> {
         let n = self.conn()?.execute(
             "INSERT INTO readers (account_id, device_id, reader, expires_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account_id, device_id) DO UPDATE SET reader = excluded.reader, expires_at = excluded.expires_at
@@ -453,7 +590,12 @@ impl Storage for SqliteStorage {
         )?)
     }
 
-    fn set_push(&self, account_id: &str, device_id: u32, target: Option<&PushTarget>) -> Result<()> {
+    fn set_push(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        target: Option<&PushTarget>,
+    ) -> Result<()> {
         self.conn()?.execute(
             "UPDATE devices SET push_kind = ?3, push_endpoint = ?4 WHERE account_id = ?1 AND device_id = ?2",
             params![account_id, device_id, target.map(|t| t.kind), target.map(|t| t.endpoint.clone())],
