@@ -382,3 +382,29 @@ async fn leak_scan_after_a_full_run() {
     }
     assert!(!out.stderr.is_empty(), "debug logging was captured");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_refills_prekeys_when_the_relay_runs_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let rc = RelayClient::new(&relay.url()).unwrap();
+    let creds = b.client.account().unwrap().relay_credentials().unwrap();
+    // 95 strangers start sessions with b: 5 one-time keys of each kind left.
+    let a = enroll(dir.path(), "a", &relay).await;
+    let a_creds = a.client.account().unwrap().relay_credentials().unwrap();
+    for _ in 0..95 {
+        rc.bundles(&a_creds, b.client.account_id()).await.unwrap();
+    }
+    let before = rc.prekey_count(&creds).await.unwrap();
+    assert_eq!(
+        (before.one_time_prekeys, before.one_time_kyber_prekeys),
+        (5, 5)
+    );
+    b.client.sync(soon(10)).await.unwrap();
+    let after = rc.prekey_count(&creds).await.unwrap();
+    assert_eq!(
+        (after.one_time_prekeys, after.one_time_kyber_prekeys),
+        (100, 100)
+    );
+}

@@ -313,3 +313,27 @@ fn classify(e: &reqwest::Error) -> String {
         "request failed".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(RelayClient::new("https://relay.example.org").is_ok());
+        assert!(RelayClient::new("http://127.0.0.1:8787").is_ok());
+        assert!(RelayClient::new("http://[::1]:8787").is_ok());
+        assert!(RelayClient::new("http://localhost:8787").is_ok());
+        for bad in [
+            "http://relay.example.org",
+            "http://10.0.0.5",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(
+                matches!(RelayClient::new(bad), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -649,3 +649,17 @@ async fn next(
         .ok()
         .flatten()
 }
+
+#[tokio::test]
+async fn plain_http_off_loopback_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RelayConfig::new("0.0.0.0:0".parse().unwrap(), dir.path().join("r.db"));
+    let err = start(cfg, alcove_relay::default_push_sender().unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, alcove_relay::RelayError::PlainHttpOffLoopback(_)),
+        "{err}"
+    );
+}
