@@ -41,6 +41,14 @@ pub use sync::{Client, Notification, SyncReport};
 
 pub use alcove_proto as proto;
 
+/// `n` bytes from the operating system's CSPRNG (via `rand`).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
 #[doc(hidden)]
 /// For migration tests: the schema version this build writes, and a way to
 /// build a database at an older version.

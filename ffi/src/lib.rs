@@ -1,0 +1,356 @@
+//! alcove-ffi: the UniFFI surface over alcove-core. A thin, typed facade:
+//! it converts types and catches panics; all logic lives in the core.
+//! Kotlin and Swift bindings are generated from this library (library mode).
+#![forbid(unsafe_code)]
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use alcove_core as core;
+use futures_util::FutureExt;
+
+uniffi::setup_scaffolding!();
+
+/// Every error the shells can see; a sealed exception hierarchy in Kotlin,
+/// an `Error` enum in Swift. Carries opaque ids only.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum AlcoveError {
+    #[error("wrong database key")]
+    WrongKey,
+    #[error("database is corrupt or was tampered with")]
+    Corrupt,
+    #[error("storage is full")]
+    StorageFull,
+    #[error("no account in this database")]
+    NoAccount,
+    #[error("the client is locked; unlock with the key first")]
+    ClientLocked,
+    #[error("network: {message}")]
+    Network { message: String },
+    #[error("the relay refused this device's credentials")]
+    Unauthorized,
+    #[error("invite is invalid or already used")]
+    InvalidInvite,
+    #[error("identity of {account_id} changed; verify and accept before sending")]
+    IdentityChanged { account_id: String },
+    #[error("no session with {account_id}")]
+    NoSession { account_id: String },
+    #[error("another process is syncing this account")]
+    Busy,
+    #[error("invalid input: {message}")]
+    InvalidInput { message: String },
+    #[error("relay refused: HTTP {status}")]
+    Relay { status: u16, code: String },
+    #[error("internal error: {message}")]
+    Internal { message: String },
+}
+
+impl From<core::Error> for AlcoveError {
+    fn from(e: core::Error) -> Self {
+        use core::Error as E;
+        match e {
+            E::WrongKey => Self::WrongKey,
+            E::Corrupt => Self::Corrupt,
+            E::StorageFull => Self::StorageFull,
+            E::NoAccount => Self::NoAccount,
+            E::Network(message) => Self::Network { message },
+            E::Unauthorized => Self::Unauthorized,
+            E::InvalidInvite => Self::InvalidInvite,
+            E::IdentityChanged { account_id } => Self::IdentityChanged { account_id },
+            E::NoSession { account_id, .. } => Self::NoSession { account_id },
+            E::Locked | E::MailboxBusy => Self::Busy,
+            E::Relay { status, code } => Self::Relay { status, code },
+            E::Malformed(m) => Self::InvalidInput { message: m.into() },
+            E::InvalidArgument(message) => Self::InvalidInput { message },
+            other => Self::Internal {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, AlcoveError>;
+
+fn panic_error() -> AlcoveError {
+    AlcoveError::Internal {
+        message: "panic inside alcove".into(),
+    }
+}
+
+/// Runs `f`; a panic becomes `AlcoveError::Internal`, never an abort or a
+/// foreign exception.
+fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
+}
+
+async fn guard_async<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    AssertUnwindSafe(f)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(panic_error()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NotificationPrivacy {
+    Hidden,
+    Pseudonym,
+    FullPreview,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Notification {
+    pub title: String,
+    pub body: String,
+    pub message_row: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    pub received: u32,
+    pub failed: u32,
+    pub more: bool,
+    pub sent: u32,
+    pub notifications: Vec<Notification>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Message {
+    pub row: i64,
+    pub remote_account: String,
+    pub outgoing: bool,
+    pub body: String,
+    pub sent_at: u64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Conversation {
+    pub remote_account: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SafetyNumber {
+    pub display: String,
+    pub scannable: Vec<u8>,
+}
+
+fn key(bytes: &[u8]) -> Result<core::DbKey> {
+    Ok(core::DbKey::from_slice(bytes)?)
+}
+
+/// One account on this device. `lock()` closes the database and drops the
+/// key from memory; `unlock(key)` reopens it.
+#[derive(uniffi::Object)]
+pub struct AlcoveClient {
+    db_path: PathBuf,
+    relay_url: String,
+    inner: RwLock<Option<Arc<core::Client>>>,
+}
+
+impl AlcoveClient {
+    fn client(&self) -> Result<Arc<core::Client>> {
+        self.inner
+            .read()
+            .map_err(|_| panic_error())?
+            .clone()
+            .ok_or(AlcoveError::ClientLocked)
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl AlcoveClient {
+    /// Opens an enrolled account. `key` is the 32-byte database key the
+    /// shell keeps in the Android Keystore / iOS Keychain.
+    #[uniffi::constructor]
+    pub fn open(db_path: String, key: Vec<u8>, relay_url: String) -> Result<Arc<Self>> {
+        guard(|| {
+            let k = self::key(&key)?;
+            let client = core::Client::open(db_path.as_ref(), &k, &relay_url)?;
+            Ok(Arc::new(Self {
+                db_path: db_path.into(),
+                relay_url,
+                inner: RwLock::new(Some(Arc::new(client))),
+            }))
+        })
+    }
+
+    /// Creates an account and registers it with a one-time invite.
+    #[uniffi::constructor]
+    pub async fn enroll(
+        db_path: String,
+        key: Vec<u8>,
+        relay_url: String,
+        invite: String,
+    ) -> Result<Arc<Self>> {
+        guard_async(async {
+            let k = self::key(&key)?;
+            let client = core::Client::enroll(db_path.as_ref(), &k, &relay_url, &invite).await?;
+            Ok(Arc::new(Self {
+                db_path: db_path.into(),
+                relay_url,
+                inner: RwLock::new(Some(Arc::new(client))),
+            }))
+        })
+        .await
+    }
+
+    pub fn account_id(&self) -> Result<String> {
+        guard(|| Ok(self.client()?.account_id().to_owned()))
+    }
+
+    /// Our identity key (for the invite card the other side pins).
+    pub fn identity_key(&self) -> Result<Vec<u8>> {
+        guard(|| Ok(self.client()?.account()?.identity_key()))
+    }
+
+    /// Trusts `identity_key` for `remote_account` as verified (from an invite card).
+    pub fn pin_identity(&self, remote_account: String, identity_key: Vec<u8>) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .client()?
+                .account()?
+                .pin_identity(&remote_account, &identity_key)?)
+        })
+    }
+
+    /// Stores and sends a text; returns its local row. A relay that cannot
+    /// be reached leaves it queued (sent later by `sync`).
+    pub async fn send_text(&self, remote_account: String, text: String) -> Result<i64> {
+        guard_async(async {
+            let client = self.client()?;
+            Ok(client.send_text(&remote_account, &text).await?.message_row)
+        })
+        .await
+    }
+
+    /// The push entry point: sync until `deadline_ms` from now.
+    pub async fn sync(&self, deadline_ms: u64) -> Result<SyncReport> {
+        guard_async(async {
+            let client = self.client()?;
+            let r = client
+                .sync(Instant::now() + Duration::from_millis(deadline_ms))
+                .await?;
+            Ok(SyncReport {
+                received: r.received,
+                failed: r.failed,
+                more: r.more,
+                sent: r.sent,
+                notifications: r
+                    .notifications
+                    .into_iter()
+                    .map(|n| Notification {
+                        title: n.title,
+                        body: n.body,
+                        message_row: n.message_row,
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        guard(|| {
+            Ok(self
+                .client()?
+                .account()?
+                .conversations()?
+                .into_iter()
+                .map(|c| Conversation {
+                    remote_account: c.remote_account,
+                    display_name: c.display_name,
+                })
+                .collect())
+        })
+    }
+
+    /// A page of messages, newest first, older than `before` (a row).
+    pub fn messages(
+        &self,
+        remote_account: String,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        guard(|| {
+            Ok(self
+                .client()?
+                .account()?
+                .messages(&remote_account, before, limit)?
+                .into_iter()
+                .map(|m| Message {
+                    row: m.id,
+                    remote_account: m.remote_account,
+                    outgoing: m.outgoing,
+                    body: m.body,
+                    sent_at: m.sent_at,
+                    status: format!("{:?}", m.status),
+                })
+                .collect())
+        })
+    }
+
+    pub fn set_notification_privacy(&self, privacy: NotificationPrivacy) -> Result<()> {
+        guard(|| {
+            let p = match privacy {
+                NotificationPrivacy::Hidden => core::NotificationPrivacy::Hidden,
+                NotificationPrivacy::Pseudonym => core::NotificationPrivacy::Pseudonym,
+                NotificationPrivacy::FullPreview => core::NotificationPrivacy::FullPreview,
+            };
+            Ok(self.client()?.account()?.set_notification_privacy(p)?)
+        })
+    }
+
+    pub fn safety_number(&self, remote_account: String) -> Result<SafetyNumber> {
+        guard(|| {
+            let s = self.client()?.account()?.safety_number(&remote_account)?;
+            Ok(SafetyNumber {
+                display: s.display,
+                scannable: s.scannable,
+            })
+        })
+    }
+
+    pub fn accept_identity_change(&self, remote_account: String) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .client()?
+                .account()?
+                .accept_identity_change(&remote_account)?)
+        })
+    }
+
+    /// Closes the database and drops the key (auto-lock, app backgrounded).
+    pub fn lock(&self) -> Result<()> {
+        guard(|| {
+            let taken = self.inner.write().map_err(|_| panic_error())?.take();
+            if let Some(client) = taken {
+                let _ = client.account().map(|a| a.checkpoint());
+            }
+            Ok(())
+        })
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.inner.read().map(|g| g.is_none()).unwrap_or(true)
+    }
+
+    /// Reopens the database with its key.
+    pub fn unlock(&self, key: Vec<u8>) -> Result<()> {
+        guard(|| {
+            let k = self::key(&key)?;
+            let client = core::Client::open(&self.db_path, &k, &self.relay_url)?;
+            *self.inner.write().map_err(|_| panic_error())? = Some(Arc::new(client));
+            Ok(())
+        })
+    }
+}
+
+/// A fresh random 32-byte database key, for shells that have none yet
+/// (store it in the Keystore / Keychain at once).
+#[uniffi::export]
+pub fn generate_database_key() -> Vec<u8> {
+    core::random_bytes(32)
+}
