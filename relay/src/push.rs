@@ -171,12 +171,17 @@ impl Dispatcher {
             Ok(Ok(v)) => v,
             _ => return,
         };
-        let Some(target) = target else { return };
-        if busy {
-            // The device is syncing right now; it releases its reader at the
-            // end and we wake it again then if mail is left.
+        let Some(target) = target.filter(|_| !busy) else {
+            // Nothing was sent (no target, or the device is syncing and will
+            // be woken when it releases its reader if mail is left): do not
+            // let this count against the coalescing window.
+            if let Ok(mut state) = self.state.lock() {
+                if let Some(s) = state.get_mut(&(account_id.to_owned(), device_id)) {
+                    s.last = None;
+                }
+            }
             return;
-        }
+        };
         match self.sender.wake(&target).await {
             Ok(()) => tracing::debug!(device = device_id, "wake-up sent"),
             Err(PushError::Gone) => {
