@@ -6,6 +6,8 @@ need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)   # vendored OpenSSL build
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)   # Kotlin/JVM tests
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

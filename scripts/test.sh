@@ -12,6 +12,11 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# One closing line over every suite (cargo's last line is a doc-test run).
+echo "== Kotlin bindings: JUnit on the JVM against the native library"
+android/run-tests.sh 2>&1 | tee -a "$log"
+# One closing line over every suite (cargo's last line is a doc-test run;
+# Surefire's is its own).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$/ {
+       gsub(",", ""); p += $4 - $6 - $8 - $10; f += $6 + $8 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -27,8 +27,8 @@ pub enum AlcoveError {
     NoAccount,
     #[error("the client is locked; unlock with the key first")]
     ClientLocked,
-    #[error("network: {message}")]
-    Network { message: String },
+    #[error("network: {reason}")]
+    Network { reason: String },
     #[error("the relay refused this device's credentials")]
     Unauthorized,
     #[error("invite is invalid or already used")]
@@ -39,12 +39,12 @@ pub enum AlcoveError {
     NoSession { account_id: String },
     #[error("another process is syncing this account")]
     Busy,
-    #[error("invalid input: {message}")]
-    InvalidInput { message: String },
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
     #[error("relay refused: HTTP {status}")]
     Relay { status: u16, code: String },
-    #[error("internal error: {message}")]
-    Internal { message: String },
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
 }
 
 impl From<core::Error> for AlcoveError {
@@ -55,17 +55,17 @@ impl From<core::Error> for AlcoveError {
             E::Corrupt => Self::Corrupt,
             E::StorageFull => Self::StorageFull,
             E::NoAccount => Self::NoAccount,
-            E::Network(message) => Self::Network { message },
+            E::Network(reason) => Self::Network { reason },
             E::Unauthorized => Self::Unauthorized,
             E::InvalidInvite => Self::InvalidInvite,
             E::IdentityChanged { account_id } => Self::IdentityChanged { account_id },
             E::NoSession { account_id, .. } => Self::NoSession { account_id },
             E::Locked | E::MailboxBusy => Self::Busy,
             E::Relay { status, code } => Self::Relay { status, code },
-            E::Malformed(m) => Self::InvalidInput { message: m.into() },
-            E::InvalidArgument(message) => Self::InvalidInput { message },
+            E::Malformed(m) => Self::InvalidInput { reason: m.into() },
+            E::InvalidArgument(reason) => Self::InvalidInput { reason },
             other => Self::Internal {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }
@@ -75,7 +75,7 @@ type Result<T> = std::result::Result<T, AlcoveError>;
 
 fn panic_error() -> AlcoveError {
     AlcoveError::Internal {
-        message: "panic inside alcove".into(),
+        reason: "panic inside alcove".into(),
     }
 }
 

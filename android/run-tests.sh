@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the native library and the alcove binary, generates the Kotlin
+# bindings from the library (UniFFI library mode) and runs the JUnit suite on
+# the JVM against them and a real relay on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --locked -q -p alcove-ffi -p alcove-cli -p uniffi-bindgen
+out=android/target/generated-sources/uniffi
+rm -rf "$out" && mkdir -p "$out"
+target/debug/uniffi-bindgen generate --no-format --library target/debug/libalcove_ffi.so \
+  --language kotlin --out-dir "$out" >/dev/null
+cd android
+mvn -B -ntp -Dstyle.color=never test
