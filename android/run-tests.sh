@@ -4,7 +4,8 @@
 # the JVM against them and a real relay on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --locked -q -p alcove-ffi -p alcove-cli -p uniffi-bindgen
+# --workspace: the same feature set as `cargo test --workspace`, so nothing rebuilds.
+cargo build --workspace --locked -q
 out=android/target/generated-sources/uniffi
 rm -rf "$out" && mkdir -p "$out"
 target/debug/uniffi-bindgen generate --no-format --library target/debug/libalcove_ffi.so \
