@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # --workspace: the same feature set as `cargo test --workspace`, so nothing rebuilds.
 cargo build --workspace --locked -q
+native="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug"
 out=android/target/generated-sources/uniffi
 rm -rf "$out" && mkdir -p "$out"
-target/debug/uniffi-bindgen generate --no-format --library target/debug/libalcove_ffi.so \
+"$native/uniffi-bindgen" generate --no-format --library "$native/libalcove_ffi.so" \
   --language kotlin --out-dir "$out" >/dev/null
 cd android
-mvn -B -ntp -Dstyle.color=never test
+mvn -B -ntp -Dstyle.color=never -Dalcove.native.dir="$native" test
