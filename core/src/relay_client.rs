@@ -157,6 +157,25 @@ impl RelayClient {
         T::decode(bytes).map_err(|_| Error::Malformed("relay response"))
     }
 
+    /// A call whose success has no body.
+    async fn expect_empty(
+        &self,
+        method: Method,
+        path: &str,
+        creds: Option<&Credentials>,
+        reader: Option<&str>,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let (status, bytes) = self
+            .call(method, path, creds, reader, body, timeout)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        Ok(())
+    }
+
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse> {
         self.expect_ok(
             Method::POST,
@@ -170,20 +189,15 @@ impl RelayClient {
     }
 
     pub async fn upload_prekeys(&self, creds: &Credentials, up: &PreKeyUpload) -> Result<()> {
-        let (status, bytes) = self
-            .call(
-                Method::PUT,
-                "v1/keys",
-                Some(creds),
-                None,
-                Some(up.encode_to_vec()),
-                None,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        Ok(())
+        self.expect_empty(
+            Method::PUT,
+            "v1/keys",
+            Some(creds),
+            None,
+            Some(up.encode_to_vec()),
+            None,
+        )
+        .await
     }
 
     pub async fn prekey_count(&self, creds: &Credentials) -> Result<PreKeyCount> {
@@ -250,54 +264,39 @@ impl RelayClient {
 
     pub async fn ack(&self, creds: &Credentials, reader: &str, guids: Vec<Vec<u8>>) -> Result<()> {
         let body = AckRequest { guids }.encode_to_vec();
-        let (status, bytes) = self
-            .call(
-                Method::POST,
-                "v1/messages/ack",
-                Some(creds),
-                Some(reader),
-                Some(body),
-                None,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        Ok(())
+        self.expect_empty(
+            Method::POST,
+            "v1/messages/ack",
+            Some(creds),
+            Some(reader),
+            Some(body),
+            None,
+        )
+        .await
     }
 
     pub async fn release_reader(&self, creds: &Credentials, reader: &str) -> Result<()> {
-        let (status, bytes) = self
-            .call(
-                Method::DELETE,
-                "v1/messages/reader",
-                Some(creds),
-                Some(reader),
-                None,
-                None,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        Ok(())
+        self.expect_empty(
+            Method::DELETE,
+            "v1/messages/reader",
+            Some(creds),
+            Some(reader),
+            None,
+            None,
+        )
+        .await
     }
 
     pub async fn set_push(&self, creds: &Credentials, reg: &PushRegistration) -> Result<()> {
-        let (status, bytes) = self
-            .call(
-                Method::PUT,
-                "v1/push",
-                Some(creds),
-                None,
-                Some(reg.encode_to_vec()),
-                None,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(Self::error(status, &bytes));
-        }
-        Ok(())
+        self.expect_empty(
+            Method::PUT,
+            "v1/push",
+            Some(creds),
+            None,
+            Some(reg.encode_to_vec()),
+            None,
+        )
+        .await
     }
 }
 
