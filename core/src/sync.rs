@@ -15,6 +15,7 @@ use rand::RngCore;
 use crate::account::Account;
 use crate::db::DbKey;
 use crate::error::{Error, Result};
+use crate::events::{push_event, SyncEvent};
 use crate::messaging::Received;
 use crate::outbox::OutboxItem;
 use crate::relay_client::{Credentials, RelayClient, SendOutcome};
@@ -55,6 +56,8 @@ pub struct SyncReport {
     pub sent: u32,
     /// Pages fetched.
     pub pages: u32,
+    /// What happened, for listeners: at most `MAX_EVENTS`, in order.
+    pub events: Vec<SyncEvent>,
 }
 
 /// Where a sent text stands after `send_text`.
@@ -199,15 +202,26 @@ impl Client {
 
     /// Stores and queues a text, then tries to send the outbox. A relay
     /// that cannot be reached is not an error: the text waits, in order.
+    /// `IdentityChanged`: the recipient's identity key changed; the text
+    /// stays queued and goes once the change is accepted.
     pub async fn send_text(&self, remote_account: &str, text: &str) -> Result<SendReport> {
         let row = self.account()?.compose_text(remote_account, text)?;
-        let flushed = self.flush_outbox(None).await;
+        let mut events = Vec::new();
+        let flushed = self.flush_outbox_reporting(None, &mut events).await;
         let _ = self.account().and_then(|a| a.release_lease());
         let sent = match flushed {
             Ok(_) => self.account()?.outbox_len()? == 0 || self.is_sent(row)?,
             Err(Error::Network(_)) => false,
             Err(e) => return Err(e),
         };
+        let held = events.iter().any(
+            |e| matches!(e, SyncEvent::IdentityChanged { remote_account: r } if r == remote_account),
+        );
+        if !sent && held {
+            return Err(Error::IdentityChanged {
+                account_id: remote_account.to_owned(),
+            });
+        }
         Ok(SendReport {
             message_row: row,
             sent,
@@ -224,6 +238,15 @@ impl Client {
     /// changed stay queued (behind them, that recipient's later items too)
     /// while other recipients' items go. Returns how many went.
     pub async fn flush_outbox(&self, deadline: Option<Instant>) -> Result<u32> {
+        self.flush_outbox_reporting(deadline, &mut Vec::new()).await
+    }
+
+    /// `flush_outbox`, recording the identity changes it meets.
+    async fn flush_outbox_reporting(
+        &self,
+        deadline: Option<Instant>,
+        events: &mut Vec<SyncEvent>,
+    ) -> Result<u32> {
         let mut sent = 0;
         let mut blocked: HashSet<String> = HashSet::new();
         let mut skip_ids: HashSet<i64> = HashSet::new();
@@ -236,6 +259,12 @@ impl Client {
             match self.send_item(&item).await {
                 Ok(()) => sent += 1,
                 Err(Error::IdentityChanged { .. }) => {
+                    push_event(
+                        events,
+                        SyncEvent::IdentityChanged {
+                            remote_account: item.recipient.clone(),
+                        },
+                    );
                     blocked.insert(item.recipient.clone());
                     skip_ids.insert(item.id);
                 }
@@ -357,23 +386,53 @@ impl Client {
             if page.envelopes.is_empty() {
                 break;
             }
+            // A message from a new identity key is stored (as Signal) and
+            // leaves the key pending: compare before and after the page.
+            let pending_before = self.account()?.pending_identity_changes()?;
             let outcomes = self.account()?.receive(&page.envelopes)?;
             let mut acks = Vec::with_capacity(outcomes.len());
             {
                 let account = self.account()?;
-                for o in &outcomes {
+                for remote_account in account.pending_identity_changes()? {
+                    if !pending_before.contains(&remote_account) {
+                        push_event(
+                            &mut report.events,
+                            SyncEvent::IdentityChanged { remote_account },
+                        );
+                    }
+                }
+                for (o, env) in outcomes.iter().zip(&page.envelopes) {
                     if o.ackable() {
                         acks.push(o.guid.clone());
                     }
                     match &o.result {
                         Ok(Received::Text(m)) => {
+                            push_event(
+                                &mut report.events,
+                                SyncEvent::MessageReceived {
+                                    remote_account: m.remote_account.clone(),
+                                    message_row: m.id,
+                                },
+                            );
                             report.received += 1;
                             if report.notifications.len() == MAX_NOTIFICATIONS {
                                 report.notifications.remove(0);
                             }
                             report.notifications.push(render(&account, privacy, m)?);
                         }
-                        Ok(Received::Receipt { .. }) | Err(Error::DuplicateEnvelope) => {}
+                        Ok(Received::Receipt { kind, updated }) => {
+                            // Sealed-sender envelopes name no sender.
+                            let sender = &env.source_account;
+                            push_event(
+                                &mut report.events,
+                                SyncEvent::ReceiptUpdated {
+                                    remote_account: (!sender.is_empty()).then(|| sender.clone()),
+                                    read: *kind == crate::MessageStatus::Read,
+                                    updated: u32::try_from(*updated).unwrap_or(u32::MAX),
+                                },
+                            );
+                        }
+                        Err(Error::DuplicateEnvelope) => {}
                         Err(e) => {
                             report.failed += 1;
                             tracing::warn!(error = %e, "envelope dropped");
@@ -387,7 +446,10 @@ impl Client {
             }
         }
         if Instant::now() < deadline {
-            report.sent = match self.flush_outbox(Some(deadline)).await {
+            report.sent = match self
+                .flush_outbox_reporting(Some(deadline), &mut report.events)
+                .await
+            {
                 Ok(n) => n,
                 Err(Error::Network(_)) => 0,
                 Err(e) => return Err(e),

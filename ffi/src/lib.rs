@@ -11,11 +11,16 @@ use std::time::{Duration, Instant};
 use alcove_core as core;
 use futures_util::FutureExt;
 
+mod events;
+
+use events::Listeners;
+pub use events::{AlcoveEvent, AlcoveListener, ListenerHandle};
+
 uniffi::setup_scaffolding!();
 
 /// Every error the shells can see; a sealed exception hierarchy in Kotlin,
 /// an `Error` enum in Swift. Carries opaque ids only.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum AlcoveError {
     #[error("wrong database key")]
     WrongKey,
@@ -137,6 +142,17 @@ pub struct SafetyNumber {
     pub scannable: Vec<u8>,
 }
 
+/// Where the relay sends this device's content-free wake-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushKind {
+    /// `token` is the distributor's endpoint URL.
+    UnifiedPush,
+    /// `token` is the APNs device token (hex).
+    Apns,
+    /// `token` is the FCM registration token.
+    Fcm,
+}
+
 fn key(bytes: &[u8]) -> Result<core::DbKey> {
     Ok(core::DbKey::from_slice(bytes)?)
 }
@@ -148,6 +164,8 @@ pub struct AlcoveClient {
     db_path: PathBuf,
     relay_url: String,
     inner: RwLock<Option<Arc<core::Client>>>,
+    /// Outlives lock/unlock: listeners stay registered while locked.
+    listeners: Arc<Listeners>,
 }
 
 impl AlcoveClient {
@@ -173,6 +191,7 @@ impl AlcoveClient {
                 db_path: db_path.into(),
                 relay_url,
                 inner: RwLock::new(Some(Arc::new(client))),
+                listeners: Arc::default(),
             }))
         })
     }
@@ -192,6 +211,7 @@ impl AlcoveClient {
                 db_path: db_path.into(),
                 relay_url,
                 inner: RwLock::new(Some(Arc::new(client))),
+                listeners: Arc::default(),
             }))
         })
         .await
@@ -218,22 +238,59 @@ impl AlcoveClient {
 
     /// Stores and sends a text; returns its local row. A relay that cannot
     /// be reached leaves it queued (sent later by `sync`).
+    /// `IdentityChanged`: the text is kept and goes once the change is
+    /// accepted; listeners get the same news as an event.
     pub async fn send_text(&self, remote_account: String, text: String) -> Result<i64> {
-        guard_async(async {
+        let result = guard_async(async {
             let client = self.client()?;
             Ok(client.send_text(&remote_account, &text).await?.message_row)
+        })
+        .await;
+        if let Err(AlcoveError::IdentityChanged { account_id }) = &result {
+            self.listeners
+                .deliver(vec![core::SyncEvent::IdentityChanged {
+                    remote_account: account_id.clone(),
+                }]);
+        }
+        result
+    }
+
+    /// Registers a listener for events of later `sync`/`send_text` calls.
+    /// It stays registered until the returned handle is cancelled or
+    /// dropped.
+    pub fn set_listener(&self, listener: Arc<dyn AlcoveListener>) -> Arc<ListenerHandle> {
+        self.listeners.add(listener)
+    }
+
+    /// Tells the relay where to send wake-ups (call from the platform's
+    /// new-token callback, and after enrolment).
+    pub async fn register_push(&self, kind: PushKind, token: String) -> Result<()> {
+        use core::proto::relay::{push_registration::Kind, PushRegistration};
+        guard_async(async {
+            let kind = match kind {
+                PushKind::UnifiedPush => Kind::UnifiedPush,
+                PushKind::Apns => Kind::Apns,
+                PushKind::Fcm => Kind::Fcm,
+            };
+            let reg = PushRegistration {
+                kind: kind as i32,
+                endpoint: token,
+            };
+            Ok(self.client()?.register_push(reg).await?)
         })
         .await
     }
 
     /// The push entry point: sync until `deadline_ms` from now.
+    /// Listeners get the sync's events after it returns.
     pub async fn sync(&self, deadline_ms: u64) -> Result<SyncReport> {
-        guard_async(async {
+        let (report, events) = guard_async(async {
             let client = self.client()?;
-            let r = client
+            let mut r = client
                 .sync(Instant::now() + Duration::from_millis(deadline_ms))
                 .await?;
-            Ok(SyncReport {
+            let events = std::mem::take(&mut r.events);
+            let report = SyncReport {
                 received: r.received,
                 failed: r.failed,
                 more: r.more,
@@ -247,9 +304,12 @@ impl AlcoveClient {
                         message_row: n.message_row,
                     })
                     .collect(),
-            })
+            };
+            Ok((report, events))
         })
-        .await
+        .await?;
+        self.listeners.deliver(events);
+        Ok(report)
     }
 
     pub fn conversations(&self) -> Result<Vec<Conversation>> {

@@ -1,7 +1,14 @@
 //! The FFI facade from Rust: the same calls the Kotlin and Swift shells
 //! make, against a real relay on loopback and real SQLCipher files.
 
-use alcove_ffi::{generate_database_key, AlcoveClient, AlcoveError, NotificationPrivacy};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alcove_ffi::{
+    generate_database_key, AlcoveClient, AlcoveError, AlcoveEvent, AlcoveListener,
+    NotificationPrivacy, PushKind,
+};
+use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_text_sync_lock_unlock_and_typed_errors() {
@@ -75,6 +82,157 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
     assert!(matches!(
         AlcoveClient::open(path("b.db"), ka, url.clone()),
         Err(AlcoveError::WrongKey)
+    ));
+    relay.shutdown().await;
+}
+
+/// Records every event it is given.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<AlcoveEvent>>);
+
+impl AlcoveListener for Recorder {
+    fn on_event(&self, event: AlcoveEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<AlcoveEvent> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+/// A listener that fails on every event (as a throwing Kotlin lambda would).
+struct Panicker;
+
+impl AlcoveListener for Panicker {
+    fn on_event(&self, _: AlcoveEvent) {
+        panic!("listener bug");
+    }
+}
+
+/// A local UnifiedPush endpoint: the relay POSTs its wake-ups here.
+async fn push_endpoint() -> (String, mpsc::UnboundedReceiver<Vec<u8>>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/up/{token}",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body.to_vec());
+                axum::http::StatusCode::CREATED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/up/device-token"), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_push_registration_and_identity_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let relay = alcove_relay::start(
+        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
+        alcove_relay::default_push_sender().unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", relay.local_addr());
+    let enroll = |name: &str| {
+        AlcoveClient::enroll(
+            dir.path().join(name).display().to_string(),
+            generate_database_key(),
+            url.clone(),
+            alcove_relay::create_invite(&db, None).unwrap(),
+        )
+    };
+    let a = enroll("a.db").await.unwrap();
+    let b = enroll("b.db").await.unwrap();
+    let (a_id, b_id) = (a.account_id().unwrap(), b.account_id().unwrap());
+
+    // Push registration: a malformed endpoint is refused typed; a real one
+    // receives the content-free wake-up when mail arrives.
+    assert!(matches!(
+        a.register_push(PushKind::UnifiedPush, "not a url".into())
+            .await,
+        Err(AlcoveError::Relay { status: 400, .. })
+    ));
+    let (endpoint, mut wakes) = push_endpoint().await;
+    a.register_push(PushKind::UnifiedPush, endpoint)
+        .await
+        .unwrap();
+
+    let rec = Arc::new(Recorder::default());
+    let handle = a.set_listener(rec.clone());
+    // A failing listener is contained: the sync succeeds and the other
+    // listener still hears everything.
+    let _bad = a.set_listener(Arc::new(Panicker));
+    b.send_text(a_id.clone(), "wake up".into()).await.unwrap();
+    let wake = tokio::time::timeout(Duration::from_secs(10), wakes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(wake, b"wake");
+    assert!(rec.take().is_empty(), "no events before the sync");
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+    let row = a.messages(b_id.clone(), None, 1).unwrap()[0].row;
+    assert_eq!(
+        rec.take(),
+        [AlcoveEvent::MessageReceived {
+            remote_account: b_id.clone(),
+            message_row: row
+        }]
+    );
+
+    // Cancelled: no more events, even though mail keeps coming.
+    handle.cancel();
+    handle.cancel();
+    b.send_text(a_id.clone(), "second".into()).await.unwrap();
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+    assert!(rec.take().is_empty());
+    // Dropping the handle unregisters too.
+    let rec2 = Arc::new(Recorder::default());
+    drop(a.set_listener(rec2.clone()));
+    b.send_text(a_id.clone(), "third".into()).await.unwrap();
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+    assert!(rec2.take().is_empty());
+
+    // Identity change: C's card for A carried a wrong key (B's). Sending is
+    // a typed error, the listener hears it, the text waits; after
+    // acceptance it goes.
+    let c = enroll("c.db").await.unwrap();
+    let rec_c = Arc::new(Recorder::default());
+    let _h = c.set_listener(rec_c.clone());
+    c.pin_identity(a_id.clone(), b.identity_key().unwrap())
+        .unwrap();
+    assert_eq!(
+        c.send_text(a_id.clone(), "hello a".into())
+            .await
+            .unwrap_err(),
+        AlcoveError::IdentityChanged {
+            account_id: a_id.clone()
+        }
+    );
+    let changed = AlcoveEvent::IdentityChanged {
+        remote_account: a_id.clone(),
+    };
+    assert_eq!(rec_c.take(), std::slice::from_ref(&changed));
+    assert_eq!(c.sync(5000).await.unwrap().sent, 0);
+    assert_eq!(rec_c.take(), [changed]);
+    c.accept_identity_change(a_id.clone()).unwrap();
+    assert_eq!(c.sync(5000).await.unwrap().sent, 1);
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+
+    // Locked: typed error, nothing sent to the relay.
+    a.lock().unwrap();
+    assert!(matches!(
+        a.register_push(PushKind::Fcm, "token".into()).await,
+        Err(AlcoveError::ClientLocked)
     ));
     relay.shutdown().await;
 }

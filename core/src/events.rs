@@ -1,0 +1,112 @@
+//! What a sync or a send observed, for the app's listeners (refresh a
+//! conversation, show "safety number changed"). Events carry opaque ids
+//! only, never content: the app reads content from the store.
+
+/// Most events one sync reports: memory stays bounded however much mail
+/// was queued. When full, the oldest non-identity event is dropped (the
+/// app re-reads the store anyway); identity changes are kept, once per
+/// account.
+pub const MAX_EVENTS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// A text from `remote_account` was stored at local row `message_row`.
+    MessageReceived {
+        remote_account: String,
+        message_row: i64,
+    },
+    /// A delivery (`read == false`) or read receipt changed the status of
+    /// `updated` outgoing messages. `remote_account` is `None` when the
+    /// envelope does not name its sender.
+    ReceiptUpdated {
+        remote_account: Option<String>,
+        read: bool,
+        updated: u32,
+    },
+    /// `remote_account`'s identity key changed (seen on a message, a prekey
+    /// bundle or when sending). Sending to it waits until the user accepts.
+    IdentityChanged { remote_account: String },
+}
+
+impl crate::Account {
+    /// Accounts whose identity key changed and awaits acceptance.
+    pub(crate) fn pending_identity_changes(&self) -> crate::Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT account_id FROM identities WHERE pending_key IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+/// Appends `event` to `events`, keeping the bound and one identity change
+/// per account.
+pub(crate) fn push_event(events: &mut Vec<SyncEvent>, event: SyncEvent) {
+    if let SyncEvent::IdentityChanged { remote_account } = &event {
+        let seen = events.iter().any(
+            |e| matches!(e, SyncEvent::IdentityChanged { remote_account: r } if r == remote_account),
+        );
+        if seen {
+            return;
+        }
+    }
+    if events.len() >= MAX_EVENTS {
+        match events
+            .iter()
+            .position(|e| !matches!(e, SyncEvent::IdentityChanged { .. }))
+        {
+            Some(i) => {
+                events.remove(i);
+            }
+            // Only identity changes (one per account): keep them all.
+            None if matches!(event, SyncEvent::IdentityChanged { .. }) => {}
+            None => return,
+        }
+    }
+    events.push(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(row: i64) -> SyncEvent {
+        SyncEvent::MessageReceived {
+            remote_account: "a".into(),
+            message_row: row,
+        }
+    }
+
+    fn ident(a: &str) -> SyncEvent {
+        SyncEvent::IdentityChanged {
+            remote_account: a.into(),
+        }
+    }
+
+    #[test]
+    fn bounded_newest_kept_identity_changes_kept_once() {
+        let mut ev = Vec::new();
+        push_event(&mut ev, ident("x"));
+        for row in 0..(MAX_EVENTS as i64 * 3) {
+            push_event(&mut ev, msg(row));
+        }
+        push_event(&mut ev, ident("x"));
+        push_event(&mut ev, ident("y"));
+        assert_eq!(ev.len(), MAX_EVENTS);
+        assert_eq!(ev[0], ident("x"));
+        assert_eq!(ev.last(), Some(&ident("y")));
+        assert_eq!(ev.iter().filter(|e| **e == ident("x")).count(), 1);
+        // The newest messages survive, in order.
+        let rows: Vec<i64> = ev
+            .iter()
+            .filter_map(|e| match e {
+                SyncEvent::MessageReceived { message_row, .. } => Some(*message_row),
+                _ => None,
+            })
+            .collect();
+        let last = MAX_EVENTS as i64 * 3 - 1;
+        assert_eq!(rows.last(), Some(&last));
+        assert!(rows.windows(2).all(|w| w[1] == w[0] + 1));
+        assert_eq!(rows.len(), MAX_EVENTS - 2);
+    }
+}

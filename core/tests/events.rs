@@ -1,0 +1,204 @@
+//! The events a sync or send reports (for the shells' listeners), against a
+//! real relay on loopback and real SQLCipher files.
+
+use std::time::{Duration, Instant};
+
+use alcove_core::{Client, DbKey, Error, SyncEvent};
+
+struct Relay {
+    handle: alcove_relay::RelayHandle,
+    db: std::path::PathBuf,
+    url: String,
+}
+
+async fn relay(dir: &std::path::Path) -> Relay {
+    let db = dir.join("relay.db");
+    let handle = alcove_relay::start(
+        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
+        alcove_relay::default_push_sender().unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", handle.local_addr());
+    Relay { handle, db, url }
+}
+
+async fn enroll(r: &Relay, dir: &std::path::Path, name: &str) -> Client {
+    let invite = alcove_relay::create_invite(&r.db, None).unwrap();
+    Client::enroll(&dir.join(name), &DbKey::random(), &r.url, &invite)
+        .await
+        .unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn identity_changed(id: &str) -> SyncEvent {
+    SyncEvent::IdentityChanged {
+        remote_account: id.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_reports_messages_and_receipts_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let a = enroll(&r, dir.path(), "a.db").await;
+    let b = enroll(&r, dir.path(), "b.db").await;
+    let (a_id, b_id) = (a.account_id().to_owned(), b.account_id().to_owned());
+
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        sent.push(a.send_text(&b_id, &format!("m{i}")).await.unwrap());
+    }
+    let report = b.sync(soon()).await.unwrap();
+    assert_eq!(report.received, 3);
+    let rows: Vec<i64> = report
+        .events
+        .iter()
+        .map(|e| match e {
+            SyncEvent::MessageReceived {
+                remote_account,
+                message_row,
+            } => {
+                assert_eq!(remote_account, &a_id);
+                *message_row
+            }
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    assert_eq!(rows.len(), 3);
+    // The rows are the stored messages, in the order sent.
+    let bodies: Vec<String> = rows
+        .iter()
+        .map(|row| b.account().unwrap().message(*row).unwrap().unwrap().body)
+        .collect();
+    assert_eq!(bodies, ["m0", "m1", "m2"]);
+
+    // B reads two of them: A's next sync reports one read receipt
+    // updating two messages, from B.
+    let ids: Vec<Vec<u8>> = rows[..2]
+        .iter()
+        .map(|row| {
+            b.account()
+                .unwrap()
+                .message(*row)
+                .unwrap()
+                .unwrap()
+                .message_id
+        })
+        .collect();
+    b.account()
+        .unwrap()
+        .compose_receipt(&a_id, true, ids)
+        .unwrap();
+    let report = b.sync(soon()).await.unwrap();
+    assert_eq!(report.sent, 1);
+    assert!(report.events.is_empty());
+    let report = a.sync(soon()).await.unwrap();
+    assert_eq!(
+        report.events,
+        [SyncEvent::ReceiptUpdated {
+            remote_account: Some(b_id.clone()),
+            read: true,
+            updated: 2
+        }]
+    );
+    // Nothing new: no events.
+    assert!(b.sync(soon()).await.unwrap().events.is_empty());
+    r.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let a = enroll(&r, dir.path(), "a.db").await;
+    let b = enroll(&r, dir.path(), "b.db").await;
+    let m = enroll(&r, dir.path(), "mallory.db").await;
+    let (a_id, b_id) = (a.account_id().to_owned(), b.account_id().to_owned());
+
+    // A's invite card for B carried the wrong key (here Mallory's): the
+    // relay's bundle for B does not match it.
+    let wrong = m.account().unwrap().identity_key();
+    a.account().unwrap().pin_identity(&b_id, &wrong).unwrap();
+    let err = a.send_text(&b_id, "first").await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::IdentityChanged {
+            account_id: b_id.clone()
+        }
+    );
+    // Nothing is lost: the text waits in the outbox, and every sync while
+    // it waits reports the change once.
+    let report = a.sync(soon()).await.unwrap();
+    assert_eq!(report.sent, 0);
+    assert_eq!(report.events, [identity_changed(&b_id)]);
+    // Others are not held back.
+    a.send_text(m.account_id(), "to mallory").await.unwrap();
+
+    a.account().unwrap().accept_identity_change(&b_id).unwrap();
+    let report = a.sync(soon()).await.unwrap();
+    assert_eq!(report.sent, 1);
+    assert!(report.events.is_empty());
+    let report = b.sync(soon()).await.unwrap();
+    assert_eq!(report.received, 1);
+    assert_eq!(report.events.len(), 1);
+
+    // Receive side: C pinned a wrong key for A; A's first message arrives
+    // (stored, as Signal does) and the sync reports the change before it.
+    let c = enroll(&r, dir.path(), "c.db").await;
+    c.account().unwrap().pin_identity(&a_id, &wrong).unwrap();
+    a.send_text(c.account_id(), "hello c").await.unwrap();
+    let report = c.sync(soon()).await.unwrap();
+    assert_eq!(report.received, 1);
+    assert_eq!(report.events[0], identity_changed(&a_id));
+    assert!(matches!(
+        &report.events[1],
+        SyncEvent::MessageReceived { remote_account, .. } if remote_account == &a_id
+    ));
+    assert_eq!(report.events.len(), 2);
+    // Replying is refused until accepted; the reply is kept.
+    assert!(matches!(
+        c.send_text(&a_id, "reply").await,
+        Err(Error::IdentityChanged { .. })
+    ));
+    // Already pending: a later message reports no new change.
+    a.send_text(c.account_id(), "again").await.unwrap();
+    let report = c.sync(soon()).await.unwrap();
+    assert_eq!(report.received, 1);
+    assert!(matches!(
+        &report.events[0],
+        SyncEvent::MessageReceived { .. }
+    ));
+    // ...but the held reply meets it again in the outbox.
+    assert_eq!(report.events[1..], [identity_changed(&a_id)]);
+    c.account().unwrap().accept_identity_change(&a_id).unwrap();
+    assert_eq!(c.sync(soon()).await.unwrap().sent, 1);
+    let report = a.sync(soon()).await.unwrap();
+    assert_eq!(report.received, 1);
+    r.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stay_bounded_on_a_large_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path()).await;
+    let a = enroll(&r, dir.path(), "a.db").await;
+    let b = enroll(&r, dir.path(), "b.db").await;
+    let n = alcove_core::MAX_EVENTS + 30;
+    for i in 0..n {
+        a.send_text(b.account_id(), &format!("m{i}")).await.unwrap();
+    }
+    let report = b.sync(soon()).await.unwrap();
+    assert_eq!(report.received as usize, n);
+    assert_eq!(report.events.len(), alcove_core::MAX_EVENTS);
+    // The newest are kept: the last event is the last message.
+    let SyncEvent::MessageReceived { message_row, .. } = report.events.last().unwrap() else {
+        panic!("expected a message event");
+    };
+    let last = b.account().unwrap().message(*message_row).unwrap().unwrap();
+    assert_eq!(last.body, format!("m{}", n - 1));
+    r.handle.shutdown().await;
+}

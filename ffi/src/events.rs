@@ -1,0 +1,139 @@
+//! Listeners: the shells learn what a sync or send did (refresh a
+//! conversation, show "safety number changed") without polling. Which
+//! events happened is decided in the core (`alcove_core::SyncEvent`); this
+//! only converts them and calls the foreign listeners, outside any lock,
+//! after the call that produced them has returned.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use alcove_core as core;
+
+/// What happened, with opaque ids only (read content from `messages`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum AlcoveEvent {
+    /// A text from `remote_account` was stored at local row `message_row`.
+    MessageReceived {
+        remote_account: String,
+        message_row: i64,
+    },
+    /// A delivery or read receipt changed `updated` outgoing messages.
+    /// `remote_account` is empty when the envelope did not name its sender.
+    ReceiptUpdated {
+        remote_account: String,
+        read: bool,
+        updated: u32,
+    },
+    /// The identity key of `remote_account` changed: show the new safety
+    /// number; sending waits for `accept_identity_change`.
+    IdentityChanged { remote_account: String },
+}
+
+impl From<core::SyncEvent> for AlcoveEvent {
+    fn from(e: core::SyncEvent) -> Self {
+        use core::SyncEvent as E;
+        match e {
+            E::MessageReceived {
+                remote_account,
+                message_row,
+            } => Self::MessageReceived {
+                remote_account,
+                message_row,
+            },
+            E::ReceiptUpdated {
+                remote_account,
+                read,
+                updated,
+            } => Self::ReceiptUpdated {
+                remote_account: remote_account.unwrap_or_default(),
+                read,
+                updated,
+            },
+            E::IdentityChanged { remote_account } => Self::IdentityChanged { remote_account },
+        }
+    }
+}
+
+/// Implemented by the shell. Called on a background thread, after the
+/// `sync`/`send_text` that saw the event returns; do not block in it.
+#[uniffi::export(foreign)]
+pub trait AlcoveListener: Send + Sync {
+    fn on_event(&self, event: AlcoveEvent);
+}
+
+/// The listeners of one client. Several may be registered (a UI and a
+/// notification service, say); each until its handle goes.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    next_id: AtomicU64,
+    list: Mutex<Vec<(u64, Arc<dyn AlcoveListener>)>>,
+}
+
+impl Listeners {
+    pub(crate) fn add(self: &Arc<Self>, listener: Arc<dyn AlcoveListener>) -> Arc<ListenerHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut list) = self.list.lock() {
+            list.push((id, listener));
+        }
+        Arc::new(ListenerHandle {
+            listeners: Arc::downgrade(self),
+            id,
+        })
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut list) = self.list.lock() {
+            list.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// Calls every listener with every event, in order. The list is copied
+    /// first so a listener may cancel or register without deadlock; a panic
+    /// (or an exception thrown by the foreign side) is caught and logged.
+    pub(crate) fn deliver(&self, events: Vec<core::SyncEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let snapshot: Vec<Arc<dyn AlcoveListener>> = match self.list.lock() {
+            Ok(list) => list.iter().map(|(_, l)| l.clone()).collect(),
+            Err(_) => return,
+        };
+        for event in events {
+            let event = AlcoveEvent::from(event);
+            for listener in &snapshot {
+                let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    listener.on_event(event.clone());
+                }));
+                if call.is_err() {
+                    tracing::warn!("listener failed on an event");
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a listener registered. `cancel()` or dropping the handle (in
+/// Kotlin/Swift: when it is garbage collected or released) unregisters it,
+/// so keep it as long as you want events.
+#[derive(uniffi::Object)]
+pub struct ListenerHandle {
+    listeners: Weak<Listeners>,
+    id: u64,
+}
+
+#[uniffi::export]
+impl ListenerHandle {
+    /// Unregisters the listener; later events do not reach it. Idempotent.
+    pub fn cancel(&self) {
+        if let Some(l) = self.listeners.upgrade() {
+            l.remove(self.id);
+        }
+    }
+}
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
