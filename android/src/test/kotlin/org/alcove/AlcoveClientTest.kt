@@ -1,15 +1,12 @@
 package org.alcove
 
 import java.io.File
-import java.net.ServerSocket
-import java.nio.file.Files
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNotEquals
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
-import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
 import uniffi.alcove_ffi.AlcoveClient
@@ -21,45 +18,13 @@ import uniffi.alcove_ffi.generateDatabaseKey
 /** The real native library through JNA, against a real relay process on loopback. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class AlcoveClientTest {
-    private val dir: File = Files.createTempDirectory("alcove-kt").toFile()
-    private val bin = System.getProperty("alcove.bin")
-    private val relayDb = File(dir, "relay.db").path
-    private lateinit var relay: Process
-    private lateinit var url: String
-
-    private fun invite(): String {
-        val p = ProcessBuilder(bin, "relay", "invite", "--db", relayDb).start()
-        val token = p.inputStream.bufferedReader().readText().trim()
-        assertEquals(0, p.waitFor())
-        return token
-    }
-
-    @BeforeAll
-    fun startRelay() {
-        val port = ServerSocket(0).use { it.localPort }
-        url = "http://127.0.0.1:$port"
-        relay = ProcessBuilder(bin, "relay", "--db", relayDb, "--bind", "127.0.0.1:$port")
-            .redirectErrorStream(true).redirectOutput(File(dir, "relay.log")).start()
-        val deadline = System.currentTimeMillis() + 10_000
-        while (true) {
-            try {
-                java.net.Socket("127.0.0.1", port).close(); break
-            } catch (e: java.io.IOException) {
-                check(System.currentTimeMillis() < deadline) { "relay did not start" }
-                Thread.sleep(50)
-            }
-        }
-    }
+    private val relay = TestRelay()
+    private val dir = relay.dir
 
     @AfterAll
-    fun stopRelay() {
-        relay.destroy()
-        relay.waitFor()
-    }
+    fun stopRelay() = relay.close()
 
-    private fun enroll(name: String, key: ByteArray) = runBlocking {
-        AlcoveClient.enroll(File(dir, "$name.db").path, key, url, invite())
-    }
+    private fun enroll(name: String, key: ByteArray) = relay.enroll(name, key)
 
     @Test
     fun enrolTextBothWaysAndPushWakeSync() = runBlocking {
@@ -92,17 +57,24 @@ class AlcoveClientTest {
         val wrong = generateDatabaseKey()
         assertNotEquals(key.toList(), wrong.toList())
         assertThrows(AlcoveException.WrongKey::class.java) { c.unlock(wrong) }
+        assertTrue(c.isLocked())
+        assertThrows(AlcoveException.InvalidInput::class.java) { c.unlock(byteArrayOf(1, 2, 3)) }
         assertThrows(AlcoveException.WrongKey::class.java) {
-            AlcoveClient.open(File(dir, "locker.db").path, wrong, url)
+            AlcoveClient.open(File(dir, "locker.db").path, wrong, relay.url)
         }
         c.unlock(key)
+        assertTrue(!c.isLocked())
         assertEquals(0, c.conversations().size)
+        // Lock again and reopen from the file: the same account.
+        val id = c.accountId()
+        c.lock()
+        assertEquals(id, AlcoveClient.open(File(dir, "locker.db").path, key, relay.url).accountId())
     }
 
     @Test
     fun invalidInviteIsATypedException() {
         assertThrows(AlcoveException.InvalidInvite::class.java) {
-            runBlocking { AlcoveClient.enroll(File(dir, "nobody.db").path, generateDatabaseKey(), url, "bogus") }
+            runBlocking { AlcoveClient.enroll(File(dir, "nobody.db").path, generateDatabaseKey(), relay.url, "bogus") }
         }
     }
 }
