@@ -13,3 +13,4 @@ rm -rf "$out" && mkdir -p "$out"
   --language kotlin --out-dir "$out" >/dev/null
 cd android
 mvn -B -ntp -Dstyle.color=never -Dalcove.native.dir="$native" test
+mvn -B -ntp -Dstyle.color=never -Dalcove.native.dir="$native" -f glue/pom.xml test   # Android glue on Robolectric

@@ -1,0 +1,76 @@
+// The Notification Service Extension's work. APNs carries no content (the
+// payload is a generic alert with "mutable-content": 1); the NSE syncs,
+// then replaces the alert with the core's rendered text. On any error or
+// timeout the generic hidden text stays. The NSE has ~30 s of wall time and
+// a small memory limit (~24 MB), so the sync is bounded by a deadline and
+// the core keeps memory bounded by its page size.
+import Foundation
+import UserNotifications
+
+/// Use from the app's `UNNotificationServiceExtension` subclass:
+///
+///     final class NotificationService: UNNotificationServiceExtension {
+///         let handler = NotificationServiceHandler(client: Shared.client, keys: Shared.keys)
+///         override func didReceive(_ r: UNNotificationRequest,
+///                                  withContentHandler h: @escaping (UNNotificationContent) -> Void) {
+///             handler.didReceive(r, contentHandler: h)
+///         }
+///         override func serviceExtensionTimeWillExpire() { handler.timeWillExpire() }
+///     }
+public final class NotificationServiceHandler: @unchecked Sendable {
+    public static let hiddenTitle = "Alcove"
+    public static let hiddenBody = "New secure message"
+    /// Under the NSE's ~30 s: 25 s minus headroom for lock() and delivery.
+    public static let defaultDeadlineMs: UInt64 = 22_000
+
+    private let client: AlcoveClient
+    private let keys: KeyProvider
+    private let deadlineMs: UInt64
+    private let lock = NSLock()
+    private var pending: (() -> Void)?
+    private var task: Task<Void, Never>?
+
+    public init(client: AlcoveClient, keys: KeyProvider, deadlineMs: UInt64 = NotificationServiceHandler.defaultDeadlineMs) {
+        self.client = client
+        self.keys = keys
+        self.deadlineMs = deadlineMs
+    }
+
+    public func didReceive(_ request: UNNotificationRequest, contentHandler: @escaping (UNNotificationContent) -> Void) {
+        let content = (request.content.mutableCopy() as? UNMutableNotificationContent) ?? UNMutableNotificationContent()
+        // Whatever the payload said, start from the hidden text.
+        content.title = Self.hiddenTitle
+        content.body = Self.hiddenBody
+        lock.lock()
+        pending = { contentHandler(content) }
+        lock.unlock()
+        task = Task { [client, keys, deadlineMs] in
+            // Lock afterwards even if the app had the client open: the NSE
+            // process may linger, and the key should not linger with it.
+            let report = try? await withUnlockedClient(client, keys: keys, alwaysLockAfter: true) {
+                try await $0.sync(deadlineMs: deadlineMs)
+            }
+            if let shown = report?.notifications.last {
+                content.title = shown.title
+                content.body = shown.body
+            }
+            self.finish()
+        }
+    }
+
+    /// From `serviceExtensionTimeWillExpire()`: deliver the hidden text now.
+    public func timeWillExpire() {
+        task?.cancel()
+        try? client.lock()
+        finish()
+    }
+
+    private func finish() {
+        // Exactly once: either the sync finished or the time ran out.
+        lock.lock()
+        let deliver = pending
+        pending = nil
+        lock.unlock()
+        deliver?()
+    }
+}
