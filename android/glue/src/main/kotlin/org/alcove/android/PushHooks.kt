@@ -31,38 +31,41 @@ internal fun Context.pushHooks(): PushHooks? =
 
 /**
  * The hooks over the real core. A client the app auto-locked (key dropped
- * from memory) is unlocked with [keys] for the sync and locked again after,
- * so the key lives in memory only while a wake is being handled.
+ * from memory) is unlocked with [keys] for the call and locked again after,
+ * so the key lives in memory only while a push is being handled.
  */
 class CorePushHooks(
     private val client: AlcoveClient,
     private val keys: KeyProvider,
     private val handler: PushHandler,
 ) : PushHooks {
-    // Wakes can overlap (FCM and UnifiedPush, or a re-delivery); the core's
-    // lease would serialise them anyway, this keeps lock/unlock paired.
+    // Pushes can overlap (FCM and UnifiedPush, or a re-delivery); the core's
+    // lease would serialise the syncs anyway, this keeps lock/unlock paired.
     private val mutex = Mutex()
 
-    override suspend fun wake(deadlineMs: Long) {
-        mutex.withLock {
-            val relock = client.isLocked()
-            if (relock) {
-                val key = keys.databaseKey()
-                try {
-                    client.unlock(key)
-                } finally {
-                    key.fill(0)
-                }
-            }
+    private suspend fun <T> unlocked(block: suspend () -> T): T = mutex.withLock {
+        val relock = client.isLocked()
+        if (relock) {
+            val key = keys.databaseKey()
             try {
-                handler.onWake(deadlineMs)
+                client.unlock(key)
             } finally {
-                if (relock) client.lock()
+                key.fill(0)
             }
+        }
+        try {
+            block()
+        } finally {
+            if (relock) client.lock()
         }
     }
 
+    override suspend fun wake(deadlineMs: Long) {
+        unlocked { handler.onWake(deadlineMs) }
+    }
+
+    /** Offline, [PushHandler] keeps the token and registers it on the next wake. */
     override suspend fun newToken(kind: PushKind, token: String) {
-        client.registerPush(kind, token)
+        unlocked { handler.onNewToken(kind, token) }
     }
 }

@@ -114,15 +114,17 @@ class RealCoreReceiverTest {
         val hooks = Observed(CorePushHooks(therapist, keys, PushHandler(therapist, AndroidNotificationRenderer(app))))
         app.hooks = hooks
 
+        val therapistId = therapist.accountId()
+        client.pinIdentity(therapistId, therapist.identityKey())
+        therapist.lock() // the app's auto-lock: the key is out of memory
+
         UnifiedPush.register(app, "org.example.distributor")
         val token = UnifiedPush.token(app)!!
         val up = "http://127.0.0.1:${endpoint.address.port}/up/therapist"
         broadcast(Intent(UnifiedPush.ACTION_NEW_ENDPOINT).putExtra("token", token).putExtra("endpoint", up))
         assertEquals("token ok", hooks.outcomes.poll(20, TimeUnit.SECONDS))
+        assertTrue("locked again after registering", therapist.isLocked())
 
-        val therapistId = therapist.accountId()
-        client.pinIdentity(therapistId, therapist.identityKey())
-        therapist.lock() // the app's auto-lock: the key is out of memory
         client.sendText(therapistId, "hello from the client")
         val wake = wakes.poll(20, TimeUnit.SECONDS)
         assertArrayEquals("wake".toByteArray(), wake)
