@@ -27,7 +27,8 @@ public final class NotificationServiceHandler: @unchecked Sendable {
     private let keys: KeyProvider
     private let deadlineMs: UInt64
     private let lock = NSLock()
-    private var pending: (() -> Void)?
+    /// The content to deliver and its handler, until delivered once.
+    private var pending: (UNMutableNotificationContent, (UNNotificationContent) -> Void)?
     private var task: Task<Void, Never>?
 
     public init(client: AlcoveClient, keys: KeyProvider, deadlineMs: UInt64 = NotificationServiceHandler.defaultDeadlineMs) {
@@ -42,7 +43,7 @@ public final class NotificationServiceHandler: @unchecked Sendable {
         content.title = Self.hiddenTitle
         content.body = Self.hiddenBody
         lock.lock()
-        pending = { contentHandler(content) }
+        pending = (content, contentHandler)
         lock.unlock()
         task = Task { [client, keys, deadlineMs] in
             // Lock afterwards even if the app had the client open: the NSE
@@ -50,11 +51,7 @@ public final class NotificationServiceHandler: @unchecked Sendable {
             let report = try? await withUnlockedClient(client, keys: keys, alwaysLockAfter: true) {
                 try await $0.sync(deadlineMs: deadlineMs)
             }
-            if let shown = report?.notifications.last {
-                content.title = shown.title
-                content.body = shown.body
-            }
-            self.finish()
+            self.finish(with: report?.notifications.last)
         }
     }
 
@@ -62,15 +59,21 @@ public final class NotificationServiceHandler: @unchecked Sendable {
     public func timeWillExpire() {
         task?.cancel()
         try? client.lock()
-        finish()
+        finish(with: nil)
     }
 
-    private func finish() {
-        // Exactly once: either the sync finished or the time ran out.
+    /// Exactly once: whichever of the sync and the expiry comes first.
+    private func finish(with shown: Notification?) {
         lock.lock()
         let deliver = pending
         pending = nil
         lock.unlock()
-        deliver?()
+        guard let deliver else { return }
+        let (content, handler) = deliver
+        if let shown {
+            content.title = shown.title
+            content.body = shown.body
+        }
+        handler(content)
     }
 }

@@ -15,6 +15,9 @@ public final class PushHandler: @unchecked Sendable {
     private let client: AlcoveClient
     private let keys: KeyProvider
     private let renderer: NotificationRenderer?
+    /// A token the relay has not accepted yet because it was unreachable.
+    private let lock = NSLock()
+    private var pendingToken: (PushKind, String)?
 
     public init(client: AlcoveClient, keys: KeyProvider, renderer: NotificationRenderer? = nil) {
         self.client = client
@@ -26,7 +29,8 @@ public final class PushHandler: @unchecked Sendable {
     /// sync and locked again after, so the key is in memory only meanwhile.
     @discardableResult
     public func onWake(deadlineMs: UInt64 = PushHandler.defaultDeadlineMs) async throws -> SyncReport {
-        try await withUnlockedClient(client, keys: keys) { client in
+        if let retry = pending() { _ = try? await register(kind: retry.0, token: retry.1) }
+        return try await withUnlockedClient(client, keys: keys) { client in
             let report = try await client.sync(deadlineMs: deadlineMs)
             report.notifications.forEach { renderer?.show($0) }
             return report
@@ -34,9 +38,39 @@ public final class PushHandler: @unchecked Sendable {
     }
 
     /// From `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`.
-    public func onNewToken(_ deviceToken: Data) async throws {
+    /// Offline, the token is kept and registered on the next `onWake`;
+    /// returns whether the relay has it now. Other failures are thrown.
+    @discardableResult
+    public func onNewToken(_ deviceToken: Data) async throws -> Bool {
         let hex = deviceToken.map { String(format: "%02x", $0) }.joined()
-        try await client.registerPush(kind: .apns, token: hex)
+        return try await register(kind: .apns, token: hex)
+    }
+
+    private func register(kind: PushKind, token: String) async throws -> Bool {
+        setPending((kind, token))
+        do {
+            try await withUnlockedClient(client, keys: keys) { try await $0.registerPush(kind: kind, token: token) }
+            clearPending(ifToken: token)
+            return true
+        } catch AlcoveError.Network {
+            return false
+        }
+    }
+
+    private func pending() -> (PushKind, String)? {
+        lock.lock(); defer { lock.unlock() }
+        return pendingToken
+    }
+
+    private func setPending(_ value: (PushKind, String)) {
+        lock.lock(); defer { lock.unlock() }
+        pendingToken = value
+    }
+
+    /// A newer token may have arrived meanwhile: keep that one.
+    private func clearPending(ifToken token: String) {
+        lock.lock(); defer { lock.unlock() }
+        if pendingToken?.1 == token { pendingToken = nil }
     }
 }
 
