@@ -567,11 +567,16 @@ async fn set_push(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             })
         }
         push_registration::Kind::Apns | push_registration::Kind::Fcm => {
-            if reg.endpoint.is_empty() || reg.endpoint.len() > 4096 {
+            let ok = if kind == push_registration::Kind::Apns {
+                crate::push::valid_apns_token(&reg.endpoint)
+            } else {
+                crate::push::valid_fcm_token(&reg.endpoint)
+            };
+            if !ok {
                 return Err(err(
                     StatusCode::BAD_REQUEST,
                     "invalid_push",
-                    "token required",
+                    "malformed device token",
                 ));
             }
             Some(PushTarget {

@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod config;
+mod config_file;
 mod error;
 mod push;
 mod server;
@@ -18,9 +19,17 @@ use rand::RngCore;
 
 pub use api::MAX_KEYS_PER_UPLOAD;
 pub use config::{system_clock, Clock, RelayConfig, TlsConfig};
+pub use config_file::{
+    load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
+    ConfigError, FcmSettings, FileConfig, PushConfig, RelaySection, SealedSenderSection,
+    UnifiedPushSettings,
+};
 pub use error::RelayError;
 pub use push::{
-    default_push_sender, BoxFuture, PushError, PushSender, UnifiedPushSender, WAKE_BODY,
+    default_push_sender, valid_apns_token, valid_fcm_token, ApnsOptions, ApnsSender, BoxFuture,
+    FcmOptions, FcmSender, PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount,
+    UnifiedPushOptions, UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
+    FCM_PRODUCTION, UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
 };
 pub use server::{start, start_with_storage, RelayHandle};
 pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};

@@ -1,8 +1,16 @@
 //! Waking devices. A push carries nothing: no content, no sender, no
-//! conversation, no count — the same bytes every time — because whatever
-//! is in it is visible to the push provider. Bursts are coalesced: at most
-//! one wake per device per window, plus one trailing wake so mail that
-//! lands just after a wake is not stranded.
+//! conversation, no count — the same bytes every time, per provider —
+//! because whatever is in it is visible to the push provider. Bursts are
+//! coalesced: at most one wake per device per window, plus one trailing
+//! wake so mail that lands just after a wake is not stranded.
+//!
+//! [`PushGateway`] routes each target to its provider: UnifiedPush always,
+//! APNs and FCM when configured.
+
+mod apns;
+mod backoff;
+mod fcm;
+mod unified_push;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,6 +18,16 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alcove_proto::relay::push_registration::Kind;
+
+pub use apns::{
+    valid_apns_token, ApnsOptions, ApnsSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
+};
+pub use backoff::RetryPolicy;
+pub use fcm::{valid_fcm_token, FcmOptions, FcmSender, ServiceAccount, FCM_PRODUCTION};
+pub use unified_push::{UnifiedPushOptions, UnifiedPushSender, UNIFIED_PUSH_MAX_MESSAGE};
+
+use crate::config_file::ConfigError;
 use crate::storage::{PushTarget, Storage};
 
 /// The body of every UnifiedPush wake-up.
@@ -24,6 +42,8 @@ pub enum PushError {
     Gone,
     #[error("push provider rate-limited us")]
     RateLimited,
+    #[error("push message too large for the provider")]
+    TooLarge,
     #[error("push failed: {0}")]
     Failed(String),
     #[error("no sender configured for this push kind")]
@@ -35,57 +55,93 @@ pub trait PushSender: Send + Sync + 'static {
     fn wake<'a>(&'a self, target: &'a PushTarget) -> BoxFuture<'a, Result<(), PushError>>;
 }
 
-/// UnifiedPush: an HTTP POST of a fixed body to the device's endpoint.
-pub struct UnifiedPushSender {
-    http: reqwest::Client,
-}
-
-impl UnifiedPushSender {
-    pub fn new() -> Result<Self, crate::RelayError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| crate::RelayError::Internal(e.to_string()))?;
-        Ok(Self { http })
+/// The error after the last attempt.
+pub(crate) fn give_up(provider: &str, status: u16) -> PushError {
+    match status {
+        429 => PushError::RateLimited,
+        0 => PushError::Failed(format!("{provider} unreachable")),
+        s => PushError::Failed(format!("{provider} HTTP {s}")),
     }
 }
 
-impl PushSender for UnifiedPushSender {
+pub(crate) fn http_client(
+    ca_pem: Option<&[u8]>,
+    h2_only: bool,
+) -> Result<reqwest::Client, ConfigError> {
+    http_client_with(ca_pem, h2_only, Duration::from_secs(10))
+}
+
+/// A client that never follows redirects, optionally trusting one extra
+/// root (test servers) and speaking only HTTP/2 (APNs).
+pub(crate) fn http_client_with(
+    ca_pem: Option<&[u8]>,
+    h2_only: bool,
+    timeout: Duration,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(600));
+    if h2_only {
+        b = b.http2_prior_knowledge();
+    }
+    if let Some(pem) = ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| ConfigError::Invalid(format!("ca_file: {e}")))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build()
+        .map_err(|e| ConfigError::Invalid(format!("HTTP client: {e}")))
+}
+
+/// Routes each wake to the provider of its target's kind.
+pub struct PushGateway {
+    unified_push: UnifiedPushSender,
+    apns: Option<ApnsSender>,
+    fcm: Option<FcmSender>,
+}
+
+impl PushGateway {
+    pub fn new(
+        unified_push: UnifiedPushSender,
+        apns: Option<ApnsSender>,
+        fcm: Option<FcmSender>,
+    ) -> Self {
+        Self {
+            unified_push,
+            apns,
+            fcm,
+        }
+    }
+}
+
+impl PushSender for PushGateway {
     fn wake<'a>(&'a self, target: &'a PushTarget) -> BoxFuture<'a, Result<(), PushError>> {
         Box::pin(async move {
-            if target.kind != alcove_proto::relay::push_registration::Kind::UnifiedPush as i32 {
-                return Err(PushError::Unsupported);
-            }
-            let resp = self
-                .http
-                .post(&target.endpoint)
-                .header("TTL", "86400")
-                .header("Urgency", "high")
-                .header("Content-Type", "application/octet-stream")
-                .body(WAKE_BODY)
-                .send()
-                .await
-                .map_err(|e| {
-                    PushError::Failed(if e.is_timeout() {
-                        "timeout".into()
-                    } else {
-                        "connect".into()
-                    })
-                })?;
-            match resp.status().as_u16() {
-                200..=299 => Ok(()),
-                404 | 410 => Err(PushError::Gone),
-                429 => Err(PushError::RateLimited),
-                s => Err(PushError::Failed(format!("HTTP {s}"))),
+            let sender: Option<&dyn PushSender> = match Kind::try_from(target.kind) {
+                Ok(Kind::UnifiedPush) => Some(&self.unified_push),
+                Ok(Kind::Apns) => self.apns.as_ref().map(|s| s as &dyn PushSender),
+                Ok(Kind::Fcm) => self.fcm.as_ref().map(|s| s as &dyn PushSender),
+                _ => None,
+            };
+            match sender {
+                Some(s) => s.wake(target).await,
+                None => {
+                    // The kind only: never the account, device token or endpoint.
+                    tracing::warn!(
+                        kind = target.kind,
+                        "no push provider configured for this kind"
+                    );
+                    Err(PushError::Unsupported)
+                }
             }
         })
     }
 }
 
-/// The relay's default push sender: UnifiedPush (APNs and FCM clients are
-/// configured separately).
+/// The relay's default push sender: UnifiedPush only (APNs and FCM need
+/// credentials, see [`push_sender_from_config`]).
 pub fn default_push_sender() -> Result<Arc<dyn PushSender>, crate::RelayError> {
     Ok(Arc::new(UnifiedPushSender::new()?))
 }

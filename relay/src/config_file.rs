@@ -1,0 +1,365 @@
+//! The relay's TOML configuration file (`alcove relay --config FILE`):
+//! `[relay]`, `[sealed_sender]` and `[push]` with `[push.retry]`,
+//! `[push.apns]`, `[push.fcm]` and `[push.unified_push]`. Every key is
+//! documented in relay/CONFIG.md. Unknown keys are refused, so a typo never
+//! silently leaves a provider unconfigured. Relative paths are taken from
+//! the file's own directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{system_clock, Clock, RelayConfig, TlsConfig};
+use crate::push::{
+    ApnsOptions, ApnsSender, FcmOptions, FcmSender, PushGateway, PushSender, RetryPolicy,
+    ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION, APNS_SANDBOX,
+    FCM_PRODUCTION,
+};
+
+/// A configuration that cannot be used; the message names the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole file. Every section is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub relay: RelaySection,
+    #[serde(default)]
+    pub sealed_sender: SealedSenderSection,
+    #[serde(default)]
+    pub push: PushConfig,
+}
+
+/// `[relay]`: where and how the relay serves. Command-line flags win.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySection {
+    pub bind: Option<SocketAddr>,
+    pub db: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub message_ttl_days: Option<u64>,
+    pub max_queue: Option<u32>,
+    pub max_body_bytes: Option<usize>,
+    pub reader_lease_secs: Option<u64>,
+    pub push_coalesce_ms: Option<u64>,
+}
+
+/// `[sealed_sender]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealedSenderSection {
+    pub enabled: bool,
+    pub key_dir: Option<PathBuf>,
+    pub cert_ttl_hours: u64,
+}
+
+impl Default for SealedSenderSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            key_dir: None,
+            cert_ttl_hours: 24,
+        }
+    }
+}
+
+/// `[push]`: the providers. UnifiedPush is always on; APNs and FCM only
+/// when their section is present.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// How long a provider keeps an undelivered wake (APNs
+    /// `apns-expiration`, FCM `android.ttl`, UnifiedPush `TTL`).
+    pub ttl_secs: u64,
+    pub retry: RetryPolicy,
+    pub apns: Option<ApnsSettings>,
+    pub fcm: Option<FcmSettings>,
+    pub unified_push: UnifiedPushSettings,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 86_400,
+            retry: RetryPolicy::default(),
+            apns: None,
+            fcm: None,
+            unified_push: UnifiedPushSettings::default(),
+        }
+    }
+}
+
+/// `[push.apns]`: token-based (`.p8`) authentication.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsSettings {
+    pub key_file: PathBuf,
+    pub key_id: String,
+    pub team_id: String,
+    pub topic: String,
+    /// `production` (default), `sandbox`, or a base URL.
+    #[serde(default = "production")]
+    pub endpoint: String,
+    /// Extra trusted root CA (PEM): for test servers only.
+    pub ca_file: Option<PathBuf>,
+    /// Re-mint the provider JWT after this many minutes (20–55).
+    #[serde(default = "forty")]
+    pub token_refresh_minutes: u64,
+}
+
+fn production() -> String {
+    "production".into()
+}
+
+fn forty() -> u64 {
+    40
+}
+
+/// `[push.fcm]`: FCM HTTP v1 with a service account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmSettings {
+    pub service_account_file: PathBuf,
+    /// Base URL of the send API (default the production one).
+    pub endpoint: Option<String>,
+    /// Overrides the service account's `token_uri`.
+    pub token_uri: Option<String>,
+    /// Extra trusted root CA (PEM): for test servers only.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[push.unified_push]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnifiedPushSettings {
+    /// Per-request timeout.
+    pub timeout_secs: u64,
+}
+
+impl Default for UnifiedPushSettings {
+    fn default() -> Self {
+        Self { timeout_secs: 10 }
+    }
+}
+
+/// Reads and checks a configuration file.
+pub fn load_config(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut cfg = parse_config(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    cfg.resolve_paths(base);
+    Ok(cfg)
+}
+
+/// Parses configuration text (paths as written).
+pub fn parse_config(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+impl FileConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        let r = &mut self.relay;
+        for p in [
+            &mut r.db,
+            &mut r.tls_cert,
+            &mut r.tls_key,
+            &mut self.sealed_sender.key_dir,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(base, p);
+        }
+        if let Some(a) = &mut self.push.apns {
+            resolve(base, &mut a.key_file);
+            if let Some(ca) = &mut a.ca_file {
+                resolve(base, ca);
+            }
+        }
+        if let Some(f) = &mut self.push.fcm {
+            resolve(base, &mut f.service_account_file);
+            if let Some(ca) = &mut f.ca_file {
+                resolve(base, ca);
+            }
+        }
+    }
+
+    /// The relay's settings: `bind`, `db` and TLS from the command line
+    /// when given there, else from the file, else the defaults.
+    pub fn relay_config(
+        &self,
+        bind: Option<SocketAddr>,
+        db: Option<PathBuf>,
+        tls: Option<TlsConfig>,
+    ) -> Result<RelayConfig, ConfigError> {
+        let r = &self.relay;
+        let bind = bind
+            .or(r.bind)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787)));
+        let db = db
+            .or_else(|| r.db.clone())
+            .unwrap_or_else(|| PathBuf::from("alcove-relay.db"));
+        let mut c = RelayConfig::new(bind, db);
+        c.tls = match (tls, &r.tls_cert, &r.tls_key) {
+            (Some(t), _, _) => Some(t),
+            (None, Some(cert), Some(key)) => Some(TlsConfig {
+                cert_path: cert.clone(),
+                key_path: key.clone(),
+            }),
+            (None, None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "[relay] tls_cert and tls_key go together".into(),
+                ))
+            }
+        };
+        if let Some(d) = r.message_ttl_days {
+            c.message_ttl = Duration::from_secs(d * 24 * 3600);
+        }
+        if let Some(q) = r.max_queue {
+            c.max_queue = q;
+        }
+        if let Some(b) = r.max_body_bytes {
+            c.max_body = b;
+        }
+        if let Some(s) = r.reader_lease_secs {
+            c.reader_lease = Duration::from_secs(s);
+        }
+        if let Some(ms) = r.push_coalesce_ms {
+            c.push_coalesce = Duration::from_millis(ms);
+        }
+        Ok(c)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The push sender for a configuration: UnifiedPush always, APNs and FCM
+/// when configured. Key files are read (and checked) here, at start-up.
+pub fn push_sender_from_config(cfg: &PushConfig) -> Result<Arc<dyn PushSender>, ConfigError> {
+    push_gateway_from_config(cfg, system_clock()).map(|g| Arc::new(g) as Arc<dyn PushSender>)
+}
+
+/// [`push_sender_from_config`] with an injected clock (tests).
+pub fn push_gateway_from_config(
+    cfg: &PushConfig,
+    clock: Clock,
+) -> Result<PushGateway, ConfigError> {
+    let ttl = Duration::from_secs(cfg.ttl_secs);
+    if cfg.retry.max_attempts == 0 {
+        return Err(ConfigError::Invalid(
+            "[push.retry] max_attempts must be at least 1".into(),
+        ));
+    }
+    let unified_push = UnifiedPushSender::with_options(UnifiedPushOptions {
+        ttl,
+        timeout: Duration::from_secs(cfg.unified_push.timeout_secs.max(1)),
+        retry: cfg.retry.clone(),
+    })?;
+    let apns = match &cfg.apns {
+        None => None,
+        Some(a) => {
+            if !(20..=55).contains(&a.token_refresh_minutes) {
+                return Err(ConfigError::Invalid(
+                    "[push.apns] token_refresh_minutes must be 20..=55 (Apple's window)".into(),
+                ));
+            }
+            let endpoint = match a.endpoint.as_str() {
+                "production" => APNS_PRODUCTION.to_owned(),
+                "sandbox" => APNS_SANDBOX.to_owned(),
+                url => checked_url("[push.apns] endpoint", url)?,
+            };
+            Some(ApnsSender::new(ApnsOptions {
+                key_pem: read(&a.key_file)?,
+                key_id: a.key_id.clone(),
+                team_id: a.team_id.clone(),
+                topic: a.topic.clone(),
+                endpoint,
+                ca_pem: a.ca_file.as_deref().map(read).transpose()?,
+                ttl,
+                jwt_refresh: Duration::from_secs(a.token_refresh_minutes * 60),
+                retry: cfg.retry.clone(),
+                clock: clock.clone(),
+            })?)
+        }
+    };
+    let fcm = match &cfg.fcm {
+        None => None,
+        Some(f) => {
+            let raw = read(&f.service_account_file)?;
+            let account: ServiceAccount = serde_json::from_slice(&raw).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "{}: not a service account file: {e}",
+                    f.service_account_file.display()
+                ))
+            })?;
+            let endpoint = match &f.endpoint {
+                Some(u) => checked_url("[push.fcm] endpoint", u)?,
+                None => FCM_PRODUCTION.to_owned(),
+            };
+            let token_uri = f
+                .token_uri
+                .as_deref()
+                .map(|u| checked_url("[push.fcm] token_uri", u))
+                .transpose()?;
+            Some(FcmSender::new(FcmOptions {
+                account,
+                endpoint,
+                token_uri,
+                ca_pem: f.ca_file.as_deref().map(read).transpose()?,
+                ttl,
+                retry: cfg.retry.clone(),
+                clock,
+            })?)
+        }
+    };
+    Ok(PushGateway::new(unified_push, apns, fcm))
+}
+
+/// An https URL, or http to loopback (test servers).
+fn checked_url(key: &str, url: &str) -> Result<String, ConfigError> {
+    let u = reqwest::Url::parse(url)
+        .map_err(|_| ConfigError::Invalid(format!("{key} is not a URL")))?;
+    let loopback = matches!(
+        u.host_str(),
+        Some("127.0.0.1") | Some("localhost") | Some("[::1]")
+    );
+    if u.scheme() == "https" || (u.scheme() == "http" && loopback) {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid(format!("{key} must be https")))
+    }
+}
