@@ -44,7 +44,8 @@ object UnifiedPush {
     /** Registers with [distributor]; a fresh token each time (the spec asks so after a failure). */
     fun register(context: Context, distributor: String) {
         val token = UUID.randomUUID().toString()
-        prefs(context).edit().putString(KEY_TOKEN, token).putString(KEY_DISTRIBUTOR, distributor).apply()
+        // commit, not apply: the distributor may answer in a new process.
+        prefs(context).edit().putString(KEY_TOKEN, token).putString(KEY_DISTRIBUTOR, distributor).commit()
         context.sendBroadcast(
             Intent(ACTION_REGISTER).setPackage(distributor)
                 .putExtra(EXTRA_APPLICATION, context.packageName)

@@ -55,6 +55,8 @@ class NotificationsTest {
         val public = posted.publicVersion
         assertEquals(AlcoveNotifications.PUBLIC_TEXT, public.extras.getCharSequence(Notification.EXTRA_TITLE).toString())
         assertFalse(public.extras.containsKey(Notification.EXTRA_TEXT) && public.extras.getCharSequence(Notification.EXTRA_TEXT) != null)
+        // Every extra of any type, so nothing of the message hides anywhere.
+        @Suppress("DEPRECATION")
         val shown = public.extras.keySet().mapNotNull { public.extras.get(it)?.toString() }
         assertFalse(shown.any { "Example" in it || "3pm" in it })
 
