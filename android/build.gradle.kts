@@ -34,8 +34,8 @@ android {
     sourceSets {
         getByName("main") {
             manifest.srcFile("glue/src/main/AndroidManifest.xml")
-            kotlin.srcDirs("src/main/kotlin", "glue/src/main/kotlin", bindingsDir)
-            jniLibs.srcDirs(jniLibsDir)
+            kotlin.srcDirs("src/main/kotlin", "glue/src/main/kotlin", bindingsDir.get().asFile)
+            jniLibs.srcDirs(jniLibsDir.get().asFile)
         }
         getByName("fcm") {
             manifest.srcFile("glue/src/fcm/AndroidManifest.xml")
