@@ -60,6 +60,22 @@ class KeystoreKeyProviderTest {
     }
 
     @Test
+    fun twoProcessesRacingOnFirstUseAgreeOnOneKey() {
+        val other = provider()
+        var othersKey = ByteArray(0)
+        val racing = KeystoreKeyProvider(file, { wrapping }, newKey = {
+            // While this one makes its key, another process creates the file.
+            othersKey = other.databaseKey()
+            ByteArray(32) { 7 }
+        })
+        val got = racing.databaseKey()
+        assertEquals(32, othersKey.size)
+        assertArrayEquals(othersKey, got)
+        assertArrayEquals(othersKey, provider().databaseKey())
+        assertEquals(listOf("test-key.wrapped"), file.parentFile!!.list()!!.filter { it.startsWith("test-key") || it.startsWith("dbkey") })
+    }
+
+    @Test
     fun aDifferentWrappingKeyCannotUnwrap() {
         val key = provider().databaseKey()
         val other = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
