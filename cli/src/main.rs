@@ -41,17 +41,22 @@ enum Command {
 struct RelayArgs {
     #[command(subcommand)]
     action: Option<RelayAction>,
-    /// The relay's SQLite database file.
-    #[arg(long, default_value = "alcove-relay.db", global = true)]
-    db: PathBuf,
-    /// Address to listen on. Plain HTTP is allowed only on loopback.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    bind: SocketAddr,
-    /// TLS certificate chain (PEM); required off loopback.
+    /// Configuration file (TOML, see relay/CONFIG.md); flags given here
+    /// override its [relay] keys.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// The relay's SQLite database file [default: alcove-relay.db].
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8787]. Plain HTTP is
+    /// allowed only on loopback.
     #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// TLS certificate chain (PEM); required off loopback.
+    #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(long)]
+    #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 }
 

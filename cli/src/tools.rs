@@ -46,24 +46,32 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
+    let file = match &args.config {
+        Some(path) => alcove_relay::load_config(path)?,
+        None => alcove_relay::FileConfig::default(),
+    };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(alcove_relay::TlsConfig {
+            cert_path: cert,
+            key_path: key,
+        }),
+        _ => None,
+    };
+    let config = file.relay_config(args.bind, args.db, tls)?;
     if let Some(crate::RelayAction::Invite { count }) = args.action {
         for _ in 0..count.max(1) {
-            println!("{}", alcove_relay::create_invite(&args.db, None)?);
+            println!("{}", alcove_relay::create_invite(&config.db_path, None)?);
         }
         return Ok(());
     }
-    let mut config = alcove_relay::RelayConfig::new(args.bind, args.db.clone());
-    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
-        config.tls = Some(alcove_relay::TlsConfig {
-            cert_path: cert,
-            key_path: key,
-        });
-    }
-    let handle = alcove_relay::start(config, alcove_relay::default_push_sender()?).await?;
+    // Key files are read and checked now, not at the first wake-up.
+    let push = alcove_relay::push_sender_from_config(&file.push)?;
+    let db = config.db_path.clone();
+    let handle = alcove_relay::start(config, push).await?;
     eprintln!(
         "alcove relay listening on {} (database {})",
         handle.local_addr(),
-        args.db.display()
+        db.display()
     );
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down");
