@@ -68,6 +68,7 @@ mod tests {
             sent_at: 1,
             message_id: vec![7; 16],
             body: Some(Body::Text(Text { body: body.into() })),
+            delivery_key: vec![],
         }
     }
 

@@ -64,6 +64,18 @@ pub enum Error {
     /// rotation; refuse to send until prekeys are refreshed.
     #[error("prekey rotation is overdue; refresh prekeys before sending")]
     PrekeyRotationOverdue,
+    /// A sealed-sender envelope whose sender certificate does not verify
+    /// against the trust root we pinned at enrolment (tampered, signed by
+    /// another relay, or no trust root pinned). Nothing was stored.
+    #[error("sender certificate does not verify against the pinned trust root")]
+    InvalidSenderCertificate,
+    /// A sealed-sender envelope whose (otherwise valid) sender certificate
+    /// had expired when it was received. Nothing was stored.
+    #[error("sender certificate has expired")]
+    SenderCertificateExpired,
+    /// A sealed-sender envelope that claims to come from this very device.
+    #[error("sealed-sender message from this device")]
+    SealedSenderSelfSend,
     /// A safety number that does not match ours.
     #[error("safety number does not match")]
     SafetyNumberMismatch,
@@ -119,6 +131,7 @@ impl From<SignalProtocolError> for Error {
                 device_id: u32::from(addr.device_id()),
             },
             SignalProtocolError::DuplicatedMessage(_, _) => Error::DuplicateMessage,
+            SignalProtocolError::SealedSenderSelfSend => Error::SealedSenderSelfSend,
             SignalProtocolError::InvalidProtobufEncoding
             | SignalProtocolError::CiphertextMessageTooShort(_)
             | SignalProtocolError::UnrecognizedCiphertextVersion(_)

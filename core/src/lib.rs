@@ -22,6 +22,7 @@ mod prekeys;
 mod protocol_store;
 mod relay_client;
 mod schema;
+mod sealed;
 mod settings;
 mod sync;
 mod time;
@@ -38,6 +39,7 @@ pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
 pub use outbox::OutboxItem;
 pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
+pub use sealed::{CERT_REFRESH_MARGIN_MS, DELIVERY_KEY_LEN};
 pub use settings::NotificationPrivacy;
 pub use sync::{Client, Notification, SyncReport};
 

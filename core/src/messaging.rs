@@ -7,9 +7,12 @@ use std::time::SystemTime;
 use alcove_proto::content::{content::Body, receipt, Content, Receipt, Text, CONTENT_VERSION};
 use alcove_proto::relay::{DeviceBundle, OutgoingMessage};
 use alcove_proto::wire::{envelope, Envelope};
+use futures_util::FutureExt;
 use libsignal_protocol::{
-    kem, message_decrypt, message_encrypt, process_prekey_bundle, CiphertextMessage, IdentityKey,
-    PreKeyBundle, PreKeySignalMessage, PublicKey, SessionStore, SignalMessage,
+    kem, message_decrypt, message_encrypt, process_prekey_bundle, sealed_sender_decrypt,
+    sealed_sender_decrypt_to_usmc, sealed_sender_encrypt, CiphertextMessage, DeviceId, IdentityKey,
+    PreKeyBundle, PreKeySignalMessage, PublicKey, SenderCertificate, SessionStore, SignalMessage,
+    SignalProtocolError, Timestamp,
 };
 use rand::RngCore;
 use rusqlite::{params, Connection};
@@ -30,7 +33,13 @@ pub enum Received {
     /// A text message, now stored.
     Text(Message),
     /// A receipt; `updated` outgoing messages changed status.
-    Receipt { kind: MessageStatus, updated: usize },
+    /// `remote_account` is the sender: from the envelope, or for sealed
+    /// sender from the verified certificate.
+    Receipt {
+        kind: MessageStatus,
+        updated: usize,
+        remote_account: String,
+    },
 }
 
 /// The result for one envelope of a page.
@@ -115,7 +124,25 @@ impl Account {
             return Err(Error::InvalidArgument("text length".into()));
         }
         let body = Body::Text(Text { body: text.into() });
-        self.send_body(remote_account, body, Some(text))
+        self.send_body(remote_account, body, Some(text), None)
+    }
+
+    /// `send_text`, sealed: every device's ciphertext is wrapped with
+    /// libsignal's sealed sender under `sender_certificate` (serialized, as
+    /// the relay issues it), so the envelopes name no sender. The
+    /// certificate is not checked here; receivers check it.
+    pub fn send_text_sealed(
+        &mut self,
+        remote_account: &str,
+        text: &str,
+        sender_certificate: &[u8],
+    ) -> Result<Outgoing> {
+        if text.is_empty() || text.len() > content::MAX_CONTENT_LEN - 256 {
+            return Err(Error::InvalidArgument("text length".into()));
+        }
+        let cert = crate::sealed::parse_certificate(sender_certificate)?;
+        let body = Body::Text(Text { body: text.into() });
+        self.send_body(remote_account, body, Some(text), Some(&cert))
     }
 
     /// Encrypts a delivery or read receipt for messages of `remote_account`.
@@ -134,7 +161,7 @@ impl Account {
             kind: kind as i32,
             message_ids,
         });
-        self.send_body(remote_account, body, None)
+        self.send_body(remote_account, body, None, None)
     }
 
     fn send_body(
@@ -142,11 +169,12 @@ impl Account {
         remote_account: &str,
         body: Body,
         text: Option<&str>,
+        cert: Option<&SenderCertificate>,
     ) -> Result<Outgoing> {
         crate::account::validate_account_id(remote_account)?;
-        let (message_id, sent_at, plaintext) = self.new_content(body);
+        let (message_id, sent_at, plaintext) = self.new_content(body)?;
         let tx = self.ratchet_tx()?;
-        let messages = self.seal(&tx, remote_account, &plaintext)?;
+        let messages = self.seal(&tx, remote_account, &plaintext, cert)?;
         let local_id = match text {
             Some(text) => {
                 Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?)
@@ -162,7 +190,10 @@ impl Account {
         })
     }
 
-    pub(crate) fn new_content(&self, body: Body) -> (Vec<u8>, u64, Vec<u8>) {
+    /// Every content carries our delivery key (when we have one), so
+    /// whoever we write to can answer sealed; it travels end-to-end
+    /// encrypted only.
+    pub(crate) fn new_content(&self, body: Body) -> Result<(Vec<u8>, u64, Vec<u8>)> {
         let mut message_id = vec![0u8; 16];
         rand::rng().fill_bytes(&mut message_id);
         let sent_at = self.now();
@@ -171,8 +202,9 @@ impl Account {
             sent_at,
             message_id: message_id.clone(),
             body: Some(body),
+            delivery_key: self.delivery_key()?.unwrap_or_default(),
         });
-        (message_id, sent_at, plaintext)
+        Ok((message_id, sent_at, plaintext))
     }
 
     pub(crate) fn store_outgoing(
@@ -199,11 +231,14 @@ impl Account {
 
     /// Encrypts `plaintext` for every device of `remote_account` we hold a
     /// session with, inside `tx` (the ratchet advance commits with it).
+    /// With a sender certificate each ciphertext is sealed (libsignal's
+    /// `sealed_sender_encrypt`): the envelope names no sender.
     pub(crate) fn seal(
         &self,
         tx: &Connection,
         remote_account: &str,
         plaintext: &[u8],
+        cert: Option<&SenderCertificate>,
     ) -> Result<Vec<OutgoingMessage>> {
         if self.identity_change_pending(remote_account)? {
             return Err(Error::IdentityChanged {
@@ -224,29 +259,42 @@ impl Account {
         let mut messages = Vec::with_capacity(devices.len());
         for device in devices {
             let addr = address(remote_account, device)?;
-            let ct = drive(message_encrypt(
-                plaintext,
-                &addr,
-                &mut stores.sessions,
-                &mut stores.identities,
-                SystemTime::now(),
-                &mut rand::rng(),
-            ))?;
+            let (kind, bytes) = match cert {
+                Some(cert) => (
+                    envelope::Type::SealedSender,
+                    drive(sealed_sender_encrypt(
+                        &addr,
+                        cert,
+                        plaintext,
+                        &mut stores.sessions,
+                        &mut stores.identities,
+                        SystemTime::now(),
+                        &mut rand::rng(),
+                    ))?,
+                ),
+                None => match drive(message_encrypt(
+                    plaintext,
+                    &addr,
+                    &mut stores.sessions,
+                    &mut stores.identities,
+                    SystemTime::now(),
+                    &mut rand::rng(),
+                ))? {
+                    CiphertextMessage::PreKeySignalMessage(m) => {
+                        (envelope::Type::PrekeyMessage, m.serialized().to_vec())
+                    }
+                    CiphertextMessage::SignalMessage(m) => {
+                        (envelope::Type::SignalMessage, m.serialized().to_vec())
+                    }
+                    _ => return Err(Error::Internal("unexpected ciphertext type".into())),
+                },
+            };
             let record =
                 drive(stores.sessions.load_session(&addr))?.ok_or_else(|| Error::NoSession {
                     account_id: remote_account.to_owned(),
                     device_id: device,
                 })?;
             let registration_id = record.remote_registration_id().map_err(Error::from)?;
-            let (kind, bytes) = match ct {
-                CiphertextMessage::PreKeySignalMessage(m) => {
-                    (envelope::Type::PrekeyMessage, m.serialized().to_vec())
-                }
-                CiphertextMessage::SignalMessage(m) => {
-                    (envelope::Type::SignalMessage, m.serialized().to_vec())
-                }
-                _ => return Err(Error::Internal("unexpected ciphertext type".into())),
-            };
             messages.push(OutgoingMessage {
                 destination_device: device,
                 destination_registration_id: registration_id,
@@ -277,12 +325,17 @@ impl Account {
     /// envelopes whose outcome is `ackable`.
     pub fn receive(&mut self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeOutcome>> {
         let received_at = self.now();
+        let local = Local {
+            account_id: &self.account_id,
+            device_id: crate::account::device_id(self.device_id)?,
+            trust_root: self.trust_root_key()?,
+        };
         let tx = self.ratchet_tx()?;
         let mut stores = Stores::new(&tx, self.identity, self.registration_id);
         let mut outcomes = Vec::with_capacity(envelopes.len());
         for env in envelopes {
             tx.execute_batch("SAVEPOINT envelope")?;
-            let result = guard(|| receive_one(&tx, &mut stores, env, received_at));
+            let result = guard(|| receive_one(&tx, &mut stores, &local, env, received_at));
             match &result {
                 Ok(_) => {
                     tx.execute_batch("RELEASE envelope")?;
@@ -309,9 +362,81 @@ impl Account {
     }
 }
 
+/// Who we are, for sealed-sender envelopes.
+struct Local<'a> {
+    account_id: &'a str,
+    device_id: DeviceId,
+    trust_root: Option<PublicKey>,
+}
+
+/// Opens a sealed-sender envelope with libsignal's `sealed_sender_decrypt`
+/// (certificate checked against the pinned trust root, then the inner
+/// message decrypted with the same stores). Returns the sender named by
+/// the verified certificate and the plaintext.
+fn open_sealed(
+    stores: &mut Stores<'_>,
+    local: &Local<'_>,
+    ciphertext: &[u8],
+    now: u64,
+) -> Result<(String, u32, Vec<u8>)> {
+    let root = local
+        .trust_root
+        .as_ref()
+        .ok_or(Error::InvalidSenderCertificate)?;
+    let result = drive(
+        sealed_sender_decrypt(
+            ciphertext,
+            root,
+            Timestamp::from_epoch_millis(now),
+            None,
+            local.account_id.to_owned(),
+            local.device_id,
+            &mut stores.identities,
+            &mut stores.sessions,
+            &mut stores.prekeys,
+            &stores.signed,
+            &mut stores.kyber,
+        )
+        .map(Ok::<_, Error>),
+    )?;
+    match result {
+        Ok(r) => {
+            let sender = r.sender_uuid;
+            crate::account::validate_account_id(&sender)
+                .map_err(|_| Error::Malformed("sealed sender account id"))?;
+            Ok((sender, u32::from(r.device_id), r.message))
+        }
+        // libsignal reports every certificate failure the same way; tell
+        // a forged or foreign certificate from an expired one (the message
+        // layer is read-only here: no state is touched).
+        Err(SignalProtocolError::InvalidSealedSenderMessage(m)) => {
+            let usmc = drive(sealed_sender_decrypt_to_usmc(
+                ciphertext,
+                &stores.identities,
+            ));
+            let Ok(usmc) = usmc else {
+                return Err(Error::Decrypt(m));
+            };
+            let cert = usmc.sender().map_err(Error::from)?;
+            let signed = cert
+                .validate(root, Timestamp::from_epoch_millis(0))
+                .map_err(|_| Error::InvalidSenderCertificate)?;
+            if !signed {
+                return Err(Error::InvalidSenderCertificate);
+            }
+            match cert.expiration() {
+                Ok(exp) if exp.epoch_millis() < now => Err(Error::SenderCertificateExpired),
+                _ => Err(Error::Decrypt(m)),
+            }
+        }
+        Err(e) => Err(Error::from(e)),
+    }
+}
+
 fn receive_one(
     tx: &Connection,
     stores: &mut Stores<'_>,
+    local: &Local<'_>,
     env: &Envelope,
     received_at: u64,
 ) -> Result<Received> {
@@ -331,37 +456,53 @@ fn receive_one(
     if env.ciphertext.is_empty() || env.ciphertext.len() > MAX_CIPHERTEXT_LEN {
         return Err(Error::Malformed("envelope ciphertext size"));
     }
-    let addr = address(&env.source_account, env.source_device)
-        .map_err(|_| Error::Malformed("envelope source"))?;
-    let ct = match envelope::Type::try_from(env.r#type) {
-        Ok(envelope::Type::PrekeyMessage) => CiphertextMessage::PreKeySignalMessage(
-            PreKeySignalMessage::try_from(&env.ciphertext[..]).map_err(Error::from)?,
-        ),
-        Ok(envelope::Type::SignalMessage) => CiphertextMessage::SignalMessage(
-            SignalMessage::try_from(&env.ciphertext[..]).map_err(Error::from)?,
-        ),
-        _ => return Err(Error::Malformed("envelope type")),
+    let kind = envelope::Type::try_from(env.r#type);
+    let (source_account, source_device, plaintext) = if kind == Ok(envelope::Type::SealedSender) {
+        // The sender comes from the verified certificate; the relay's
+        // envelope names nobody.
+        open_sealed(stores, local, &env.ciphertext, received_at)?
+    } else {
+        let addr = address(&env.source_account, env.source_device)
+            .map_err(|_| Error::Malformed("envelope source"))?;
+        let ct = match kind {
+            Ok(envelope::Type::PrekeyMessage) => CiphertextMessage::PreKeySignalMessage(
+                PreKeySignalMessage::try_from(&env.ciphertext[..]).map_err(Error::from)?,
+            ),
+            Ok(envelope::Type::SignalMessage) => CiphertextMessage::SignalMessage(
+                SignalMessage::try_from(&env.ciphertext[..]).map_err(Error::from)?,
+            ),
+            _ => return Err(Error::Malformed("envelope type")),
+        };
+        let plaintext = drive(message_decrypt(
+            &ct,
+            &addr,
+            &mut stores.sessions,
+            &mut stores.identities,
+            &mut stores.prekeys,
+            &stores.signed,
+            &mut stores.kyber,
+            &mut rand::rng(),
+        ))?;
+        (env.source_account.clone(), env.source_device, plaintext)
     };
-    let plaintext = drive(message_decrypt(
-        &ct,
-        &addr,
-        &mut stores.sessions,
-        &mut stores.identities,
-        &mut stores.prekeys,
-        &stores.signed,
-        &mut stores.kyber,
-        &mut rand::rng(),
-    ))?;
     let content = content::decode(&plaintext)?;
+    if !content.delivery_key.is_empty() {
+        crate::sealed::save_remote_delivery_key(
+            tx,
+            &source_account,
+            &content.delivery_key,
+            received_at,
+        )?;
+    }
     let received = match content.body {
         Some(Body::Text(text)) => {
-            let conversation = conversations::get_or_create(tx, &env.source_account, received_at)?;
+            let conversation = conversations::get_or_create(tx, &source_account, received_at)?;
             let id = conversations::insert_message(
                 tx,
                 conversation,
                 &content.message_id,
                 false,
-                env.source_device,
+                source_device,
                 &text.body,
                 content.sent_at,
                 received_at,
@@ -369,10 +510,10 @@ fn receive_one(
             )?;
             Received::Text(Message {
                 id,
-                remote_account: env.source_account.clone(),
+                remote_account: source_account,
                 message_id: content.message_id,
                 outgoing: false,
-                sender_device: env.source_device,
+                sender_device: source_device,
                 body: text.body,
                 sent_at: content.sent_at,
                 received_at,
@@ -384,9 +525,12 @@ fn receive_one(
                 Ok(receipt::Kind::Read) => MessageStatus::Read,
                 _ => MessageStatus::Delivered,
             };
-            let updated =
-                conversations::apply_receipt(tx, &env.source_account, &r.message_ids, kind)?;
-            Received::Receipt { kind, updated }
+            let updated = conversations::apply_receipt(tx, &source_account, &r.message_ids, kind)?;
+            Received::Receipt {
+                kind,
+                updated,
+                remote_account: source_account,
+            }
         }
         None => return Err(Error::UnknownContent),
     };

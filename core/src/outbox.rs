@@ -32,7 +32,7 @@ impl Account {
             return Err(Error::InvalidArgument("text length".into()));
         }
         let (message_id, sent_at, plaintext) =
-            self.new_content(Body::Text(Text { body: text.into() }));
+            self.new_content(Body::Text(Text { body: text.into() }))?;
         let tx = self.conn.unchecked_transaction()?;
         let row = self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?;
         enqueue(&tx, remote_account, &plaintext, Some(row), sent_at)?;
@@ -57,7 +57,7 @@ impl Account {
             self.new_content(Body::Receipt(alcove_proto::content::Receipt {
                 kind: kind as i32,
                 message_ids: ids,
-            }));
+            }))?;
         enqueue(&self.conn, remote_account, &plaintext, None, sent_at)
     }
 
@@ -107,8 +107,17 @@ impl Account {
     /// Encrypts a queued item for every device we hold a session with; the
     /// ratchet advance is committed before the ciphertext leaves.
     pub fn seal_outbox_item(&mut self, item: &OutboxItem) -> Result<Vec<OutgoingMessage>> {
+        self.seal_outbox_item_as(item, None)
+    }
+
+    /// `seal_outbox_item`, sealed under `cert` when given.
+    pub(crate) fn seal_outbox_item_as(
+        &mut self,
+        item: &OutboxItem,
+        cert: Option<&libsignal_protocol::SenderCertificate>,
+    ) -> Result<Vec<OutgoingMessage>> {
         let tx = self.ratchet_tx()?;
-        let messages = self.seal(&tx, &item.recipient, &item.content)?;
+        let messages = self.seal(&tx, &item.recipient, &item.content, cert)?;
         tx.commit()?;
         Ok(messages)
     }

@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use alcove_proto::relay::{
-    AckRequest, EnvelopePage, ErrorBody, MismatchedDevices, PreKeyBundles, PreKeyCount,
-    PreKeyUpload, PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
+    AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MismatchedDevices, PreKeyBundles,
+    PreKeyCount, PreKeyUpload, PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
+    SenderCertificate,
 };
 use base64::Engine;
 use prost::Message;
@@ -17,6 +18,7 @@ use crate::error::{Error, Result};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const READER_HEADER: &str = "x-alcove-reader";
+const DELIVERY_KEY_HEADER: &str = "x-alcove-delivery-key";
 
 /// Device credentials: sent as HTTP Basic auth on every call. The relay
 /// keeps only a salted hash of the secret.
@@ -101,7 +103,18 @@ impl RelayClient {
         body: Option<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<(StatusCode, bytes::Bytes)> {
-        let mut req = self.http.request(method, self.url(path)?);
+        let req = self.http.request(method, self.url(path)?);
+        self.call_with(req, creds, reader, body, timeout).await
+    }
+
+    async fn call_with(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        creds: Option<&Credentials>,
+        reader: Option<&str>,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, bytes::Bytes)> {
         if let Some(c) = creds {
             let user = format!("{}.{}", c.account_id, c.device_id);
             let token = base64::engine::general_purpose::STANDARD
@@ -235,12 +248,62 @@ impl RelayClient {
                 None,
             )
             .await?;
+        Self::send_outcome(status, &bytes)
+    }
+
+    /// A sealed send: no credentials, the recipient's delivery key instead.
+    /// A refused key is `Unauthorized`.
+    pub async fn send_sealed(
+        &self,
+        account_id: &str,
+        delivery_key: &[u8],
+        req: &SendRequest,
+    ) -> Result<SendOutcome> {
+        crate::account::validate_account_id(account_id)?;
+        let key = base64::engine::general_purpose::STANDARD.encode(delivery_key);
+        let builder = self
+            .http
+            .request(
+                Method::PUT,
+                self.url(&format!("v1/messages/{account_id}/sealed"))?,
+            )
+            .header(DELIVERY_KEY_HEADER, key);
+        let (status, bytes) = self
+            .call_with(builder, None, None, Some(req.encode_to_vec()), None)
+            .await?;
+        Self::send_outcome(status, &bytes)
+    }
+
+    /// This device's sender certificate (libsignal `SenderCertificate`,
+    /// serialized), as the relay issues it.
+    pub async fn sender_certificate(&self, creds: &Credentials) -> Result<Vec<u8>> {
+        let c: SenderCertificate = self
+            .expect_ok(Method::GET, "v1/certificate", Some(creds), None, None, None)
+            .await?;
+        Ok(c.certificate)
+    }
+
+    /// Replaces the account's delivery key at the relay.
+    pub async fn set_delivery_key(&self, creds: &Credentials, key: &[u8]) -> Result<()> {
+        let body = DeliveryKey { key: key.to_vec() }.encode_to_vec();
+        self.expect_empty(
+            Method::PUT,
+            "v1/delivery-key",
+            Some(creds),
+            None,
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    fn send_outcome(status: StatusCode, bytes: &[u8]) -> Result<SendOutcome> {
         match status {
             s if s.is_success() => Ok(SendOutcome::Sent),
             StatusCode::CONFLICT | StatusCode::GONE => Ok(SendOutcome::Mismatch(
                 MismatchedDevices::decode(bytes).map_err(|_| Error::Malformed("relay response"))?,
             )),
-            s => Err(Self::error(s, &bytes)),
+            s => Err(Self::error(s, bytes)),
         }
     }
 

@@ -82,6 +82,14 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
      ALTER TABLE conversations ADD COLUMN notification_label TEXT;",
+    // v4: sealed sender: the delivery key each contact shared with us (in
+    // encrypted content), so we can hand the relay mail for them without
+    // naming ourselves.
+    "CREATE TABLE delivery_keys (
+        remote_account TEXT PRIMARY KEY,
+        key BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

@@ -77,6 +77,8 @@ pub struct Client {
     /// database lease.
     reader: String,
     page_size: u32,
+    /// Sends that went sealed (no sender named to the relay).
+    sealed_sends: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -114,6 +116,7 @@ impl Client {
             let prekeys = account.initial_prekeys()?;
             let mut secret = vec![0u8; 32];
             rand::rng().fill_bytes(&mut secret);
+            let delivery_key = crate::random_bytes(crate::DELIVERY_KEY_LEN);
             let req = RegisterRequest {
                 invite_token: invite.to_owned(),
                 account_id: account_id.clone(),
@@ -121,12 +124,20 @@ impl Client {
                 identity_key: account.identity_key(),
                 auth_secret: secret.clone(),
                 prekeys: Some(prekeys),
+                delivery_key: delivery_key.clone(),
             };
             let resp = relay.register(&req).await?;
             if resp.device_id != account.device_id() || resp.account_id != account_id {
                 return Err(Error::Internal(
                     "relay assigned an unexpected device".into(),
                 ));
+            }
+            // Sealed sender: pin the relay's trust root now, over the
+            // channel that carried the one-time invite; it never changes
+            // silently afterwards. A relay without one gets plain sends.
+            if !resp.trust_root.is_empty() {
+                account.pin_trust_root(&resp.trust_root)?;
+                account.set_delivery_key(&delivery_key)?;
             }
             let creds = Credentials {
                 account_id: account_id.clone(),
@@ -175,6 +186,7 @@ impl Client {
             creds,
             reader,
             page_size: 100,
+            sealed_sends: Default::default(),
         })
     }
 
@@ -297,12 +309,10 @@ impl Client {
             if self.account()?.session_devices(&item.recipient)?.is_empty() {
                 self.fetch_sessions(&item.recipient, None).await?;
             }
-            let messages = self.account()?.seal_outbox_item(item)?;
-            let req = SendRequest {
-                guid: item.guid.clone(),
-                messages,
+            let Some(outcome) = self.seal_and_send(item).await? else {
+                continue;
             };
-            match self.relay.send(&self.creds, &item.recipient, &req).await? {
+            match outcome {
                 SendOutcome::Sent => {
                     self.account()?.outbox_done(item)?;
                     return Ok(());
@@ -329,6 +339,89 @@ impl Client {
             status: 409,
             code: "device_list_unstable".into(),
         })
+    }
+
+    /// Encrypts an outbox item and hands it to the relay: sealed (no
+    /// credentials, the recipient's delivery key) when we hold their key
+    /// and a valid sender certificate, else with our credentials. `None`:
+    /// the relay refused the delivery key (forgotten; send again, signed).
+    async fn seal_and_send(&self, item: &OutboxItem) -> Result<Option<SendOutcome>> {
+        let sealed = self.sealed_route(&item.recipient).await?;
+        let messages = self
+            .account()?
+            .seal_outbox_item_as(item, sealed.as_ref().map(|(c, _)| c))?;
+        let req = SendRequest {
+            guid: item.guid.clone(),
+            messages,
+        };
+        let Some((_, key)) = sealed else {
+            return self
+                .relay
+                .send(&self.creds, &item.recipient, &req)
+                .await
+                .map(Some);
+        };
+        match self.relay.send_sealed(&item.recipient, &key, &req).await {
+            Ok(o) => {
+                if o == SendOutcome::Sent {
+                    self.sealed_sends
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(Some(o))
+            }
+            Err(Error::Unauthorized) => {
+                tracing::debug!("delivery key refused; sending with credentials");
+                self.account()?
+                    .forget_remote_delivery_key(&item.recipient)?;
+                Ok(None)
+            }
+            Err(Error::Relay { status: 404, code }) if code == "sealed_sender_off" => {
+                // The relay stopped offering sealed sender: drop the cached
+                // certificate (a new one will not be issued) and send signed.
+                self.account()?.forget_sender_certificate()?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The certificate and delivery key for a sealed send to
+    /// `remote_account`, or `None` to send with credentials (no pinned
+    /// trust root, no key from them yet, or no valid certificate).
+    async fn sealed_route(
+        &self,
+        remote_account: &str,
+    ) -> Result<Option<(libsignal_protocol::SenderCertificate, Vec<u8>)>> {
+        let (key, cached) = {
+            let account = self.account()?;
+            if account.trust_root()?.is_none() {
+                return Ok(None);
+            }
+            let Some(key) = account.remote_delivery_key(remote_account)? else {
+                return Ok(None);
+            };
+            (key, account.cached_sender_certificate()?)
+        };
+        if let Some(cert) = cached {
+            return Ok(Some((cert, key)));
+        }
+        let fetched = match self.relay.sender_certificate(&self.creds).await {
+            Ok(bytes) => self.account()?.store_sender_certificate(&bytes),
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(cert) => Ok(Some((cert, key))),
+            Err(e @ Error::Network(_)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "no usable sender certificate; sending with credentials");
+                Ok(None)
+            }
+        }
+    }
+
+    /// How many sends went sealed since this client was opened.
+    pub fn sealed_sends(&self) -> u64 {
+        self.sealed_sends.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fetches prekey bundles and starts sessions (all devices, or `only`).
@@ -401,7 +494,7 @@ impl Client {
                         );
                     }
                 }
-                for (o, env) in outcomes.iter().zip(&page.envelopes) {
+                for o in &outcomes {
                     if o.ackable() {
                         acks.push(o.guid.clone());
                     }
@@ -420,13 +513,17 @@ impl Client {
                             }
                             report.notifications.push(render(&account, privacy, m)?);
                         }
-                        Ok(Received::Receipt { kind, updated }) => {
-                            // Sealed-sender envelopes name no sender.
-                            let sender = &env.source_account;
+                        Ok(Received::Receipt {
+                            kind,
+                            updated,
+                            remote_account,
+                        }) => {
+                            // The sender, also for sealed-sender envelopes
+                            // (from the verified certificate).
                             push_event(
                                 &mut report.events,
                                 SyncEvent::ReceiptUpdated {
-                                    remote_account: (!sender.is_empty()).then(|| sender.clone()),
+                                    remote_account: Some(remote_account.clone()),
                                     read: *kind == crate::MessageStatus::Read,
                                     updated: u32::try_from(*updated).unwrap_or(u32::MAX),
                                 },

@@ -342,7 +342,8 @@ fn receipts_move_outgoing_status_forward() {
         r[0].result,
         Ok(Received::Receipt {
             kind: MessageStatus::Read,
-            updated: 1
+            updated: 1,
+            remote_account: c.bob.id(),
         })
     );
     assert_eq!(

@@ -193,8 +193,10 @@ fn migrates_from_every_earlier_schema_version() {
             acct.conversations().unwrap()[0].display_name.as_deref(),
             Some("kept")
         );
-        // The upgraded database works: it can make prekeys.
+        // The upgraded database works: it can make prekeys and keep a
+        // contact's sealed-sender delivery key (v4).
         acct.initial_prekeys().unwrap();
+        assert_eq!(acct.remote_delivery_key("acct-peer").unwrap(), None);
     }
 }
 

@@ -69,6 +69,13 @@ impl From<core::Error> for AlcoveError {
             E::Relay { status, code } => Self::Relay { status, code },
             E::Malformed(m) => Self::InvalidInput { reason: m.into() },
             E::InvalidArgument(reason) => Self::InvalidInput { reason },
+            // Per-envelope sealed-sender refusals: counted as failed by
+            // sync, never returned by a call; mapped for completeness.
+            sealed @ (E::InvalidSenderCertificate
+            | E::SenderCertificateExpired
+            | E::SealedSenderSelfSend) => Self::InvalidInput {
+                reason: sealed.to_string(),
+            },
             other => Self::Internal {
                 reason: other.to_string(),
             },

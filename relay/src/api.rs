@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use alcove_proto::relay::{
-    push_registration, AckRequest, EnvelopePage, ErrorBody, MismatchedDevices, PreKeyUpload,
-    PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
+    push_registration, AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MismatchedDevices,
+    PreKeyUpload, PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
+    SenderCertificate,
 };
 use alcove_proto::wire::{envelope, Envelope};
 use axum::body::Bytes;
@@ -20,6 +21,7 @@ use rand::RngCore;
 use crate::auth;
 use crate::config::RelayConfig;
 use crate::push::Dispatcher;
+use crate::sealed_sender::{self, SealedSender, DELIVERY_KEY_LEN};
 use crate::storage::{NewDevice, PushTarget, Storage, StorageError};
 
 /// Most one-time keys of each kind per upload (Signal's client policy).
@@ -27,12 +29,17 @@ pub const MAX_KEYS_PER_UPLOAD: usize = 100;
 const PAGE_DEFAULT: u32 = 50;
 const PAGE_MAX: u32 = 100;
 const READER_HEADER: &str = "x-alcove-reader";
+/// Sealed sends carry the recipient's delivery key (base64) here instead
+/// of credentials.
+pub const DELIVERY_KEY_HEADER: &str = "x-alcove-delivery-key";
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub storage: Arc<dyn Storage>,
     pub push: Arc<Dispatcher>,
     pub cfg: Arc<RelayConfig>,
+    /// Sealed-sender keys; `None` when sealed sender is off.
+    pub sealed: Option<Arc<SealedSender>>,
 }
 
 pub(crate) struct ApiError {
@@ -255,11 +262,16 @@ async fn register(State(state): State<AppState>, body: Bytes) -> ApiResult {
     }
     let device = new_device(&req)?;
     let keys = keys_of(&req)?;
+    let delivery = match req.delivery_key.len() {
+        0 => None,
+        DELIVERY_KEY_LEN => Some(sealed_sender::hash_delivery_key(&req.delivery_key)),
+        _ => return Err(bad_delivery_key()),
+    };
     let invite = auth::hash_invite(&req.invite_token);
     let now = (state.cfg.clock)();
     let account = req.account_id.clone();
     let device_id = db(&state, move |s| {
-        s.register(&invite, &account, &device, &keys, now)
+        s.register(&invite, &account, &device, &keys, delivery.as_deref(), now)
     })
     .await?;
     tracing::info!(device = device_id, "account registered by invite");
@@ -268,8 +280,72 @@ async fn register(State(state): State<AppState>, body: Bytes) -> ApiResult {
         &RegisterResponse {
             account_id: req.account_id,
             device_id,
+            trust_root: trust_root(&state),
         },
     ))
+}
+
+fn trust_root(state: &AppState) -> Vec<u8> {
+    state
+        .sealed
+        .as_ref()
+        .map(|s| s.trust_root())
+        .unwrap_or_default()
+}
+
+fn bad_delivery_key() -> ApiError {
+    err(
+        StatusCode::BAD_REQUEST,
+        "invalid_delivery_key",
+        "delivery key must be 32 bytes",
+    )
+}
+
+fn sealed_off() -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        "sealed_sender_off",
+        "this relay does not offer sealed sender",
+    )
+}
+
+/// GET /v1/certificate: a sender certificate for the caller, binding its
+/// account id, device id and the account's registered identity key.
+async fn certificate(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers).await?;
+    let sealed = state.sealed.clone().ok_or_else(sealed_off)?;
+    let account = caller.account.clone();
+    let identity = db(&state, move |s| s.identity_key(&account))
+        .await?
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such account"))?;
+    let now = (state.cfg.clock)();
+    let certificate = sealed
+        .issue(&caller.account, caller.device, &identity, now)
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not issue a sender certificate");
+            err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "certificate failure",
+            )
+        })?;
+    Ok(proto(StatusCode::OK, &SenderCertificate { certificate }))
+}
+
+/// PUT /v1/delivery-key: replaces the caller's account delivery key.
+async fn set_delivery_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers).await?;
+    let req: DeliveryKey = decode(&body)?;
+    if req.key.len() != DELIVERY_KEY_LEN {
+        return Err(bad_delivery_key());
+    }
+    let hash = sealed_sender::hash_delivery_key(&req.key);
+    db(&state, move |s| s.set_delivery_key(&caller.account, &hash)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn add_device(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
@@ -292,6 +368,7 @@ async fn add_device(State(state): State<AppState>, headers: HeaderMap, body: Byt
         &RegisterResponse {
             account_id: caller.account,
             device_id,
+            trust_root: trust_root(&state),
         },
     ))
 }
@@ -368,6 +445,80 @@ async fn send(
         ));
     }
     let req: SendRequest = decode(&body)?;
+    deliver(state, account, req, Some(caller)).await
+}
+
+/// PUT /v1/messages/{account_id}/sealed: mail that names no sender. No
+/// credentials; the recipient's delivery key proves the sender is someone
+/// the recipient gave it to. A wrong or missing key and an unknown account
+/// get the same 401, so this says no more about which accounts exist than
+/// the authenticated API does.
+async fn send_sealed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        // A client bug that would tie the sender to the envelope.
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "credentials_on_sealed",
+            "sealed sends carry no credentials",
+        ));
+    }
+    if state.sealed.is_none() {
+        return Err(sealed_off());
+    }
+    let unauthorized = || {
+        err(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing delivery key",
+        )
+    };
+    use base64::Engine;
+    let presented = headers
+        .get(DELIVERY_KEY_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            base64::engine::general_purpose::STANDARD
+                .decode(h.trim())
+                .ok()
+        })
+        .ok_or_else(unauthorized)?;
+    if !auth::valid_account_id(&account) {
+        return Err(unauthorized());
+    }
+    let a = account.clone();
+    let stored = db(&state, move |s| s.delivery_key_hash(&a)).await?;
+    if !sealed_sender::delivery_key_matches(stored.as_deref(), &presented) {
+        return Err(unauthorized());
+    }
+    let req: SendRequest = decode(&body)?;
+    if req
+        .messages
+        .iter()
+        .any(|m| m.r#type != envelope::Type::SealedSender as i32)
+    {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_message",
+            "sealed sends carry SEALED_SENDER messages only",
+        ));
+    }
+    deliver(state, account, req, None).await
+}
+
+/// Checks the device list and enqueues one envelope per device. `source`
+/// is the authenticated sender, `None` for sealed sender: the envelope then
+/// names nobody.
+async fn deliver(
+    state: AppState,
+    account: String,
+    req: SendRequest,
+    source: Option<Caller>,
+) -> ApiResult {
     if req.guid.len() != 16 {
         return Err(err(
             StatusCode::BAD_REQUEST,
@@ -434,8 +585,11 @@ async fn send(
         .map(|m| Envelope {
             guid: req.guid.clone(),
             r#type: m.r#type,
-            source_account: caller.account.clone(),
-            source_device: caller.device,
+            source_account: source
+                .as_ref()
+                .map(|c| c.account.clone())
+                .unwrap_or_default(),
+            source_device: source.as_ref().map(|c| c.device).unwrap_or_default(),
             destination_device: m.destination_device,
             ciphertext: m.ciphertext,
             server_timestamp: now,
@@ -607,6 +761,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/keys/count", get(key_count))
         .route("/v1/keys/{account_id}", get(bundles))
         .route("/v1/messages/{account_id}", put(send))
+        .route("/v1/messages/{account_id}/sealed", put(send_sealed))
+        .route("/v1/certificate", get(certificate))
+        .route("/v1/delivery-key", put(set_delivery_key))
         .route("/v1/messages", get(fetch))
         .route("/v1/messages/ack", post(ack))
         .route("/v1/messages/reader", delete(release_reader))

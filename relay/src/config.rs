@@ -43,7 +43,46 @@ pub struct RelayConfig {
     pub reader_lease: Duration,
     /// Minimum spacing of wake-ups to one device (bursts coalesce).
     pub push_coalesce: Duration,
+    /// Sealed sender (certificates, delivery keys); `None` turns it off:
+    /// clients then send with their credentials, as before.
+    pub sealed_sender: Option<SealedSenderConfig>,
     pub clock: Clock,
+}
+
+/// Where the relay's sealed-sender keys live and how long the sender
+/// certificates it issues stay valid. The keys are files, never rows of the
+/// relay database: a copy of the database alone cannot mint certificates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedSenderConfig {
+    /// Directory holding `trust_root.pub`, `trust_root.key` (only needed to
+    /// sign a new server certificate; may be moved offline afterwards),
+    /// `server.key` and `server.cert`. `None`: `<db>.sealed-sender/` next
+    /// to the database. Created with 0700/0600 permissions at first start
+    /// when absent; a directory with only some of the files is refused.
+    pub key_dir: Option<PathBuf>,
+    /// Lifetime of an issued sender certificate (24 hours by default).
+    /// Clients refresh theirs before it ends.
+    pub cert_ttl: Duration,
+}
+
+impl Default for SealedSenderConfig {
+    fn default() -> Self {
+        Self {
+            key_dir: None,
+            cert_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl SealedSenderConfig {
+    /// The key directory for a relay whose database is `db_path`.
+    pub fn key_dir_for(&self, db_path: &std::path::Path) -> PathBuf {
+        self.key_dir.clone().unwrap_or_else(|| {
+            let mut p = db_path.as_os_str().to_owned();
+            p.push(".sealed-sender");
+            PathBuf::from(p)
+        })
+    }
 }
 
 impl RelayConfig {
@@ -57,6 +96,7 @@ impl RelayConfig {
             max_body: 256 * 1024,
             reader_lease: Duration::from_secs(30),
             push_coalesce: Duration::from_secs(1),
+            sealed_sender: Some(SealedSenderConfig::default()),
             clock: system_clock(),
         }
     }
@@ -70,6 +110,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("tls", &self.tls)
             .field("message_ttl", &self.message_ttl)
             .field("max_queue", &self.max_queue)
+            .field("sealed_sender", &self.sealed_sender)
             .finish_non_exhaustive()
     }
 }

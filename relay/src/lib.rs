@@ -10,6 +10,7 @@ mod config;
 mod config_file;
 mod error;
 mod push;
+mod sealed_sender;
 mod server;
 mod storage;
 
@@ -17,8 +18,8 @@ use std::path::Path;
 
 use rand::RngCore;
 
-pub use api::MAX_KEYS_PER_UPLOAD;
-pub use config::{system_clock, Clock, RelayConfig, TlsConfig};
+pub use api::{DELIVERY_KEY_HEADER, MAX_KEYS_PER_UPLOAD};
+pub use config::{system_clock, Clock, RelayConfig, SealedSenderConfig, TlsConfig};
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
     ConfigError, FcmSettings, FileConfig, PushConfig, RelaySection, SealedSenderSection,
@@ -30,6 +31,9 @@ pub use push::{
     FcmOptions, FcmSender, PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount,
     UnifiedPushOptions, UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
     FCM_PRODUCTION, UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
+};
+pub use sealed_sender::{
+    key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
 };
 pub use server::{start, start_with_storage, RelayHandle};
 pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};

@@ -13,6 +13,7 @@ use crate::api::{self, AppState};
 use crate::config::{RelayConfig, TlsConfig};
 use crate::error::RelayError;
 use crate::push::{Dispatcher, PushSender};
+use crate::sealed_sender::SealedSender;
 use crate::storage::{SqliteStorage, Storage};
 
 /// A running relay.
@@ -89,11 +90,16 @@ pub async fn start_with_storage(
         config.push_coalesce,
         config.clock.clone(),
     );
+    let sealed = match &config.sealed_sender {
+        Some(ss) => Some(Arc::new(SealedSender::load_or_create(ss, &config.db_path)?)),
+        None => None,
+    };
     let cfg = Arc::new(config);
     let state = AppState {
         storage: Arc::clone(&storage),
         push: dispatcher,
         cfg: Arc::clone(&cfg),
+        sealed,
     };
     let app = api::router(state);
     let (stop, stop_rx) = watch::channel(false);

@@ -61,12 +61,15 @@ pub struct Enqueued {
 
 pub trait Storage: Send + Sync + 'static {
     fn create_invite(&self, token_hash: &[u8], now: u64, expires_at: Option<u64>) -> Result<()>;
+    /// Creates the account (consuming the invite) with its first device.
+    /// `delivery_key_hash`: see `set_delivery_key`.
     fn register(
         &self,
         invite_hash: &[u8],
         account_id: &str,
         device: &NewDevice,
         keys: &PreKeyUpload,
+        delivery_key_hash: Option<&[u8]>,
         now: u64,
     ) -> Result<u32>;
     fn add_device(
@@ -77,6 +80,13 @@ pub trait Storage: Send + Sync + 'static {
         now: u64,
     ) -> Result<u32>;
     fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()>;
+    /// The account's registered identity key (what sender certificates bind).
+    fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces the hash of the account's sealed-sender delivery key.
+    fn set_delivery_key(&self, account_id: &str, hash: &[u8]) -> Result<()>;
+    /// The stored delivery-key hash; `None` for an unknown account or one
+    /// that never set a key.
+    fn delivery_key_hash(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// (salt, secret hash) of a device.
     fn device_secret(&self, account_id: &str, device_id: u32)
         -> Result<Option<(Vec<u8>, Vec<u8>)>>;
@@ -141,6 +151,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE readers (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
         reader TEXT NOT NULL, expires_at INTEGER NOT NULL,
         PRIMARY KEY (account_id, device_id));",
+    // v2: sealed sender: the hash of each account's delivery key.
+    "ALTER TABLE accounts ADD COLUMN delivery_key_hash BLOB;",
 ];
 
 /// A one-time key row: (key id, public key, signature if signed).
@@ -179,6 +191,18 @@ impl SqliteStorage {
         self.conn
             .lock()
             .map_err(|_| StorageError::Internal("storage lock poisoned".into()))
+    }
+}
+
+/// Delivered mail must leave no bytes behind: `secure_delete` zeroes the
+/// rows in the database pages, but earlier page images (with the envelope)
+/// stay in the WAL file until it is overwritten. A truncating checkpoint
+/// after each delete writes the zeroed pages home and empties the WAL.
+/// Best effort: a reader holding an old snapshot makes it a partial
+/// checkpoint, and the next delete tries again.
+fn scrub_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint failed");
     }
 }
 
@@ -264,6 +288,7 @@ impl Storage for SqliteStorage {
         account_id: &str,
         device: &NewDevice,
         keys: &PreKeyUpload,
+        delivery_key_hash: Option<&[u8]>,
         now: u64,
     ) -> Result<u32> {
         let mut conn = self.conn()?;
@@ -285,8 +310,14 @@ impl Storage for SqliteStorage {
             return Err(StorageError::AccountExists);
         }
         tx.execute(
-            "INSERT INTO accounts (account_id, identity_key, created_at) VALUES (?1, ?2, ?3)",
-            params![account_id, device.identity_key, now as i64],
+            "INSERT INTO accounts (account_id, identity_key, created_at, delivery_key_hash)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                account_id,
+                device.identity_key,
+                now as i64,
+                delivery_key_hash
+            ],
         )?;
         insert_device(&tx, account_id, 1, device, now)?;
         store_keys(&tx, account_id, 1, keys)?;
@@ -335,6 +366,34 @@ impl Storage for SqliteStorage {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()?
+            .prepare_cached("SELECT identity_key FROM accounts WHERE account_id = ?1")?
+            .query_row([account_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_delivery_key(&self, account_id: &str, hash: &[u8]) -> Result<()> {
+        let n = self.conn()?.execute(
+            "UPDATE accounts SET delivery_key_hash = ?2 WHERE account_id = ?1",
+            params![account_id, hash],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn delivery_key_hash(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()?
+            .prepare_cached("SELECT delivery_key_hash FROM accounts WHERE account_id = ?1")?
+            .query_row([account_id], |r| r.get::<_, Option<Vec<u8>>>(0))
+            .optional()?
+            .flatten())
     }
 
     fn device_secret(
@@ -514,8 +573,11 @@ impl Storage for SqliteStorage {
         not_before: u64,
     ) -> Result<(Vec<Envelope>, bool)> {
         let conn = self.conn()?;
-        conn.prepare_cached("DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND server_timestamp < ?3")?
+        let expired = conn.prepare_cached("DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND server_timestamp < ?3")?
             .execute(params![account_id, device_id, not_before as i64])?;
+        if expired > 0 {
+            scrub_wal(&conn);
+        }
         let mut stmt = conn.prepare_cached(
             "SELECT envelope FROM mailbox WHERE account_id = ?1 AND device_id = ?2 ORDER BY seq LIMIT ?3",
         )?;
@@ -538,23 +600,32 @@ impl Storage for SqliteStorage {
     fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
+        let mut deleted = 0;
         {
             let mut stmt = tx.prepare_cached(
                 "DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3",
             )?;
             for g in guids {
-                stmt.execute(params![account_id, device_id, g])?;
+                deleted += stmt.execute(params![account_id, device_id, g])?;
             }
         }
         tx.commit()?;
+        if deleted > 0 {
+            scrub_wal(&conn);
+        }
         Ok(())
     }
 
     fn purge_expired(&self, not_before: u64) -> Result<usize> {
-        Ok(self.conn()?.execute(
+        let conn = self.conn()?;
+        let n = conn.execute(
             "DELETE FROM mailbox WHERE server_timestamp < ?1",
             [not_before as i64],
-        )?)
+        )?;
+        if n > 0 {
+            scrub_wal(&conn);
+        }
+        Ok(n)
     }
 
     fn acquire_reader(

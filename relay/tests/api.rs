@@ -131,6 +131,7 @@ impl Fixture {
             identity_key: rnd(33),
             auth_secret: secret.clone(),
             prekeys: Some(keys(keys_n, 1)),
+            delivery_key: vec![],
         };
         let (s, b) = self
             .call(
@@ -201,6 +202,7 @@ async fn invites_are_single_use_and_required() {
         identity_key: rnd(33),
         auth_secret: rnd(32),
         prekeys: Some(keys(3, 1)),
+        delivery_key: vec![],
     };
     let (s, _) = f
         .call(
