@@ -227,3 +227,31 @@ async fn unified_push_wake_then_sync() {
     assert_eq!(wake.path, "/up/bc81");
     assert_eq!(wake.body, alcove_relay::WAKE_BODY);
 }
+
+#[test]
+fn relay_refuses_a_config_with_an_unknown_key_or_a_bad_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |toml: &str| {
+        let config = dir.path().join("relay.toml");
+        std::fs::write(&config, toml).unwrap();
+        let out = Command::new(ALCOVE)
+            .args(["relay", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("[relay]\nbind = \"127.0.0.1:0\"\n[push.apns]\nkey_path = \"k.p8\"\n");
+    assert!(err.contains("key_path"), "{err}");
+    std::fs::write(
+        dir.path().join("k.p8"),
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let err = run(
+        "[relay]\nbind = \"127.0.0.1:0\"\n[push.apns]\nkey_file = \"k.p8\"\nkey_id = \"K\"\n\
+         team_id = \"T\"\ntopic = \"org.alcove.app\"\n",
+    );
+    assert!(err.contains("APNs key"), "{err}");
+}

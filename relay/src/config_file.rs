@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{system_clock, Clock, RelayConfig, TlsConfig};
+use crate::config::{system_clock, Clock, RelayConfig, SealedSenderConfig, TlsConfig};
 use crate::push::{
     ApnsOptions, ApnsSender, FcmOptions, FcmSender, PushGateway, PushSender, RetryPolicy,
     ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION, APNS_SANDBOX,
@@ -256,6 +256,11 @@ impl FileConfig {
         if let Some(ms) = r.push_coalesce_ms {
             c.push_coalesce = Duration::from_millis(ms);
         }
+        let s = &self.sealed_sender;
+        c.sealed_sender = s.enabled.then(|| SealedSenderConfig {
+            key_dir: s.key_dir.clone(),
+            cert_ttl: Duration::from_secs(s.cert_ttl_hours * 3600),
+        });
         Ok(c)
     }
 }

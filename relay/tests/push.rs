@@ -321,6 +321,22 @@ async fn fcm_unregistered_is_dropped_and_quota_retried() {
     let mut f = fcm_fixture().await;
     let t = target(push_registration::Kind::Fcm, &fcm_device_token(2));
 
+    // The token endpoint is busy at first: backed off and retried too.
+    f.auth.token_failures.lock().unwrap().push_back(503);
+    f.gateway.wake(&t).await.unwrap();
+    assert_eq!(f.auth.token_requests.load(Ordering::SeqCst), 2);
+    assert_eq!(f.stub.drain().len(), 1);
+    // A refused grant is not retried.
+    f.auth.token_failures.lock().unwrap().push_back(400);
+    f.auth.revoke_all();
+    assert!(matches!(
+        f.gateway.wake(&t).await,
+        Err(PushError::Failed(_))
+    ));
+    assert_eq!(f.auth.token_requests.load(Ordering::SeqCst), 3);
+    f.gateway.wake(&t).await.unwrap(); // a fresh grant
+    f.stub.drain();
+
     f.stub.push_reply(reply(404, r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#));
     assert!(matches!(f.gateway.wake(&t).await, Err(PushError::Gone)));
     f.stub.push_reply(reply(400, r#"{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"Invalid registration token"}]}]}}"#));
@@ -731,4 +747,19 @@ fn config_file_refuses_unknown_keys_and_bad_values() {
         .unwrap();
     assert_eq!(rc.bind.port(), 10);
     assert_eq!(rc.message_ttl, Duration::from_secs(7 * 86400));
+    assert_eq!(rc.sealed_sender, Some(SealedSenderConfig::default()));
+    // [sealed_sender] maps onto the relay's sealed-sender settings.
+    let cfg = parse_config("[sealed_sender]\nenabled = false\n").unwrap();
+    assert_eq!(
+        cfg.relay_config(None, None, None).unwrap().sealed_sender,
+        None
+    );
+    let cfg = parse_config("[sealed_sender]\nkey_dir = \"/srv/ss\"\ncert_ttl_hours = 6\n").unwrap();
+    assert_eq!(
+        cfg.relay_config(None, None, None).unwrap().sealed_sender,
+        Some(SealedSenderConfig {
+            key_dir: Some("/srv/ss".into()),
+            cert_ttl: Duration::from_secs(6 * 3600),
+        })
+    );
 }

@@ -143,6 +143,12 @@ impl ErrorInfo {
     }
 }
 
+/// Why no access token could be had: worth a retry, or not.
+enum TokenError {
+    Transient(u16, Option<Duration>),
+    Fatal(PushError),
+}
+
 struct AccessToken {
     token: String,
     expires_ms: u64,
@@ -200,7 +206,7 @@ impl FcmSender {
 
     /// A cached access token, or a new one when it is about to expire or
     /// FCM refused it (`force`).
-    async fn access_token(&self, force: bool) -> Result<String, PushError> {
+    async fn access_token(&self, force: bool) -> Result<String, TokenError> {
         let mut slot = self.access.lock().await;
         let now = (self.opts.clock)();
         if let Some(t) = slot.as_ref() {
@@ -219,7 +225,8 @@ impl FcmSender {
             exp: iat + 3600,
         };
         let assertion = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|_| PushError::Failed("FCM assertion signing failed".into()))?;
+            .map_err(|_| PushError::Failed("FCM assertion signing failed".into()))
+            .map_err(TokenError::Fatal)?;
         // The assertion is base64url and dots: nothing to percent-encode.
         let form = format!(
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}"
@@ -231,19 +238,27 @@ impl FcmSender {
             .body(form)
             .send()
             .await
-            .map_err(|_| PushError::Failed("FCM token endpoint unreachable".into()))?;
+            .map_err(|_| TokenError::Transient(0, None))?;
         let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(PushError::Failed(format!(
-                "FCM token endpoint HTTP {status}"
-            )));
+        match status {
+            200..=299 => {}
+            429 | 500..=599 => {
+                return Err(TokenError::Transient(status, retry_after(resp.headers())))
+            }
+            _ => {
+                return Err(TokenError::Fatal(PushError::Failed(format!(
+                    "FCM token endpoint HTTP {status}"
+                ))))
+            }
         }
         let t: TokenResponse = resp
             .bytes()
             .await
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| PushError::Failed("FCM token response malformed".into()))?;
+            .ok_or_else(|| {
+                TokenError::Fatal(PushError::Failed("FCM token response malformed".into()))
+            })?;
         *slot = Some(AccessToken {
             token: t.access_token.clone(),
             expires_ms: now + t.expires_in * 1000,
@@ -273,44 +288,55 @@ impl FcmSender {
         let mut force = false;
         loop {
             attempt += 1;
-            let access = self.access_token(std::mem::take(&mut force)).await?;
-            let resp = self
-                .http
-                .post(&self.send_url)
-                .bearer_auth(access)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await;
+            let access = match self.access_token(std::mem::take(&mut force)).await {
+                Ok(a) => Ok(a),
+                Err(TokenError::Fatal(e)) => return Err(e),
+                Err(TokenError::Transient(status, wait)) => Err((status, wait)),
+            };
+            let resp = match access {
+                Ok(access) => Ok(self
+                    .http
+                    .post(&self.send_url)
+                    .bearer_auth(access)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await),
+                Err(busy) => Err(busy),
+            };
             let (status, wait) = match resp {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    if (200..300).contains(&status) {
-                        return Ok(());
-                    }
-                    let wait = retry_after(r.headers());
-                    let err = r
-                        .bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<ErrorBody>(&b).ok())
-                        .map(|b| b.error)
-                        .unwrap_or_default();
-                    if status == 404 || err.code("UNREGISTERED") || err.bad_token() {
-                        return Err(PushError::Gone);
-                    }
-                    match status {
-                        401 if !reauthed => {
-                            reauthed = true;
-                            force = true;
-                            attempt -= 1; // re-authentication is not a delivery attempt
-                            continue;
+                // The token endpoint was busy or unreachable: back off too.
+                Err(busy) => busy,
+                Ok(resp) => match resp {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        if (200..300).contains(&status) {
+                            return Ok(());
                         }
-                        429 | 500..=599 => (status, wait),
-                        _ => return Err(PushError::Failed(format!("FCM HTTP {status}"))),
+                        let wait = retry_after(r.headers());
+                        let err = r
+                            .bytes()
+                            .await
+                            .ok()
+                            .and_then(|b| serde_json::from_slice::<ErrorBody>(&b).ok())
+                            .map(|b| b.error)
+                            .unwrap_or_default();
+                        if status == 404 || err.code("UNREGISTERED") || err.bad_token() {
+                            return Err(PushError::Gone);
+                        }
+                        match status {
+                            401 if !reauthed => {
+                                reauthed = true;
+                                force = true;
+                                attempt -= 1; // re-authentication is not a delivery attempt
+                                continue;
+                            }
+                            429 | 500..=599 => (status, wait),
+                            _ => return Err(PushError::Failed(format!("FCM HTTP {status}"))),
+                        }
                     }
-                }
-                Err(_) => (0, None),
+                    Err(_) => (0, None),
+                },
             };
             match self.opts.retry.next_delay(attempt, wait) {
                 Some(d) => {

@@ -69,6 +69,9 @@ pub struct FcmAuth {
     pub valid: Mutex<HashSet<String>>,
     /// Claims of every accepted assertion.
     pub assertions: Mutex<Vec<serde_json::Value>>,
+    /// Statuses to answer the next token requests with (then normal).
+    pub token_failures: Mutex<VecDeque<u16>>,
+    pub token_requests: AtomicU64,
 }
 
 impl FcmAuth {
@@ -258,6 +261,10 @@ async fn handle(
 
 fn fcm_token(fcm: &FcmAuth, rec: &Recorded) -> Response {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    fcm.token_requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(status) = fcm.token_failures.lock().unwrap().pop_front() {
+        return (StatusCode::from_u16(status).unwrap(), "{}").into_response();
+    }
     let form = String::from_utf8_lossy(&rec.body).to_string();
     let mut grant = None;
     let mut assertion = None;
@@ -329,6 +336,8 @@ pub fn fcm_auth() -> (Arc<FcmAuth>, String) {
         issued: AtomicU64::new(0),
         valid: Mutex::new(HashSet::new()),
         assertions: Mutex::new(vec![]),
+        token_failures: Mutex::new(VecDeque::new()),
+        token_requests: AtomicU64::new(0),
     });
     (auth, private_pem)
 }
