@@ -598,6 +598,12 @@ async fn deliver(
     let max = state.cfg.max_queue;
     let a = account.clone();
     let enqueued = db(&state, move |s| s.enqueue(&a, &envelopes, max)).await?;
+    // Counts only: never the recipient's or the sender's account id.
+    tracing::debug!(
+        devices = enqueued.fresh.len(),
+        sealed = source.is_none(),
+        "mail queued"
+    );
     for device in enqueued.fresh {
         state.push.request(&account, device);
     }
@@ -634,7 +640,10 @@ async fn fetch(
             "mailbox_busy",
             "another reader holds this mailbox",
         )),
-        Some((envelopes, more)) => Ok(proto(StatusCode::OK, &EnvelopePage { envelopes, more })),
+        Some((envelopes, more)) => {
+            tracing::debug!(envelopes = envelopes.len(), more, "page fetched");
+            Ok(proto(StatusCode::OK, &EnvelopePage { envelopes, more }))
+        }
     }
 }
 

@@ -153,6 +153,28 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, device_id));",
     // v2: sealed sender: the hash of each account's delivery key.
     "ALTER TABLE accounts ADD COLUMN delivery_key_hash BLOB;",
+    // v3: mailboxes and reader leases keyed by an opaque per-device number
+    // instead of the account id: queued mail does not repeat the
+    // recipient's account id on disk (only `accounts`, `devices` and the
+    // prekey tables hold it). Live reader leases are dropped.
+    "ALTER TABLE devices ADD COLUMN mailbox_id INTEGER;
+     UPDATE devices SET mailbox_id = rowid;
+     CREATE UNIQUE INDEX devices_by_mailbox ON devices (mailbox_id);
+     CREATE TABLE mailbox_v3 (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        mailbox_id INTEGER NOT NULL, guid BLOB NOT NULL,
+        envelope BLOB NOT NULL, server_timestamp INTEGER NOT NULL,
+        UNIQUE (mailbox_id, guid));
+     INSERT INTO mailbox_v3 (seq, mailbox_id, guid, envelope, server_timestamp)
+        SELECT m.seq, d.mailbox_id, m.guid, m.envelope, m.server_timestamp
+        FROM mailbox m JOIN devices d
+          ON d.account_id = m.account_id AND d.device_id = m.device_id;
+     DROP TABLE mailbox;
+     ALTER TABLE mailbox_v3 RENAME TO mailbox;
+     CREATE INDEX mailbox_by_box ON mailbox (mailbox_id, seq);
+     CREATE INDEX mailbox_by_time ON mailbox (server_timestamp);
+     DROP TABLE readers;
+     CREATE TABLE readers (mailbox_id INTEGER NOT NULL UNIQUE,
+        reader TEXT NOT NULL, expires_at INTEGER NOT NULL);",
 ];
 
 /// A one-time key row: (key id, public key, signature if signed).
@@ -214,8 +236,9 @@ fn insert_device(
     now: u64,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO devices (account_id, device_id, registration_id, salt, secret_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO devices (account_id, device_id, registration_id, salt, secret_hash, created_at,
+            mailbox_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(mailbox_id), 0) + 1 FROM devices))",
         params![account_id, device_id, d.registration_id, d.salt, d.secret_hash, now as i64],
     )?;
     Ok(())
@@ -352,13 +375,13 @@ impl Storage for SqliteStorage {
     fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        for table in [
-            "mailbox",
-            "readers",
-            "one_time_prekeys",
-            "signed_prekeys",
-            "devices",
-        ] {
+        for table in ["mailbox", "readers"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)"),
+                params![account_id, device_id],
+            )?;
+        }
+        for table in ["one_time_prekeys", "signed_prekeys", "devices"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE account_id = ?1 AND device_id = ?2"),
                 params![account_id, device_id],
@@ -537,11 +560,11 @@ impl Storage for SqliteStorage {
         for env in envelopes {
             let queued: u32 = tx
                 .prepare_cached(
-                    "SELECT count(*) FROM mailbox WHERE account_id = ?1 AND device_id = ?2",
+                    "SELECT count(*) FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)",
                 )?
                 .query_row(params![account_id, env.destination_device], |r| r.get(0))?;
             let dup: bool = tx
-                .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3")?
+                .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND guid = ?3")?
                 .query_row(params![account_id, env.destination_device, env.guid], |r| r.get(0))?;
             if dup {
                 continue;
@@ -550,7 +573,8 @@ impl Storage for SqliteStorage {
                 return Err(StorageError::MailboxFull);
             }
             tx.prepare_cached(
-                "INSERT INTO mailbox (account_id, device_id, guid, envelope, server_timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp)
+                 VALUES ((SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2), ?3, ?4, ?5)",
             )?
             .execute(params![
                 account_id,
@@ -573,13 +597,13 @@ impl Storage for SqliteStorage {
         not_before: u64,
     ) -> Result<(Vec<Envelope>, bool)> {
         let conn = self.conn()?;
-        let expired = conn.prepare_cached("DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND server_timestamp < ?3")?
+        let expired = conn.prepare_cached("DELETE FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND server_timestamp < ?3")?
             .execute(params![account_id, device_id, not_before as i64])?;
         if expired > 0 {
             scrub_wal(&conn);
         }
         let mut stmt = conn.prepare_cached(
-            "SELECT envelope FROM mailbox WHERE account_id = ?1 AND device_id = ?2 ORDER BY seq LIMIT ?3",
+            "SELECT envelope FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![account_id, device_id, limit + 1], |r| {
             r.get::<_, Vec<u8>>(0)
@@ -603,7 +627,7 @@ impl Storage for SqliteStorage {
         let mut deleted = 0;
         {
             let mut stmt = tx.prepare_cached(
-                "DELETE FROM mailbox WHERE account_id = ?1 AND device_id = ?2 AND guid = ?3",
+                "DELETE FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND guid = ?3",
             )?;
             for g in guids {
                 deleted += stmt.execute(params![account_id, device_id, g])?;
@@ -637,8 +661,8 @@ impl Storage for SqliteStorage {
         until: u64,
     ) -> Result<bool> {
         let n = self.conn()?.execute(
-            "INSERT INTO readers (account_id, device_id, reader, expires_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (account_id, device_id) DO UPDATE SET reader = excluded.reader, expires_at = excluded.expires_at
+            "INSERT INTO readers (mailbox_id, reader, expires_at) VALUES ((SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2), ?3, ?4)
+             ON CONFLICT (mailbox_id) DO UPDATE SET reader = excluded.reader, expires_at = excluded.expires_at
              WHERE readers.reader = excluded.reader OR readers.expires_at <= ?5",
             params![account_id, device_id, reader, until as i64, now as i64],
         )?;
@@ -647,7 +671,7 @@ impl Storage for SqliteStorage {
 
     fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()> {
         self.conn()?.execute(
-            "DELETE FROM readers WHERE account_id = ?1 AND device_id = ?2 AND reader = ?3",
+            "DELETE FROM readers WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND reader = ?3",
             params![account_id, device_id, reader],
         )?;
         Ok(())
@@ -655,7 +679,7 @@ impl Storage for SqliteStorage {
 
     fn reader_active(&self, account_id: &str, device_id: u32, now: u64) -> Result<bool> {
         Ok(self.conn()?.query_row(
-            "SELECT count(*) > 0 FROM readers WHERE account_id = ?1 AND device_id = ?2 AND expires_at > ?3",
+            "SELECT count(*) > 0 FROM readers WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND expires_at > ?3",
             params![account_id, device_id, now as i64],
             |r| r.get(0),
         )?)

@@ -590,3 +590,133 @@ async fn delivered_mail_leaves_no_bytes_in_the_database_files() {
     let all = files(&f.db);
     assert!(!all.windows(ct2.len()).any(|w| w == &ct2[..]));
 }
+
+/// A relay database from before sealed sender (schema v1: mailboxes keyed
+/// by account id) is upgraded in place: queued mail survives, keyed by the
+/// opaque mailbox number, and the account can set a delivery key.
+#[tokio::test]
+async fn a_v1_database_is_upgraded_with_its_mail() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let (account, secret, salt) = ("acct-old-1", rnd(32), rnd(16));
+    let env = alcove_proto::wire::Envelope {
+        guid: rnd(16),
+        r#type: envelope::Type::SignalMessage as i32,
+        source_account: "acct-sender".into(),
+        source_device: 1,
+        destination_device: 1,
+        ciphertext: rnd(64),
+        server_timestamp: T0,
+    };
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        // The v1 schema as the first relay release created it.
+        conn.execute_batch(
+            "CREATE TABLE invites (token_hash BLOB PRIMARY KEY, created_at INTEGER NOT NULL,
+                expires_at INTEGER, used INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE accounts (account_id TEXT PRIMARY KEY, identity_key BLOB NOT NULL,
+                created_at INTEGER NOT NULL);
+             CREATE TABLE devices (account_id TEXT NOT NULL REFERENCES accounts(account_id),
+                device_id INTEGER NOT NULL, registration_id INTEGER NOT NULL,
+                salt BLOB NOT NULL, secret_hash BLOB NOT NULL,
+                push_kind INTEGER, push_endpoint TEXT, created_at INTEGER NOT NULL,
+                PRIMARY KEY (account_id, device_id));
+             CREATE TABLE signed_prekeys (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+                kind INTEGER NOT NULL, key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+                signature BLOB NOT NULL, PRIMARY KEY (account_id, device_id, kind));
+             CREATE TABLE one_time_prekeys (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+                kind INTEGER NOT NULL, key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+                signature BLOB, PRIMARY KEY (account_id, device_id, kind, key_id));
+             CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                account_id TEXT NOT NULL, device_id INTEGER NOT NULL, guid BLOB NOT NULL,
+                envelope BLOB NOT NULL, server_timestamp INTEGER NOT NULL,
+                UNIQUE (account_id, device_id, guid));
+             CREATE INDEX mailbox_by_device ON mailbox (account_id, device_id, seq);
+             CREATE INDEX mailbox_by_time ON mailbox (server_timestamp);
+             CREATE TABLE readers (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+                reader TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                PRIMARY KEY (account_id, device_id));
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let identity = KeyPair::generate(&mut rand::rng()).public_key.serialize();
+        conn.execute(
+            "INSERT INTO accounts VALUES (?1, ?2, 0)",
+            rusqlite::params![account, &identity[..]],
+        )
+        .unwrap();
+        let mut h = Sha256::new();
+        h.update(b"alcove-relay-device-secret-v1");
+        h.update(&salt);
+        h.update(&secret);
+        conn.execute(
+            "INSERT INTO devices (account_id, device_id, registration_id, salt, secret_hash, created_at)
+             VALUES (?1, 1, 77, ?2, ?3, 0)",
+            rusqlite::params![account, salt, h.finalize().to_vec()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mailbox (account_id, device_id, guid, envelope, server_timestamp)
+             VALUES (?1, 1, ?2, ?3, ?4)",
+            rusqlite::params![account, env.guid, env.encode_to_vec(), T0 as i64],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO readers VALUES (?1, 1, 'old-reader', ?2)",
+            rusqlite::params![account, (T0 + 1_000_000) as i64],
+        )
+        .unwrap();
+    }
+    let now = Arc::new(AtomicU64::new(T0));
+    let relay = start(
+        config(db.clone(), &now, true),
+        alcove_relay::default_push_sender().unwrap(),
+    )
+    .await
+    .unwrap();
+    let f = Fixture {
+        dir,
+        db,
+        base: format!("http://{}", relay.local_addr()),
+        relay: Some(relay),
+        http: reqwest::Client::new(),
+        now,
+    };
+    let dev = Dev {
+        account: account.into(),
+        device: 1,
+        secret,
+        identity: vec![],
+        delivery_key: rnd(32),
+        trust_root: vec![],
+    };
+    let page = f.fetch(&dev).await;
+    assert_eq!(
+        page.envelopes,
+        vec![env],
+        "queued mail survived the upgrade"
+    );
+    let (s, _) = f
+        .call(
+            reqwest::Method::PUT,
+            "/v1/delivery-key",
+            &[("authorization", dev.auth())],
+            Some(
+                DeliveryKey {
+                    key: dev.delivery_key.clone(),
+                }
+                .encode_to_vec(),
+            ),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let req = f.sealed_request(&rnd(16), &[(1, 77)]);
+    assert_eq!(
+        f.send_sealed(account, Some(&dev.delivery_key), &req)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(f.certificate(&dev).await.0, 200);
+}

@@ -1,0 +1,260 @@
+//! Sealed sender end to end: the `alcove relay` process (debug-level logs
+//! captured), two real clients enrolled by invite, a conversation in both
+//! directions that turns sealed after the first exchange, some mail still
+//! queued when the relay's files are scanned. The relay's database files
+//! and logs must not tie any envelope to its sender.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use alcove_core::proto::wire::{envelope, Envelope};
+use alcove_core::proto::Message;
+use alcove_core::{Client, DbKey};
+use common::{contains, count, file_bytes, soon, texts, Device};
+
+const ALCOVE: &str = env!("CARGO_BIN_EXE_alcove");
+
+/// `alcove relay` with `ALCOVE_LOG=debug`; every log line is kept.
+struct RelayProcess {
+    child: Child,
+    url: String,
+    db: PathBuf,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RelayProcess {
+    fn start(dir: &Path) -> RelayProcess {
+        let db = dir.join("relay.db");
+        let mut child = Command::new(ALCOVE)
+            .args(["relay", "--bind", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .env("ALCOVE_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("relay exited before listening")
+                .unwrap();
+            log.lock().unwrap().extend(line.as_bytes());
+            log.lock().unwrap().push(b'\n');
+            if let Some(rest) = line.strip_prefix("alcove relay listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.extend(line.as_bytes());
+                l.push(b'\n');
+            }
+        });
+        RelayProcess {
+            child,
+            url: format!("http://{addr}"),
+            db,
+            log,
+        }
+    }
+
+    async fn enroll(&self, dir: &Path, name: &str) -> Device {
+        let path = dir.join(format!("{name}.db"));
+        let key_file = dir.join(format!("{name}.key"));
+        let key = DbKey::random();
+        let invite = alcove_relay::create_invite(&self.db, None).unwrap();
+        let client = Client::enroll(&path, &key, &self.url, &invite)
+            .await
+            .unwrap();
+        Device {
+            client,
+            path,
+            key_file,
+            key,
+        }
+    }
+
+    /// Every envelope queued for `accounts` (device 1), as stored in the
+    /// relay's database file.
+    fn queued(&self, accounts: &[&str]) -> Vec<Envelope> {
+        use alcove_relay::Storage;
+        let storage = alcove_relay::SqliteStorage::open(&self.db).unwrap();
+        let mut out = Vec::new();
+        for a in accounts {
+            out.extend(storage.fetch(a, 1, 1000, 0).unwrap().0);
+        }
+        out
+    }
+}
+
+async fn say(from: &Device, to: &Device, text: &str) {
+    let r = from
+        .client
+        .send_text(to.client.account_id(), text)
+        .await
+        .unwrap();
+    assert!(r.sent, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_learns_no_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path());
+    let t = relay.enroll(dir.path(), "therapist").await;
+    let c = relay.enroll(dir.path(), "client").await;
+    let t_id = t.client.account_id().to_owned();
+    let c_id = c.client.account_id().to_owned();
+    // Both pinned the relay's trust root at enrolment.
+    assert!(t.client.account().unwrap().trust_root().unwrap().is_some());
+    // What each account's credentials look like on the wire: its
+    // "<account>.<device>" user name and hex secret.
+    let secrets: Vec<String> = [&t, &c]
+        .iter()
+        .map(|d| {
+            hex::encode(
+                &d.client
+                    .account()
+                    .unwrap()
+                    .relay_credentials()
+                    .unwrap()
+                    .secret[..],
+            )
+        })
+        .collect();
+    let before = file_bytes(&relay.db);
+    let (t_before, c_before) = (
+        count(&before, t_id.as_bytes()),
+        count(&before, c_id.as_bytes()),
+    );
+    assert!(t_before > 0 && c_before > 0, "accounts are registered");
+
+    // 1. The client writes first: it has no delivery key for the therapist
+    //    yet, so this one goes with credentials, and the relay sees it.
+    say(&c, &t, "first message, signed").await;
+    let queued = relay.queued(&[&t_id, &c_id]);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].source_account, c_id,
+        "unsealed: the relay sees it"
+    );
+    let unsealed_ct = queued[0].ciphertext[..48].to_vec();
+    assert!(contains(&file_bytes(&relay.db), &unsealed_ct));
+    assert_eq!(c.client.sealed_sends(), 0);
+
+    // 2. The therapist reads it (and the client's delivery key inside):
+    //    once acked, nothing of that envelope is left on disk.
+    assert_eq!(t.client.sync(soon(10)).await.unwrap().received, 1);
+    assert!(
+        !contains(&file_bytes(&relay.db), &unsealed_ct),
+        "the delivered unsealed envelope left bytes behind"
+    );
+
+    // 3. From here on both directions are sealed.
+    for i in 0..3 {
+        say(&t, &c, &format!("therapist {i}")).await;
+    }
+    assert_eq!(t.client.sealed_sends(), 3);
+    assert_eq!(c.client.sync(soon(10)).await.unwrap().received, 3);
+    for i in 0..3 {
+        say(&c, &t, &format!("client {i}")).await;
+    }
+    assert_eq!(c.client.sealed_sends(), 3);
+    assert_eq!(t.client.sync(soon(10)).await.unwrap().received, 3);
+    // 4. Mail left queued at the relay when it is scanned.
+    say(&t, &c, "queued for the client").await;
+    say(&t, &c, "queued for the client, 2").await;
+    say(&c, &t, "queued for the therapist").await;
+    assert_eq!((t.client.sealed_sends(), c.client.sealed_sends()), (5, 4));
+
+    let queued = relay.queued(&[&t_id, &c_id]);
+    assert_eq!(queued.len(), 3);
+    for env in &queued {
+        assert_eq!(env.r#type, envelope::Type::SealedSender as i32);
+        assert_eq!(env.source_account, "");
+        assert_eq!(env.source_device, 0);
+        for id in [&t_id, &c_id] {
+            assert!(!contains(&env.encode_to_vec(), id.as_bytes()));
+        }
+    }
+    let after = file_bytes(&relay.db);
+    eprintln!(
+        "account id occurrences in the relay's files, before -> after: therapist {} -> {}, client {} -> {}",
+        t_before,
+        count(&after, t_id.as_bytes()),
+        c_before,
+        count(&after, c_id.as_bytes())
+    );
+    assert!(
+        count(&after, t_id.as_bytes()) <= t_before,
+        "therapist id: {} occurrences now, {} before the conversation",
+        count(&after, t_id.as_bytes()),
+        t_before
+    );
+    assert!(
+        count(&after, c_id.as_bytes()) <= c_before,
+        "client id: {} occurrences now, {} before the conversation",
+        count(&after, c_id.as_bytes()),
+        c_before
+    );
+    for s in &secrets {
+        assert!(!contains(&after, s.as_bytes()));
+    }
+
+    // The queued mail is intact and arrives with the right senders.
+    assert_eq!(c.client.sync(soon(10)).await.unwrap().received, 2);
+    assert_eq!(t.client.sync(soon(10)).await.unwrap().received, 1);
+    assert_eq!(
+        texts(&c, &t_id),
+        [
+            "therapist 0",
+            "therapist 1",
+            "therapist 2",
+            "queued for the client",
+            "queued for the client, 2"
+        ]
+    );
+    assert_eq!(
+        texts(&t, &c_id),
+        [
+            "first message, signed",
+            "client 0",
+            "client 1",
+            "client 2",
+            "queued for the therapist"
+        ]
+    );
+
+    // The relay's debug-level log: plenty of lines, no account id, no secret.
+    let log = relay.log.lock().unwrap().clone();
+    assert!(
+        count(&log, b"mail queued") >= 10 && count(&log, b"page fetched") > 0,
+        "debug logs captured: {}",
+        String::from_utf8_lossy(&log)
+    );
+    eprintln!("relay log: {} lines", count(&log, b"\n"));
+    for id in [&t_id, &c_id] {
+        assert!(
+            !contains(&log, id.as_bytes()),
+            "log carries an account id:\n{}",
+            String::from_utf8_lossy(&log)
+        );
+    }
+    for s in &secrets {
+        assert!(!contains(&log, s.as_bytes()));
+    }
+}
