@@ -225,6 +225,13 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         ms(t0.elapsed())
     );
     println!("pushes received: {} (bursts are coalesced)", 1 + extra);
+    // The client's first text went with credentials (it had no delivery
+    // key for the therapist yet); everything after it is sealed.
+    println!(
+        "sealed sender: {} of {} sends named no sender to the relay",
+        therapist.sealed_sends() + client.sealed_sends(),
+        send_times.len()
+    );
     if report.received as usize != texts.len() {
         return Err(format!(
             "expected {} messages after wake-up, got {}",

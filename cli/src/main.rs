@@ -67,6 +67,10 @@ enum RelayAction {
         #[arg(long, default_value_t = 1)]
         count: u32,
     },
+    /// Print the sealed-sender trust root public key (hex; creates the
+    /// relay's keys if it never ran). Clients pin it at enrolment; a
+    /// practice can print it on invite cards to compare.
+    Keys,
 }
 
 fn init_tracing() {

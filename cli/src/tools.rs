@@ -64,6 +64,18 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         }
         return Ok(());
     }
+    if let Some(crate::RelayAction::Keys) = args.action {
+        let Some(sealed) = &config.sealed_sender else {
+            return Err("sealed sender is turned off in the configuration".into());
+        };
+        let root = alcove_relay::trust_root_public_key(sealed, &config.db_path)?;
+        println!("{}", hex::encode(root));
+        eprintln!(
+            "key files in {}",
+            alcove_relay::sealed_sender_key_dir(sealed, &config.db_path).display()
+        );
+        return Ok(());
+    }
     // Key files are read and checked now, not at the first wake-up.
     let push = alcove_relay::push_sender_from_config(&file.push)?;
     let db = config.db_path.clone();

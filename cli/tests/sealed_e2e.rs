@@ -119,8 +119,23 @@ async fn the_relay_learns_no_senders() {
     let c = relay.enroll(dir.path(), "client").await;
     let t_id = t.client.account_id().to_owned();
     let c_id = c.client.account_id().to_owned();
-    // Both pinned the relay's trust root at enrolment.
-    assert!(t.client.account().unwrap().trust_root().unwrap().is_some());
+    // Both pinned the relay's trust root at enrolment: the one the
+    // operator's `alcove relay keys` prints.
+    let pinned = t.client.account().unwrap().trust_root().unwrap().unwrap();
+    assert_eq!(
+        c.client.account().unwrap().trust_root().unwrap(),
+        Some(pinned.clone())
+    );
+    let printed = Command::new(ALCOVE)
+        .args(["relay", "keys", "--db"])
+        .arg(&relay.db)
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(
+        String::from_utf8(printed.stdout).unwrap().trim(),
+        hex::encode(&pinned)
+    );
     // What each account's credentials look like on the wire: its
     // "<account>.<device>" user name and hex secret.
     let secrets: Vec<String> = [&t, &c]
