@@ -273,3 +273,94 @@ async fn the_relay_learns_no_senders() {
         assert!(!contains(&log, s.as_bytes()));
     }
 }
+
+/// In-process relay with sealed sender configurable.
+async fn relay_in_process(dir: &Path, sealed: bool) -> common::Relay {
+    let db = dir.join("relay.db");
+    let mut config = alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone());
+    if !sealed {
+        config.sealed_sender = None;
+    }
+    let handle = alcove_relay::start(config, alcove_relay::default_push_sender().unwrap())
+        .await
+        .unwrap();
+    let addr = handle.local_addr();
+    common::Relay {
+        handle: Some(handle),
+        db,
+        addr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_without_sealed_sender_gets_signed_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_in_process(dir.path(), false).await;
+    let a = common::enroll(dir.path(), "a", &relay).await;
+    let b = common::enroll(dir.path(), "b", &relay).await;
+    assert_eq!(a.client.account().unwrap().trust_root().unwrap(), None);
+    for i in 0..3 {
+        say(&a, &b, &format!("a{i}")).await;
+        assert_eq!(b.client.sync(soon(10)).await.unwrap().received, 1);
+        say(&b, &a, &format!("b{i}")).await;
+        assert_eq!(a.client.sync(soon(10)).await.unwrap().received, 1);
+    }
+    assert_eq!((a.client.sealed_sends(), b.client.sealed_sends()), (0, 0));
+    assert_eq!(texts(&b, a.client.account_id()), ["a0", "a1", "a2"]);
+    assert!(matches!(
+        a.client.rotate_delivery_key().await,
+        Err(alcove_core::Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_delivery_key_falls_back_to_signed_then_turns_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_in_process(dir.path(), true).await;
+    let a = common::enroll(dir.path(), "a", &relay).await;
+    let b = common::enroll(dir.path(), "b", &relay).await;
+    let (a_id, b_id) = (
+        a.client.account_id().to_owned(),
+        b.client.account_id().to_owned(),
+    );
+    say(&b, &a, "hello a").await;
+    a.client.sync(soon(10)).await.unwrap();
+    say(&a, &b, "sealed to b").await;
+    assert_eq!(a.client.sealed_sends(), 1);
+    b.client.sync(soon(10)).await.unwrap();
+
+    // b changes its key: a's copy is refused, a sends signed and forgets it.
+    let old = b.client.account().unwrap().delivery_key().unwrap();
+    b.client.rotate_delivery_key().await.unwrap();
+    let new = b.client.account().unwrap().delivery_key().unwrap();
+    assert_ne!(old, new);
+    say(&a, &b, "signed after the rotation").await;
+    assert_eq!(a.client.sealed_sends(), 1);
+    assert_eq!(
+        a.client
+            .account()
+            .unwrap()
+            .remote_delivery_key(&b_id)
+            .unwrap(),
+        None
+    );
+    // b's next message carries the new key: a's sends turn sealed again.
+    b.client.sync(soon(10)).await.unwrap();
+    say(&b, &a, "here is my new key").await;
+    a.client.sync(soon(10)).await.unwrap();
+    assert_eq!(
+        a.client
+            .account()
+            .unwrap()
+            .remote_delivery_key(&b_id)
+            .unwrap(),
+        new
+    );
+    say(&a, &b, "sealed again").await;
+    assert_eq!(a.client.sealed_sends(), 2);
+    b.client.sync(soon(10)).await.unwrap();
+    assert_eq!(
+        texts(&b, &a_id),
+        ["sealed to b", "signed after the rotation", "sealed again"]
+    );
+}

@@ -419,6 +419,22 @@ impl Client {
         }
     }
 
+    /// Replaces this account's delivery key (say, to shut out a contact
+    /// it no longer wants sealed mail from): the relay learns the new
+    /// key's hash first, then the account keeps it and shares it with
+    /// whoever it writes to next. Holders of the old key get 401 and fall
+    /// back to signed sends until they hear from us.
+    pub async fn rotate_delivery_key(&self) -> Result<()> {
+        if self.account()?.trust_root()?.is_none() {
+            return Err(Error::InvalidArgument(
+                "this relay offers no sealed sender".into(),
+            ));
+        }
+        let key = crate::random_bytes(crate::DELIVERY_KEY_LEN);
+        self.relay.set_delivery_key(&self.creds, &key).await?;
+        self.account()?.set_delivery_key(&key)
+    }
+
     /// How many sends went sealed since this client was opened.
     pub fn sealed_sends(&self) -> u64 {
         self.sealed_sends.load(std::sync::atomic::Ordering::Relaxed)
