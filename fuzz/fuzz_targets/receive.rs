@@ -1,49 +1,107 @@
 //! Fuzzes the receive path: arbitrary envelopes (type, source, ciphertext)
-//! against an account holding a real session. Run with
-//! `cargo +nightly fuzz run receive` from this folder.
+//! against accounts holding real sessions and a pinned sealed-sender trust
+//! root. Run with `cargo +nightly fuzz run receive` from this folder.
 #![no_main]
 
 use std::sync::{Mutex, OnceLock};
 
-use alcove_core::proto::relay::DeviceBundle;
-use alcove_core::proto::wire::Envelope;
-use alcove_core::{Account, DbKey};
+use alcove_core::proto::relay::{DeviceBundle, OutgoingMessage};
+use alcove_core::proto::wire::{envelope, Envelope};
+use alcove_core::{Account, DbKey, Error, Received};
 use libfuzzer_sys::fuzz_target;
+use libsignal_protocol::{
+    DeviceId, IdentityKey, KeyPair, SenderCertificate, ServerCertificate, Timestamp,
+};
+
+/// Bodies of the real messages: the only texts anything may turn into.
+const BODIES: [&str; 4] = ["first", "second", "sealed second", "sealed first"];
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    alice_id: String,
+    /// Holds a confirmed session with Alice.
     bob: Account,
-    /// A real SignalMessage and PreKeySignalMessage to mutate from.
-    seeds: Vec<Envelope>,
+    /// Has only Alice's sealed PreKey message waiting.
+    carol: Account,
+    /// To Bob: a real PreKey message (already delivered), a real Signal
+    /// message, a sealed Signal message. To Carol: a sealed PreKey message.
+    seeds: [Envelope; 4],
+}
+
+fn account(dir: &std::path::Path, id: &str) -> Account {
+    Account::create(&dir.join(format!("{id}.db")), &DbKey::random(), id, 1).unwrap()
+}
+
+fn bundle_of(a: &mut Account) -> DeviceBundle {
+    let up = a.initial_prekeys().unwrap();
+    DeviceBundle {
+        device_id: 1,
+        registration_id: a.registration_id(),
+        identity_key: a.identity_key(),
+        signed_prekey: up.signed_prekey,
+        kyber_prekey: up.kyber_last_resort,
+        one_time_prekey: up.one_time_prekeys.first().cloned(),
+    }
+}
+
+fn mk(from: &Account, m: &OutgoingMessage, g: u8) -> Envelope {
+    let sealed = m.r#type == envelope::Type::SealedSender as i32;
+    Envelope {
+        guid: vec![g; 16],
+        r#type: m.r#type,
+        source_account: if sealed {
+            String::new()
+        } else {
+            from.account_id().into()
+        },
+        source_device: if sealed { 0 } else { 1 },
+        destination_device: 1,
+        ciphertext: m.ciphertext.clone(),
+        server_timestamp: 0,
+    }
 }
 
 fn fixture() -> &'static Mutex<Fixture> {
     static F: OnceLock<Mutex<Fixture>> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let key = DbKey::random();
-        let mut alice = Account::create(&dir.path().join("a.db"), &key, "acct-alice", 1).unwrap();
-        let mut bob = Account::create(&dir.path().join("b.db"), &key, "acct-bob", 1).unwrap();
+        let mut alice = account(dir.path(), "acct-alice");
+        let mut bob = account(dir.path(), "acct-bob");
+        let mut carol = account(dir.path(), "acct-carol");
         alice.initial_prekeys().unwrap();
-        let up = bob.initial_prekeys().unwrap();
-        let bundle = DeviceBundle {
-            device_id: 1,
-            registration_id: bob.registration_id(),
-            identity_key: bob.identity_key(),
-            signed_prekey: up.signed_prekey,
-            kyber_prekey: up.kyber_last_resort,
-            one_time_prekey: up.one_time_prekeys.first().cloned(),
-        };
-        alice.process_bundle("acct-bob", &bundle).unwrap();
-        let mk = |a: &Account, m: &alcove_core::proto::relay::OutgoingMessage, g: u8| Envelope {
-            guid: vec![g; 16],
-            r#type: m.r#type,
-            source_account: a.account_id().into(),
-            source_device: 1,
-            destination_device: 1,
-            ciphertext: m.ciphertext.clone(),
-            server_timestamp: 0,
-        };
+        // A trust root, server and sender certificate as the relay makes them.
+        let mut rng = rand::rng();
+        let root = KeyPair::generate(&mut rng);
+        let server = KeyPair::generate(&mut rng);
+        let server_cert =
+            ServerCertificate::new(1, server.public_key, &root.private_key, &mut rng).unwrap();
+        for a in [&mut alice, &mut bob, &mut carol] {
+            a.pin_trust_root(&root.public_key.serialize()).unwrap();
+        }
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            + 365 * 24 * 3600 * 1000;
+        let cert = SenderCertificate::new(
+            "acct-alice".into(),
+            None,
+            *IdentityKey::decode(&alice.identity_key())
+                .unwrap()
+                .public_key(),
+            DeviceId::new(1).unwrap(),
+            Timestamp::from_epoch_millis(expires),
+            server_cert,
+            &server.private_key,
+            &mut rng,
+        )
+        .unwrap()
+        .serialized()
+        .unwrap()
+        .to_vec();
+
+        let b = bundle_of(&mut bob);
+        alice.process_bundle("acct-bob", &b).unwrap();
         let first = alice.send_text("acct-bob", "first").unwrap();
         let prekey = mk(&alice, &first.messages[0], 1);
         bob.receive(std::slice::from_ref(&prekey)).unwrap();
@@ -51,7 +109,24 @@ fn fixture() -> &'static Mutex<Fixture> {
         alice.receive(&[mk(&bob, &reply.messages[0], 2)]).unwrap();
         let next = alice.send_text("acct-bob", "second").unwrap();
         let signal = mk(&alice, &next.messages[0], 3);
-        Mutex::new(Fixture { _dir: dir, bob, seeds: vec![prekey, signal] })
+        let sealed = alice
+            .send_text_sealed("acct-bob", "sealed second", &cert)
+            .unwrap();
+        let sealed_signal = mk(&alice, &sealed.messages[0], 4);
+
+        let c = bundle_of(&mut carol);
+        alice.process_bundle("acct-carol", &c).unwrap();
+        let sealed = alice
+            .send_text_sealed("acct-carol", "sealed first", &cert)
+            .unwrap();
+        let sealed_prekey = mk(&alice, &sealed.messages[0], 5);
+        Mutex::new(Fixture {
+            _dir: dir,
+            alice_id: alice.account_id().into(),
+            bob,
+            carol,
+            seeds: [prekey, signal, sealed_signal, sealed_prekey],
+        })
     })
 }
 
@@ -60,11 +135,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let Ok(mut f) = fixture().lock() else { return };
-    // First byte: raw bytes or a mutation of a real message; second: type.
-    let mut env = f.seeds[(data[0] & 1) as usize].clone();
+    // First byte: which seed (and so which envelope type and receiver), and
+    // raw bytes or a mutation of the real message; second: guid; third: the
+    // envelope type for unsealed seeds (any, including unknown ones).
+    let which = usize::from(data[0] & 3);
+    let sealed = which >= 2;
+    let mut env = f.seeds[which].clone();
     env.guid = vec![data[1]; 16];
-    env.r#type = i32::from(data[2] % 4);
-    if data[0] & 2 == 0 {
+    if !sealed {
+        env.r#type = i32::from(data[2] % 5);
+    }
+    if data[0] & 4 == 0 {
         env.ciphertext = data[3..].to_vec();
     } else {
         for (i, b) in data[3..].iter().enumerate() {
@@ -73,10 +154,27 @@ fuzz_target!(|data: &[u8]| {
                 env.ciphertext[(i * 31 + usize::from(*b)) % n] ^= b;
             }
         }
+        // Bit 3: also append the input, to reach trailing-data handling.
+        if data[0] & 8 != 0 {
+            env.ciphertext.extend_from_slice(&data[3..]);
+        }
     }
-    let out = f.bob.receive(&[env]).expect("page-level error on hostile input");
-    // Nothing hostile may be accepted except the real message itself.
-    if let Ok(alcove_core::Received::Text(m)) = &out[0].result {
-        assert!(m.body == "second" || m.body == "first");
+    let alice_id = f.alice_id.clone();
+    let receiver = if which == 3 { &mut f.carol } else { &mut f.bob };
+    let out = receiver
+        .receive(&[env])
+        .expect("page-level error on hostile input");
+    match &out[0].result {
+        // Nothing hostile may be accepted except a real message itself,
+        // and sealed mail only from the certificate's sender.
+        Ok(Received::Text(m)) => {
+            assert!(BODIES.contains(&m.body.as_str()));
+            assert!(!sealed || m.remote_account == alice_id);
+        }
+        Ok(Received::Receipt { .. }) => panic!("hostile input became a receipt"),
+        // A panic caught inside the sealed path is still a bug (both
+        // layers are authenticated before any parser of inner data runs).
+        Err(Error::Internal(e)) if sealed => panic!("internal error on sealed input: {e}"),
+        Err(_) => {}
     }
 });
