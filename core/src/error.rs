@@ -139,6 +139,10 @@ impl From<SignalProtocolError> for Error {
             | SignalProtocolError::LegacyCiphertextVersion(_)
             | SignalProtocolError::InvalidMessage(_, _)
             | SignalProtocolError::InvalidMacKeyLength(_)
+            // Parse failures of keys inside hostile input (e.g. an empty
+            // ephemeral key in a sealed-sender message): not our bug.
+            | SignalProtocolError::NoKeyTypeIdentifier
+            | SignalProtocolError::WrongKEMKeyType(_, _)
             | SignalProtocolError::BadKeyType(_)
             | SignalProtocolError::BadKeyLength(_, _)
             | SignalProtocolError::BadKEMKeyType(_)

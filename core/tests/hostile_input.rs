@@ -502,11 +502,14 @@ proptest! {
     fn mutated_sealed_envelopes_never_panic_or_change_state(
         to_carol in any::<bool>(),
         // Flips only, truncation only, extension only, an appended
-        // well-formed unknown protobuf field, or all of them at once.
+        // well-formed protobuf field (known or unknown, overriding the
+        // real one), or all of them at once.
         mode in 0u8..5,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..6),
         truncate in any::<prop::sample::Index>(),
         extend in proptest::collection::vec(any::<u8>(), 1..48),
+        number in prop_oneof![1u8..=3, 4u8..=15],
+        field_len in prop_oneof![Just(0usize), 1usize..48],
     ) {
         let r = receiver(to_carol);
         let mut env = r.target.clone();
@@ -523,10 +526,35 @@ proptest! {
         }
         match mode {
             2 | 4 => env.ciphertext.extend(extend),
-            3 => field(&mut env.ciphertext, 15, &extend),
+            // Field 1 with no bytes (an empty ephemeral key, the last
+            // occurrence wins) was found by the fuzzer: it surfaced as
+            // `Internal`.
+            3 => {
+                let n = field_len.min(extend.len());
+                field(&mut env.ciphertext, number, &extend[..n])
+            }
             _ => {}
         }
         check_sealed_hostile(r, env)?;
+    }
+}
+
+#[test]
+fn an_empty_ephemeral_key_is_a_decrypt_error() {
+    // Found by the fuzzer: a real sealed envelope with an empty field 1
+    // appended (protobuf keeps the last occurrence) was `Internal`.
+    for r in [receiver(false), receiver(true)] {
+        let (_dir, mut account) = open_copy(r);
+        let mut env = r.target.clone();
+        field(&mut env.ciphertext, 1, &[]);
+        let before = sealed_digest(&account);
+        let out = account.receive(&[env]).unwrap();
+        assert!(
+            matches!(out[0].result, Err(Error::Decrypt(_))),
+            "{:?}",
+            out[0].result
+        );
+        assert_eq!(before, sealed_digest(&account));
     }
 }
 
