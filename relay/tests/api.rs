@@ -1,5 +1,7 @@
 //! The relay's HTTP API over real loopback sockets and a real SQLite file.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,7 @@ use alcove_proto::relay::*;
 use alcove_proto::wire::envelope;
 use alcove_proto::Message;
 use alcove_relay::{create_invite, start, RelayConfig, RelayHandle};
-use base64::Engine;
-use rand::RngCore;
+use support::rnd;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -60,23 +61,8 @@ struct Dev {
 
 impl Dev {
     fn auth(&self) -> String {
-        let s = format!(
-            "{}.{}:{}",
-            self.account,
-            self.device,
-            hex::encode(&self.secret)
-        );
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
+        support::basic_auth(&self.account, self.device, &self.secret)
     }
-}
-
-fn rnd(n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    rand::rng().fill_bytes(&mut b);
-    b
 }
 
 fn keys(n: u32, start: u32) -> PreKeyUpload {

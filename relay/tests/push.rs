@@ -6,6 +6,8 @@
 
 mod providers;
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +17,8 @@ use alcove_proto::wire::envelope;
 use alcove_proto::Message;
 use alcove_relay::*;
 use axum::http::Version;
-use base64::Engine;
 use providers::*;
-use rand::RngCore;
+use support::rnd;
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -457,23 +458,8 @@ struct Dev {
 
 impl Dev {
     fn auth(&self) -> String {
-        let s = format!(
-            "{}.{}:{}",
-            self.account,
-            self.device,
-            hex::encode(&self.secret)
-        );
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
+        support::basic_auth(&self.account, self.device, &self.secret)
     }
-}
-
-fn rnd(n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    rand::rng().fill_bytes(&mut b);
-    b
 }
 
 struct Relay {

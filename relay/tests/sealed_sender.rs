@@ -3,6 +3,8 @@
 //! keys, sealed sends (no credentials, no source in the stored envelope),
 //! dedup and device-mismatch behaviour, and no bytes left after delivery.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use alcove_proto::Message;
 use alcove_relay::{create_invite, start, RelayConfig, RelayHandle, SealedSenderConfig};
 use base64::Engine;
 use libsignal_protocol::{KeyPair, PublicKey, SenderCertificate, Timestamp};
-use rand::RngCore;
+use support::rnd;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -75,23 +77,8 @@ struct Dev {
 
 impl Dev {
     fn auth(&self) -> String {
-        let s = format!(
-            "{}.{}:{}",
-            self.account,
-            self.device,
-            hex::encode(&self.secret)
-        );
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(s)
-        )
+        support::basic_auth(&self.account, self.device, &self.secret)
     }
-}
-
-fn rnd(n: usize) -> Vec<u8> {
-    let mut b = vec![0u8; n];
-    rand::rng().fill_bytes(&mut b);
-    b
 }
 
 fn keys() -> PreKeyUpload {
