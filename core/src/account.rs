@@ -6,7 +6,7 @@ use std::path::Path;
 use libsignal_protocol::{DeviceId, IdentityKeyPair, ProtocolAddress};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::db::{self, Cipher, DbKey};
+use crate::db::{self, Cipher, DbKey, StorageLayout};
 use crate::error::{Error, Result};
 
 use crate::time::now_ms;
@@ -61,7 +61,20 @@ impl Account {
     /// Creates a new account (identity key pair, registration id) in a new
     /// database at `path`. `device_id` is 1 for a first device.
     pub fn create(path: &Path, key: &DbKey, account_id: &str, device_id: u32) -> Result<Self> {
-        Self::create_with(path, key, account_id, device_id, Cipher::SqlCipher)
+        Self::create_in(path, key, account_id, device_id, StorageLayout::Standard)
+    }
+
+    /// Like [`Account::create`], with the database laid out as `layout`
+    /// (`SharedContainer` for an iOS app-group file shared with the NSE).
+    /// [`Account::open`] later reads the layout from the key-check sidecar.
+    pub fn create_in(
+        path: &Path,
+        key: &DbKey,
+        account_id: &str,
+        device_id: u32,
+        layout: StorageLayout,
+    ) -> Result<Self> {
+        Self::create_inner(path, key, account_id, device_id, Cipher::SqlCipher, layout)
     }
 
     #[doc(hidden)]
@@ -72,9 +85,27 @@ impl Account {
         device_id: u32,
         cipher: Cipher,
     ) -> Result<Self> {
+        Self::create_inner(
+            path,
+            key,
+            account_id,
+            device_id,
+            cipher,
+            StorageLayout::Standard,
+        )
+    }
+
+    fn create_inner(
+        path: &Path,
+        key: &DbKey,
+        account_id: &str,
+        device_id: u32,
+        cipher: Cipher,
+        layout: StorageLayout,
+    ) -> Result<Self> {
         validate_account_id(account_id)?;
         crate::account::device_id(device_id)?;
-        let conn = db::open(path, key, cipher)?;
+        let conn = db::open_or_create(path, key, cipher, layout)?;
         let exists: bool =
             conn.query_row("SELECT count(*) > 0 FROM local_account", [], |r| r.get(0))?;
         if exists {

@@ -30,7 +30,7 @@ mod time;
 pub use account::{validate_account_id, Account};
 pub use content::MAX_CONTENT_LEN;
 pub use conversations::{Conversation, Message, MessageStatus};
-pub use db::{Cipher, DbKey};
+pub use db::{Cipher, DbKey, StorageLayout};
 pub use error::{Error, Result};
 pub use events::{SyncEvent, MAX_EVENTS};
 pub use identity::{IdentityStatus, SafetyNumber};
@@ -64,6 +64,15 @@ pub mod testing {
         key: &crate::DbKey,
         version: u32,
     ) -> crate::Result<rusqlite::Connection> {
-        crate::db::open_at(path, key, crate::Cipher::SqlCipher, version)
+        create_at_version_with(path, key, version, crate::StorageLayout::Standard)
+    }
+
+    pub fn create_at_version_with(
+        path: &std::path::Path,
+        key: &crate::DbKey,
+        version: u32,
+        layout: crate::StorageLayout,
+    ) -> crate::Result<rusqlite::Connection> {
+        crate::db::open_at(path, key, crate::Cipher::SqlCipher, layout, version)
     }
 }

@@ -13,7 +13,7 @@ use alcove_proto::relay::{PushRegistration, RegisterRequest, SendRequest};
 use rand::RngCore;
 
 use crate::account::Account;
-use crate::db::DbKey;
+use crate::db::{DbKey, StorageLayout};
 use crate::error::{Error, Result};
 use crate::events::{push_event, SyncEvent};
 use crate::messaging::Received;
@@ -106,13 +106,25 @@ impl Client {
     /// with the relay using a one-time invite. On failure nothing is left
     /// behind.
     pub async fn enroll(path: &Path, key: &DbKey, relay_url: &str, invite: &str) -> Result<Client> {
+        Self::enroll_with(path, key, relay_url, invite, StorageLayout::Standard).await
+    }
+
+    /// Like [`Client::enroll`], creating the database in `layout`
+    /// (`SharedContainer` for an iOS app-group file shared with the NSE).
+    pub async fn enroll_with(
+        path: &Path,
+        key: &DbKey,
+        relay_url: &str,
+        invite: &str,
+        layout: StorageLayout,
+    ) -> Result<Client> {
         let relay = RelayClient::new(relay_url)?;
         if path.exists() {
             return Err(Error::AccountExists);
         }
         let account_id = random_hex(16);
         let result = async {
-            let mut account = Account::create(path, key, &account_id, 1)?;
+            let mut account = Account::create_in(path, key, &account_id, 1, layout)?;
             let prekeys = account.initial_prekeys()?;
             let mut secret = vec![0u8; 32];
             rand::rng().fill_bytes(&mut secret);

@@ -59,6 +59,7 @@ impl Setup {
             generate_database_key(),
             self.url.clone(),
             invite,
+            false,
         )
         .await
         .expect("enrol")

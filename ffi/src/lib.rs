@@ -204,16 +204,27 @@ impl AlcoveClient {
     }
 
     /// Creates an account and registers it with a one-time invite.
-    #[uniffi::constructor]
+    /// `shared_container` (iOS: a file in the app group shared with the
+    /// NSE) keeps SQLite's 32-byte header in plain text so iOS does not
+    /// kill a suspended process holding its lock; later opens need no flag.
+    #[uniffi::constructor(default(shared_container = false))]
     pub async fn enroll(
         db_path: String,
         key: Vec<u8>,
         relay_url: String,
         invite: String,
+        shared_container: bool,
     ) -> Result<Arc<Self>> {
         guard_async(async {
             let k = self::key(&key)?;
-            let client = core::Client::enroll(db_path.as_ref(), &k, &relay_url, &invite).await?;
+            let layout = if shared_container {
+                core::StorageLayout::SharedContainer
+            } else {
+                core::StorageLayout::Standard
+            };
+            let client =
+                core::Client::enroll_with(db_path.as_ref(), &k, &relay_url, &invite, layout)
+                    .await?;
             Ok(Arc::new(Self {
                 db_path: db_path.into(),
                 relay_url,

@@ -30,6 +30,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         ka.clone(),
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
+        false,
     )
     .await
     .unwrap();
@@ -38,6 +39,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         kb.clone(),
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
+        false,
     )
     .await
     .unwrap();
@@ -46,6 +48,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         generate_database_key(),
         url.clone(),
         "bogus".into(),
+        false,
     )
     .await;
     assert!(matches!(reused, Err(AlcoveError::InvalidInvite)));
@@ -149,6 +152,7 @@ async fn listeners_push_registration_and_identity_change() {
             generate_database_key(),
             url.clone(),
             alcove_relay::create_invite(&db, None).unwrap(),
+            false,
         )
     };
     let a = enroll("a.db").await.unwrap();
@@ -235,4 +239,68 @@ async fn listeners_push_registration_and_identity_change() {
         Err(AlcoveError::ClientLocked)
     ));
     relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let relay = alcove_relay::start(
+        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
+        alcove_relay::default_push_sender().unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", relay.local_addr());
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let (ka, kb) = (generate_database_key(), generate_database_key());
+    // The iOS app's database (app group) and a peer on the default layout.
+    let a = AlcoveClient::enroll(
+        path("a.db"),
+        ka.clone(),
+        url.clone(),
+        alcove_relay::create_invite(&db, None).unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
+    let b = AlcoveClient::enroll(
+        path("b.db"),
+        kb.clone(),
+        url.clone(),
+        alcove_relay::create_invite(&db, None).unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    let (a_id, b_id) = (a.account_id().unwrap(), b.account_id().unwrap());
+    b.send_text(a_id.clone(), "to the app group".into())
+        .await
+        .unwrap();
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+    a.send_text(b_id.clone(), "and back".into()).await.unwrap();
+    assert_eq!(b.sync(5000).await.unwrap().received, 1);
+
+    // Locked (as the app is before suspension), the file starts with
+    // SQLite's header; b's does not. Unlocking needs no layout option.
+    a.lock().unwrap();
+    b.lock().unwrap();
+    let head = |n: &str| std::fs::read(dir.path().join(n)).unwrap()[..16].to_vec();
+    assert_eq!(head("a.db"), b"SQLite format 3\0");
+    assert_ne!(head("b.db"), b"SQLite format 3\0");
+    assert!(matches!(a.unlock(kb.clone()), Err(AlcoveError::WrongKey)));
+    a.unlock(ka.clone()).unwrap();
+    b.unlock(kb).unwrap();
+    let msgs = a.messages(b_id, None, 10).unwrap();
+    let mut bodies: Vec<_> = msgs.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["and back", "to the app group"]);
+    b.send_text(a_id, "after unlock".into()).await.unwrap();
+    assert_eq!(a.sync(5000).await.unwrap().received, 1);
+
+    // A second process (the NSE) opens the same file without an option.
+    a.lock().unwrap();
+    drop(a);
+    let nse = AlcoveClient::open(path("a.db"), ka, url).unwrap();
+    assert_eq!(nse.conversations().unwrap().len(), 1);
 }

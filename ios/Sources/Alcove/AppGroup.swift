@@ -3,10 +3,12 @@
 //
 // iOS kills a suspended process that holds a file lock in a shared
 // container (0xdead10cc) unless it can see the file is a SQLite database in
-// WAL mode. SQLCipher encrypts that header, so DESIGN.md calls for
-// `cipher_plaintext_header_size = 32` with the salt kept by Alcove. The core
-// does not do that yet: until it does, lock() the client whenever the app
-// or the NSE may be suspended, so no lock is held across suspension.
+// WAL mode. SQLCipher encrypts that header, so `enroll` below creates the
+// database with `sharedContainer: true`: the core sets SQLCipher's
+// `cipher_plaintext_header_size = 32` and keeps the salt in its key-check
+// sidecar, and later opens (app or NSE) read the layout from there. Still
+// lock() the client when the app goes to the background, so no transaction
+// is held across suspension.
 import Foundation
 
 public enum AppGroupError: Error, Equatable {
@@ -27,5 +29,15 @@ public enum AppGroup {
         values.isExcludedFromBackup = true
         try dir.setResourceValues(values)
         return dir.appendingPathComponent(name).path
+    }
+
+    /// Creates and registers an account in `group`'s container, with the
+    /// plaintext SQLite header iOS needs for a file shared with the NSE.
+    /// Open it later with `AlcoveClient.open(dbPath:key:relayUrl:)`.
+    public static func enroll(group: String, name: String = "alcove.db", keys: KeyProvider,
+                              relayUrl: String, invite: String) async throws -> AlcoveClient {
+        let path = try databasePath(group: group, name: name)
+        return try await AlcoveClient.enroll(dbPath: path, key: try keys.databaseKey(),
+                                             relayUrl: relayUrl, invite: invite, sharedContainer: true)
     }
 }
