@@ -43,7 +43,7 @@ rust() {
 # (this machine is shared: load only ever adds time).
 rust
 echo "== Kotlin (JVM, JNA, release library)"
-(cd android && mvn -B -q -ntp -Dstyle.color=never -Dalcove.native.dir="$native" test-compile \
+(cd android && mvn -B -q -ntp -Dstyle.color=never -Dalcove.native.dir="$native" -Dalcove.skipNative=true test-compile \
   org.codehaus.mojo:exec-maven-plugin:3.5.0:java -Dexec.classpathScope=test \
   -Dexec.mainClass=org.alcove.bench.FfiBenchKt -Djna.library.path="$native" \
   -Dalcove.bin="$native/alcove" -Dalcove.bench.relay.url="$url" \
