@@ -164,6 +164,19 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
     }
 }
 
+/// 400 unless `id` is an opaque account id (1..64 of `[A-Za-z0-9-]`).
+fn check_account_id(id: &str) -> Result<(), ApiError> {
+    if auth::valid_account_id(id) {
+        Ok(())
+    } else {
+        Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_account_id",
+            "account id must be 1..64 of [A-Za-z0-9-]",
+        ))
+    }
+}
+
 fn reader_id(headers: &HeaderMap) -> Result<String, ApiError> {
     headers
         .get(READER_HEADER)
@@ -253,13 +266,7 @@ fn keys_of(req: &RegisterRequest) -> Result<PreKeyUpload, ApiError> {
 
 async fn register(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let req: RegisterRequest = decode(&body)?;
-    if !auth::valid_account_id(&req.account_id) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "invalid_account_id",
-            "account id must be 1..64 of [A-Za-z0-9-]",
-        ));
-    }
+    check_account_id(&req.account_id)?;
     let device = new_device(&req)?;
     let keys = keys_of(&req)?;
     let delivery = match req.delivery_key.len() {
@@ -416,13 +423,7 @@ async fn bundles(
     Path(account): Path<String>,
 ) -> ApiResult {
     authenticate(&state, &headers).await?;
-    if !auth::valid_account_id(&account) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "invalid_account_id",
-            "bad account id",
-        ));
-    }
+    check_account_id(&account)?;
     let b = db(&state, move |s| s.take_bundles(&account)).await?;
     if b.devices.is_empty() {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "no such account"));
@@ -437,13 +438,7 @@ async fn send(
     body: Bytes,
 ) -> ApiResult {
     let caller = authenticate(&state, &headers).await?;
-    if !auth::valid_account_id(&account) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "invalid_account_id",
-            "bad account id",
-        ));
-    }
+    check_account_id(&account)?;
     let req: SendRequest = decode(&body)?;
     deliver(state, account, req, Some(caller)).await
 }
