@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alcove_core::proto::relay::{push_registration, PushRegistration};
@@ -84,20 +85,99 @@ pub struct Device {
 }
 
 pub async fn enroll(dir: &Path, name: &str, relay: &Relay) -> Device {
+    enroll_at(dir, name, &relay.url(), &relay.invite()).await
+}
+
+/// Enrols `name` (database and hex key file under `dir`) by `invite` at the
+/// relay at `url`.
+pub async fn enroll_at(dir: &Path, name: &str, url: &str, invite: &str) -> Device {
     let path = dir.join(format!("{name}.db"));
     let key_file = dir.join(format!("{name}.key"));
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     std::fs::write(&key_file, hex::encode(bytes)).unwrap();
     let key = DbKey::new(bytes);
-    let client = Client::enroll(&path, &key, &relay.url(), &relay.invite())
-        .await
-        .unwrap();
+    let client = Client::enroll(&path, &key, url, invite).await.unwrap();
     Device {
         client,
         path,
         key_file,
         key,
+    }
+}
+
+/// The `alcove` binary under test.
+pub const ALCOVE_BIN: &str = env!("CARGO_BIN_EXE_alcove");
+
+/// An `alcove relay` process, killed on drop. Every line it logs is kept
+/// (and its pipe drained, so it never blocks).
+pub struct RelayProcess {
+    child: std::process::Child,
+    pub url: String,
+    pub db: PathBuf,
+    pub log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl RelayProcess {
+    /// Runs `alcove relay <args>` (which must bind 127.0.0.1:0 and use the
+    /// database `db`) with `ALCOVE_LOG=<log_level>`, and waits for the
+    /// address it listens on.
+    pub fn spawn<I, A>(args: I, db: PathBuf, log_level: &str) -> RelayProcess
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(ALCOVE_BIN)
+            .arg("relay")
+            .args(args)
+            .env("ALCOVE_LOG", log_level)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = |log: &Mutex<Vec<u8>>, line: &str| {
+            let mut l = log.lock().unwrap();
+            l.extend(line.as_bytes());
+            l.push(b'\n');
+        };
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("relay exited before listening")
+                .unwrap();
+            keep(&log, &line);
+            if let Some(rest) = line.strip_prefix("alcove relay listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep(&sink, &line);
+            }
+        });
+        RelayProcess {
+            child,
+            url: format!("http://{addr}"),
+            db,
+            log,
+        }
+    }
+
+    /// Enrols `name` by a fresh invite from this relay's database.
+    pub async fn enroll(&self, dir: &Path, name: &str) -> Device {
+        let invite = alcove_relay::create_invite(&self.db, None).unwrap();
+        enroll_at(dir, name, &self.url, &invite).await
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

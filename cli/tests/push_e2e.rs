@@ -9,90 +9,32 @@ mod common;
 #[path = "../../relay/tests/providers/mod.rs"]
 mod providers;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alcove_core::proto::relay::{push_registration::Kind, PushRegistration};
-use alcove_core::{Client, DbKey};
-use common::{contains, soon, texts, Device};
+use common::{contains, soon, texts, RelayProcess, ALCOVE_BIN as ALCOVE};
 use providers::*;
 
-const ALCOVE: &str = env!("CARGO_BIN_EXE_alcove");
-
-/// An `alcove relay` process, killed on drop.
-struct RelayProcess {
-    child: Child,
-    url: String,
-    db: std::path::PathBuf,
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl RelayProcess {
-    /// Starts `alcove relay --config <dir>/relay.toml` (the file's [relay]
-    /// section binds 127.0.0.1:0) and reads the address it listens on.
-    fn start(dir: &Path, push_section: &str) -> RelayProcess {
-        let config = dir.join("relay.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[relay]\nbind = \"127.0.0.1:0\"\ndb = \"relay.db\"\npush_coalesce_ms = 200\n\n\
-                 [push.retry]\nmax_attempts = 3\nbase_delay_ms = 50\n\n{push_section}"
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(ALCOVE)
-            .args(["relay", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("relay exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("alcove relay listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining its log so the pipe never fills.
-        std::thread::spawn(move || for _ in lines {});
-        RelayProcess {
-            child,
-            url: format!("http://{addr}"),
-            db: dir.join("relay.db"),
-        }
-    }
-
-    async fn enroll(&self, dir: &Path, name: &str) -> Device {
-        let path = dir.join(format!("{name}.db"));
-        let key_file = dir.join(format!("{name}.key"));
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-        std::fs::write(&key_file, hex::encode(bytes)).unwrap();
-        let key = DbKey::new(bytes);
-        let invite = alcove_relay::create_invite(&self.db, None).unwrap();
-        let client = Client::enroll(&path, &key, &self.url, &invite)
-            .await
-            .unwrap();
-        Device {
-            client,
-            path,
-            key_file,
-            key,
-        }
-    }
+/// Starts `alcove relay --config <dir>/relay.toml` (the file's [relay]
+/// section binds 127.0.0.1:0) and reads the address it listens on.
+fn start_relay(dir: &Path, push_section: &str) -> RelayProcess {
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[relay]\nbind = \"127.0.0.1:0\"\ndb = \"relay.db\"\npush_coalesce_ms = 200\n\n\
+             [push.retry]\nmax_attempts = 3\nbase_delay_ms = 50\n\n{push_section}"
+        ),
+    )
+    .unwrap();
+    RelayProcess::spawn(
+        [std::ffi::OsStr::new("--config"), config.as_os_str()],
+        dir.join("relay.db"),
+        "warn",
+    )
 }
 
 /// The path every test takes once the relay and the provider stand-in run.
@@ -146,7 +88,7 @@ async fn apns_wake_then_sync() {
     let (key_pem, _) = apns_key();
     std::fs::write(dir.path().join("AuthKey_ABC123DEFG.p8"), key_pem).unwrap();
     std::fs::write(dir.path().join("test-ca.pem"), apns.ca_pem.clone().unwrap()).unwrap();
-    let relay = RelayProcess::start(
+    let relay = start_relay(
         dir.path(),
         &format!(
             "[push.apns]\nkey_file = \"AuthKey_ABC123DEFG.p8\"\nkey_id = \"ABC123DEFG\"\n\
@@ -182,7 +124,7 @@ async fn fcm_wake_then_sync() {
         &private_pem,
         &format!("{}/token", fcm.url),
     );
-    let relay = RelayProcess::start(
+    let relay = start_relay(
         dir.path(),
         &format!(
             "[push.fcm]\nservice_account_file = \"service-account.json\"\nendpoint = \"{}\"\n",
@@ -212,7 +154,7 @@ async fn fcm_wake_then_sync() {
 async fn unified_push_wake_then_sync() {
     let dir = tempfile::tempdir().unwrap();
     let mut up = Stub::plain(None).await;
-    let relay = RelayProcess::start(dir.path(), "[push.unified_push]\ntimeout_secs = 5\n");
+    let relay = start_relay(dir.path(), "[push.unified_push]\ntimeout_secs = 5\n");
     let endpoint = format!("{}/up/bc81", up.url);
     let wake = wake_then_sync(
         &relay,

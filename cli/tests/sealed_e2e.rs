@@ -6,100 +6,40 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Command;
 
 use alcove_core::proto::wire::{envelope, Envelope};
 use alcove_core::proto::Message;
-use alcove_core::{Client, DbKey};
-use common::{contains, count, file_bytes, soon, texts, Device};
+use common::{
+    contains, count, file_bytes, soon, texts, Device, RelayProcess, ALCOVE_BIN as ALCOVE,
+};
 
-const ALCOVE: &str = env!("CARGO_BIN_EXE_alcove");
-
-/// `alcove relay` with `ALCOVE_LOG=debug`; every log line is kept.
-struct RelayProcess {
-    child: Child,
-    url: String,
-    db: PathBuf,
-    log: Arc<Mutex<Vec<u8>>>,
+/// `alcove relay` with `ALCOVE_LOG=debug`, so its log can be scanned.
+fn start_relay(dir: &Path) -> RelayProcess {
+    let db = dir.join("relay.db");
+    RelayProcess::spawn(
+        [
+            std::ffi::OsStr::new("--bind"),
+            std::ffi::OsStr::new("127.0.0.1:0"),
+            std::ffi::OsStr::new("--db"),
+            db.as_os_str(),
+        ],
+        db.clone(),
+        "debug",
+    )
 }
 
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Every envelope queued for `accounts` (device 1), as stored in the
+/// relay's database file.
+fn queued_at(relay: &RelayProcess, accounts: &[&str]) -> Vec<Envelope> {
+    use alcove_relay::Storage;
+    let storage = alcove_relay::SqliteStorage::open(&relay.db).unwrap();
+    let mut out = Vec::new();
+    for a in accounts {
+        out.extend(storage.fetch(a, 1, 1000, 0).unwrap().0);
     }
-}
-
-impl RelayProcess {
-    fn start(dir: &Path) -> RelayProcess {
-        let db = dir.join("relay.db");
-        let mut child = Command::new(ALCOVE)
-            .args(["relay", "--bind", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .env("ALCOVE_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("relay exited before listening")
-                .unwrap();
-            log.lock().unwrap().extend(line.as_bytes());
-            log.lock().unwrap().push(b'\n');
-            if let Some(rest) = line.strip_prefix("alcove relay listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.extend(line.as_bytes());
-                l.push(b'\n');
-            }
-        });
-        RelayProcess {
-            child,
-            url: format!("http://{addr}"),
-            db,
-            log,
-        }
-    }
-
-    async fn enroll(&self, dir: &Path, name: &str) -> Device {
-        let path = dir.join(format!("{name}.db"));
-        let key_file = dir.join(format!("{name}.key"));
-        let key = DbKey::random();
-        let invite = alcove_relay::create_invite(&self.db, None).unwrap();
-        let client = Client::enroll(&path, &key, &self.url, &invite)
-            .await
-            .unwrap();
-        Device {
-            client,
-            path,
-            key_file,
-            key,
-        }
-    }
-
-    /// Every envelope queued for `accounts` (device 1), as stored in the
-    /// relay's database file.
-    fn queued(&self, accounts: &[&str]) -> Vec<Envelope> {
-        use alcove_relay::Storage;
-        let storage = alcove_relay::SqliteStorage::open(&self.db).unwrap();
-        let mut out = Vec::new();
-        for a in accounts {
-            out.extend(storage.fetch(a, 1, 1000, 0).unwrap().0);
-        }
-        out
-    }
+    out
 }
 
 async fn say(from: &Device, to: &Device, text: &str) {
@@ -114,7 +54,7 @@ async fn say(from: &Device, to: &Device, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_learns_no_senders() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(dir.path());
+    let relay = start_relay(dir.path());
     let t = relay.enroll(dir.path(), "therapist").await;
     let c = relay.enroll(dir.path(), "client").await;
     let t_id = t.client.account_id().to_owned();
@@ -161,7 +101,7 @@ async fn the_relay_learns_no_senders() {
     // 1. The client writes first: it has no delivery key for the therapist
     //    yet, so this one goes with credentials, and the relay sees it.
     say(&c, &t, "first message, signed").await;
-    let queued = relay.queued(&[&t_id, &c_id]);
+    let queued = queued_at(&relay, &[&t_id, &c_id]);
     assert_eq!(queued.len(), 1);
     assert_eq!(
         queued[0].source_account, c_id,
@@ -196,7 +136,7 @@ async fn the_relay_learns_no_senders() {
     say(&c, &t, "queued for the therapist").await;
     assert_eq!((t.client.sealed_sends(), c.client.sealed_sends()), (5, 4));
 
-    let queued = relay.queued(&[&t_id, &c_id]);
+    let queued = queued_at(&relay, &[&t_id, &c_id]);
     assert_eq!(queued.len(), 3);
     for env in &queued {
         assert_eq!(env.r#type, envelope::Type::SealedSender as i32);
