@@ -165,7 +165,7 @@ fn a_message_from_a_stranger_without_session_is_refused_cleanly() {
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alcove_core::{Account, DbKey, Outgoing};
+use alcove_core::{Account, DbKey};
 use libsignal_protocol::{
     DeviceId, IdentityKey, KeyPair, SenderCertificate, ServerCertificate, Timestamp,
 };
@@ -204,22 +204,6 @@ fn sealed_digest(account: &Account) -> Vec<Vec<u8>> {
         out.extend(rows.map(|r| r.unwrap()));
     }
     out
-}
-
-/// What the relay stores for a sealed send: no source at all.
-fn sealed_envelope(out: &Outgoing) -> Envelope {
-    assert_eq!(out.messages.len(), 1);
-    let m = &out.messages[0];
-    assert_eq!(m.r#type, envelope::Type::SealedSender as i32);
-    Envelope {
-        guid: alcove_core::random_bytes(16),
-        r#type: m.r#type,
-        source_account: String::new(),
-        source_device: 0,
-        destination_device: m.destination_device,
-        ciphertext: m.ciphertext.clone(),
-        server_timestamp: 1,
-    }
 }
 
 /// A closed receiver database to copy per case (creating accounts with

@@ -6,12 +6,11 @@
 
 mod support;
 
-use alcove_core::proto::wire::{envelope, Envelope};
-use alcove_core::{Error, MessageStatus, Outgoing, Received};
+use alcove_core::{Error, MessageStatus, Received};
 use libsignal_protocol::{
     DeviceId, IdentityKey, KeyPair, PrivateKey, SenderCertificate, ServerCertificate, Timestamp,
 };
-use support::{state_digest, Peer};
+use support::{sealed_envelope, state_digest, Peer};
 
 struct Root {
     key: KeyPair,
@@ -77,22 +76,6 @@ fn now_ms() -> u64 {
 }
 
 const DAY: u64 = 24 * 3600 * 1000;
-
-/// What the relay stores for a sealed send: no source at all.
-fn sealed_envelope(out: &Outgoing) -> Envelope {
-    assert_eq!(out.messages.len(), 1);
-    let m = &out.messages[0];
-    assert_eq!(m.r#type, envelope::Type::SealedSender as i32);
-    Envelope {
-        guid: alcove_core::random_bytes(16),
-        r#type: m.r#type,
-        source_account: String::new(),
-        source_device: 0,
-        destination_device: m.destination_device,
-        ciphertext: m.ciphertext.clone(),
-        server_timestamp: 1,
-    }
-}
 
 fn pair(dir: &std::path::Path, root: &Root) -> (Peer, Peer) {
     let mut alice = Peer::create(dir, "alice");

@@ -104,6 +104,25 @@ pub fn single_envelope(from: &Account, out: &Outgoing) -> Envelope {
 }
 
 /// Every file of the database (main, WAL, SHM), concatenated.
+/// What the relay stores for a sealed send: no source at all.
+pub fn sealed_envelope(out: &Outgoing) -> Envelope {
+    assert_eq!(out.messages.len(), 1);
+    let m = &out.messages[0];
+    assert_eq!(
+        m.r#type,
+        alcove_core::proto::wire::envelope::Type::SealedSender as i32
+    );
+    Envelope {
+        guid: alcove_core::random_bytes(16),
+        r#type: m.r#type,
+        source_account: String::new(),
+        source_device: 0,
+        destination_device: m.destination_device,
+        ciphertext: m.ciphertext.clone(),
+        server_timestamp: 1,
+    }
+}
+
 pub fn db_bytes(path: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for suffix in ["", "-wal", "-shm", "-journal"] {
