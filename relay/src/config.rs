@@ -50,6 +50,11 @@ pub struct RelayConfig {
     pub sealed_sender: Option<SealedSenderConfig>,
     /// Connection limits (`[limits]`).
     pub limits: Limits,
+    /// Whether a relay serving plain HTTP on loopback accepts push
+    /// endpoints on loopback (tests, the demo). Turn off when a reverse
+    /// proxy on the same host forwards to a loopback relay: otherwise a
+    /// device could aim wake-ups at the host's own services.
+    pub loopback_push_endpoints: bool,
     pub clock: Clock,
 }
 
@@ -90,10 +95,11 @@ impl SealedSenderConfig {
 }
 
 impl RelayConfig {
-    /// Plain HTTP on a loopback address: the test and demo mode, the only
-    /// one in which push endpoints on loopback are allowed.
+    /// Plain HTTP on a loopback address, loopback push endpoints not
+    /// turned off: the test and demo mode, the only one in which push
+    /// endpoints on loopback are allowed.
     pub fn loopback_test_mode(&self) -> bool {
-        self.tls.is_none() && self.bind.ip().is_loopback()
+        self.loopback_push_endpoints && self.tls.is_none() && self.bind.ip().is_loopback()
     }
 
     pub fn new(bind: SocketAddr, db_path: PathBuf) -> Self {
@@ -108,6 +114,7 @@ impl RelayConfig {
             push_coalesce: Duration::from_secs(1),
             sealed_sender: Some(SealedSenderConfig::default()),
             limits: Limits::default(),
+            loopback_push_endpoints: true,
             clock: system_clock(),
         }
     }

@@ -15,9 +15,9 @@ use serde::Deserialize;
 
 use crate::config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, TlsConfig};
 use crate::push::{
-    ApnsOptions, ApnsSender, BudgetPolicy, FcmOptions, FcmSender, PushGateway, PushSender, RetryPolicy,
-    ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION, APNS_SANDBOX,
-    FCM_PRODUCTION,
+    ApnsOptions, ApnsSender, BudgetPolicy, FcmOptions, FcmSender, PushGateway, PushSender,
+    RetryPolicy, ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION,
+    APNS_SANDBOX, FCM_PRODUCTION,
 };
 
 /// A configuration that cannot be used; the message names the key or file.
@@ -70,14 +70,20 @@ impl LimitsSection {
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let mut l = Limits::default();
         let ms = |key: &str, v: Option<u64>, d: &mut Duration| match v {
-            Some(0) => Err(ConfigError::Invalid(format!("[limits] {key} must be above 0"))),
+            Some(0) => Err(ConfigError::Invalid(format!(
+                "[limits] {key} must be above 0"
+            ))),
             Some(v) => {
                 *d = Duration::from_millis(v);
                 Ok(())
             }
             None => Ok(()),
         };
-        ms("header_timeout_ms", self.header_timeout_ms, &mut l.header_timeout)?;
+        ms(
+            "header_timeout_ms",
+            self.header_timeout_ms,
+            &mut l.header_timeout,
+        )?;
         ms("body_window_ms", self.body_window_ms, &mut l.body_window)?;
         ms("idle_timeout_ms", self.idle_timeout_ms, &mut l.idle_timeout)?;
         if self.max_connections == Some(0) || self.h2_max_concurrent_streams == Some(0) {
@@ -118,6 +124,7 @@ pub struct RelaySection {
     pub max_body_bytes: Option<usize>,
     pub reader_lease_secs: Option<u64>,
     pub push_coalesce_ms: Option<u64>,
+    pub loopback_push_endpoints: Option<bool>,
 }
 
 /// `[sealed_sender]`.
@@ -328,6 +335,9 @@ impl FileConfig {
             c.push_coalesce = Duration::from_millis(ms);
         }
         c.limits = self.limits.limits()?;
+        if let Some(b) = r.loopback_push_endpoints {
+            c.loopback_push_endpoints = b;
+        }
         let s = &self.sealed_sender;
         c.sealed_sender = s.enabled.then(|| SealedSenderConfig {
             key_dir: s.key_dir.clone(),

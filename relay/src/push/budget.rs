@@ -234,7 +234,10 @@ mod tests {
     fn buckets_refill_over_time() {
         let rate = Rate::new(2, 60);
         let t0 = Instant::now();
-        let mut b = Bucket { tokens: 0.0, at: t0 };
+        let mut b = Bucket {
+            tokens: 0.0,
+            at: t0,
+        };
         rate.refill(&mut b, t0 + Duration::from_millis(1500));
         assert!((b.tokens - 1.5).abs() < 1e-9);
         rate.refill(&mut b, t0 + Duration::from_secs(10));

@@ -27,8 +27,8 @@ pub use apns::{
 };
 pub use backoff::RetryPolicy;
 pub use budget::BudgetPolicy;
-pub use target_guard::{check_endpoint, is_public_unicast, EndpointRefused};
 pub use fcm::{valid_fcm_token, FcmOptions, FcmSender, ServiceAccount, FCM_PRODUCTION};
+pub use target_guard::{check_endpoint, is_public_unicast, EndpointRefused};
 pub use unified_push::{UnifiedPushOptions, UnifiedPushSender, UNIFIED_PUSH_MAX_MESSAGE};
 
 use crate::config_file::ConfigError;

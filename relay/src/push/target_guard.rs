@@ -82,9 +82,11 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false;
     }
-    !(s[0] == 0x2001 && s[1] < 0x0200 // IETF protocol assignments: Teredo, benchmarking, ORCHID
-        || s[0] == 0x2001 && s[1] == 0x0db8 // documentation
-        || s[0] == 0x3fff && s[1] < 0x1000) // documentation (RFC 9637)
+    // IETF protocol assignments 2001::/23 (Teredo, benchmarking, ORCHID)
+    // and the documentation ranges 2001:db8::/32 and 3fff::/20.
+    let ietf = s[0] == 0x2001 && s[1] < 0x0200;
+    let documentation = (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] == 0x3fff && s[1] < 0x1000);
+    !(ietf || documentation)
 }
 
 fn is_localhost_name(host: &str) -> bool {
@@ -176,9 +178,7 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let answers: Vec<SocketAddr> = match source {
                 Some(s) => s.resolve(name).await?.collect(),
-                None => tokio::net::lookup_host((host.as_str(), 0))
-                    .await?
-                    .collect(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
             };
             let kept: Vec<SocketAddr> = answers
                 .into_iter()
