@@ -453,3 +453,61 @@ fn checked_url(key: &str, url: &str) -> Result<String, ConfigError> {
         Err(ConfigError::Invalid(format!("{key} must be https")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_budget_sections_parse_and_refuse_nonsense() {
+        let cfg = parse_config(
+            "[relay]\nloopback_push_endpoints = false\n\n[limits]\nmax_connections = 64\n\
+             max_connections_per_ip = 0\nheader_timeout_ms = 500\nbody_window_ms = 700\n\
+             body_min_bytes = 10\nidle_timeout_ms = 900\nh2_max_concurrent_streams = 4\n\
+             h2_max_pending_accept_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n\n\
+             [push.budget]\nper_target_burst = 3\n",
+        )
+        .unwrap();
+        let c = cfg.relay_config(None, None, None).unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_connections: Some(64),
+                max_connections_per_ip: 0,
+                header_timeout: Duration::from_millis(500),
+                body_window: Duration::from_millis(700),
+                body_min_bytes: 10,
+                idle_timeout: Duration::from_millis(900),
+                h2_max_concurrent_streams: 4,
+                h2_max_pending_accept_reset_streams: 5,
+                h2_max_local_error_reset_streams: 6,
+            }
+        );
+        assert!(!c.loopback_test_mode());
+        assert_eq!(cfg.push.budget.per_target_burst, 3);
+        assert_eq!(
+            cfg.push.budget.global_retry_burst,
+            BudgetPolicy::default().global_retry_burst
+        );
+        let defaults = parse_config("").unwrap();
+        let c = defaults.relay_config(None, None, None).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.loopback_test_mode());
+
+        for bad in [
+            "[limits]\nheader_timeout_ms = 0\n",
+            "[limits]\nidle_timeout_ms = 0\n",
+            "[limits]\nbody_window_ms = 0\n",
+            "[limits]\nmax_connections = 0\n",
+            "[limits]\nh2_max_concurrent_streams = 0\n",
+        ] {
+            let cfg = parse_config(bad).unwrap();
+            assert!(cfg.relay_config(None, None, None).is_err(), "{bad}");
+        }
+        assert!(parse_config("[limits]\nmax_conections = 5\n").is_err());
+        assert!(parse_config("[limits]\nmax_connections = -1\n").is_err());
+        assert!(parse_config("[push.budget]\nper_target = 1\n").is_err());
+        // The loopback exception is never a file key.
+        assert!(parse_config("[push.unified_push]\nloopback = true\n").is_err());
+    }
+}
