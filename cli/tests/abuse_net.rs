@@ -631,8 +631,9 @@ async fn stalled_tls_handshakes_are_closed() {
     }
 }
 
-/// HTTP/2 (prior knowledge on the plain loopback relay): the concurrent
-/// stream limit is advertised and enforced by the client library; a
+/// HTTP/2 (prior knowledge on the plain loopback relay): an idle
+/// connection is closed; the concurrent stream limit is advertised and
+/// enforced by the client library; a
 /// rapid-reset flood (HEADERS then RST_STREAM, many times) gets the
 /// connection closed, and the relay keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,9 +641,29 @@ async fn http2_stream_limit_and_rapid_reset_flood() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start(
         dir.path(),
-        "[limits]\nh2_max_concurrent_streams = 4\nh2_max_pending_accept_reset_streams = 5\n",
+        "[limits]\nh2_max_concurrent_streams = 4\nh2_max_pending_accept_reset_streams = 5\n\
+         idle_timeout_ms = 700\n",
     );
     let addr = addr_of(&relay.url);
+
+    // An HTTP/2 connection left idle after a request is closed (GOAWAY)
+    // by the idle timeout.
+    let tcp = connect_from(loopback(4), addr).await.unwrap();
+    let (idle, idle_conn) = h2::client::handshake(tcp).await.unwrap();
+    let idle_task = tokio::spawn(idle_conn);
+    let mut idle = idle.ready().await.unwrap();
+    let get = axum::http::Request::builder()
+        .uri(format!("http://{addr}/healthz"))
+        .body(())
+        .unwrap();
+    let (resp, _) = idle.send_request(get, true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(4), idle_task)
+        .await
+        .expect("idle HTTP/2 connection closed")
+        .unwrap()
+        .ok();
+
     let tcp = connect_from(loopback(3), addr).await.unwrap();
     let (client, mut conn) = h2::client::handshake(tcp).await.unwrap();
     // The stream limit the relay advertised, as the connection learns it.

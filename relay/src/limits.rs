@@ -30,6 +30,8 @@ pub struct Limits {
     pub body_window: Duration,
     pub body_min_bytes: usize,
     /// A connection with no request in flight is closed after this time.
+    /// HTTP/1.1 waits for the next request's headers under
+    /// `header_timeout`, so there the shorter of the two applies.
     pub idle_timeout: Duration,
     /// HTTP/2: most streams open at once on one connection.
     pub h2_max_concurrent_streams: u32,
