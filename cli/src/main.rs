@@ -73,14 +73,10 @@ enum RelayAction {
     Keys,
 }
 
+/// Logs on stderr at `ALCOVE_LOG` (default `warn`), behind the core's
+/// privacy filter: libsignal's lines name accounts and never pass.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ALCOVE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    alcove_core::logging::install_for_process("ALCOVE_LOG");
 }
 
 #[tokio::main]

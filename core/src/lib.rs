@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod identity;
 mod lease;
+pub mod logging;
 mod messaging;
 mod outbox;
 mod prekeys;
