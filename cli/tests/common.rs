@@ -17,6 +17,13 @@ pub struct Relay {
     pub addr: SocketAddr,
 }
 
+/// These suites flood on purpose (a thousand-message backlog, a drained
+/// prekey supply) to test sync, not the rate limits (abuse_net tests those).
+fn unlimited(mut c: alcove_relay::RelayConfig) -> alcove_relay::RelayConfig {
+    c.rate_limits = alcove_relay::rate_limits::RateLimitConfig::off();
+    c
+}
+
 impl Relay {
     pub async fn start(dir: &Path) -> Relay {
         let db = dir.join("relay.db");
@@ -25,7 +32,7 @@ impl Relay {
 
     pub async fn start_at(db: PathBuf, bind: SocketAddr) -> Relay {
         let handle = alcove_relay::start(
-            alcove_relay::RelayConfig::new(bind, db.clone()),
+            unlimited(alcove_relay::RelayConfig::new(bind, db.clone())),
             alcove_relay::default_push_sender().unwrap(),
         )
         .await
@@ -58,7 +65,7 @@ impl Relay {
         let mut last = None;
         for _ in 0..50 {
             match alcove_relay::start(
-                alcove_relay::RelayConfig::new(self.addr, self.db.clone()),
+                unlimited(alcove_relay::RelayConfig::new(self.addr, self.db.clone())),
                 alcove_relay::default_push_sender().unwrap(),
             )
             .await

@@ -50,6 +50,8 @@ pub struct RelayConfig {
     pub sealed_sender: Option<SealedSenderConfig>,
     /// Connection limits (`[limits]`).
     pub limits: Limits,
+    /// Request rates per account and per address (`[rate_limits]`).
+    pub rate_limits: crate::rate_limits::RateLimitConfig,
     /// Whether a relay serving plain HTTP on loopback accepts push
     /// endpoints on loopback (tests, the demo). Turn off when a reverse
     /// proxy on the same host forwards to a loopback relay: otherwise a
@@ -114,6 +116,7 @@ impl RelayConfig {
             push_coalesce: Duration::from_secs(1),
             sealed_sender: Some(SealedSenderConfig::default()),
             limits: Limits::default(),
+            rate_limits: Default::default(),
             loopback_push_endpoints: true,
             clock: system_clock(),
         }

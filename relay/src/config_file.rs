@@ -46,6 +46,82 @@ pub struct FileConfig {
     pub push: PushConfig,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+}
+
+/// One rate: `{ count = 120, window_secs = 60 }`; a count of 0 turns the
+/// limit off.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    pub count: u32,
+    pub window_secs: u64,
+}
+
+/// `[rate_limits]`: per-account and per-address request rates. Absent keys
+/// keep their defaults ([`crate::rate_limits::RateLimitConfig::default`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsSection {
+    pub sends_per_account: Option<RateSpec>,
+    pub signed_sends_per_pair: Option<RateSpec>,
+    pub bundle_fetches_per_requester: Option<RateSpec>,
+    pub bundle_fetches_per_target: Option<RateSpec>,
+    pub registrations_per_address: Option<RateSpec>,
+    pub failed_auth_per_address: Option<RateSpec>,
+}
+
+impl RateLimitsSection {
+    pub fn rate_limits(&self) -> Result<crate::rate_limits::RateLimitConfig, ConfigError> {
+        use crate::rate_limits::Rate;
+        let mut c = crate::rate_limits::RateLimitConfig::default();
+        for (key, spec, slot) in [
+            (
+                "sends_per_account",
+                self.sends_per_account,
+                &mut c.sends_per_account,
+            ),
+            (
+                "signed_sends_per_pair",
+                self.signed_sends_per_pair,
+                &mut c.signed_sends_per_pair,
+            ),
+            (
+                "bundle_fetches_per_requester",
+                self.bundle_fetches_per_requester,
+                &mut c.bundle_fetches_per_requester,
+            ),
+            (
+                "bundle_fetches_per_target",
+                self.bundle_fetches_per_target,
+                &mut c.bundle_fetches_per_target,
+            ),
+            (
+                "registrations_per_address",
+                self.registrations_per_address,
+                &mut c.registrations_per_address,
+            ),
+            (
+                "failed_auth_per_address",
+                self.failed_auth_per_address,
+                &mut c.failed_auth_per_address,
+            ),
+        ] {
+            if let Some(spec) = spec {
+                if spec.window_secs == 0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "[rate_limits] {key}: window_secs must be above 0"
+                    )));
+                }
+                *slot = Rate {
+                    count: spec.count,
+                    window: Duration::from_secs(spec.window_secs),
+                };
+            }
+        }
+        Ok(c)
+    }
 }
 
 /// `[limits]`: connection limits. Absent keys keep their defaults
@@ -335,6 +411,7 @@ impl FileConfig {
             c.push_coalesce = Duration::from_millis(ms);
         }
         c.limits = self.limits.limits()?;
+        c.rate_limits = self.rate_limits.rate_limits()?;
         if let Some(b) = r.loopback_push_endpoints {
             c.loopback_push_endpoints = b;
         }
@@ -505,6 +582,23 @@ mod tests {
             assert!(cfg.relay_config(None, None, None).is_err(), "{bad}");
         }
         assert!(parse_config("[limits]\nmax_conections = 5\n").is_err());
+        assert!(parse_config("[rate_limits]\nsends = { count = 1, window_secs = 1 }\n").is_err());
+        assert!(parse_config(
+            "[rate_limits]\nsends_per_account = { count = 1, window_secs = 0 }\n"
+        )
+        .unwrap()
+        .relay_config(None, None, None)
+        .is_err());
+        let c = parse_config(
+            "[rate_limits]\nbundle_fetches_per_target = { count = 3, window_secs = 60 }\n",
+        )
+        .unwrap()
+        .relay_config(None, None, None)
+        .unwrap();
+        assert_eq!(
+            c.rate_limits.bundle_fetches_per_target,
+            crate::rate_limits::Rate::per_minute(3)
+        );
         assert!(parse_config("[limits]\nmax_connections = -1\n").is_err());
         assert!(parse_config("[push.budget]\nper_target = 1\n").is_err());
         // The loopback exception is never a file key.

@@ -207,3 +207,70 @@ mod tests {
         assert_eq!(check_upload(&ik, &refill, true), Err(KeyError::Missing));
     }
 }
+
+#[doc(hidden)]
+/// For tests of the relay and its clients that speak the HTTP API without
+/// the core: a device's real identity key and prekeys, signed as a client
+/// signs them (the relay refuses anything else).
+pub mod testing {
+    use alcove_proto::relay::{PreKey, PreKeyUpload, SignedPreKey};
+    use libsignal_protocol::{kem, IdentityKeyPair, KeyPair};
+
+    pub struct DeviceKeys {
+        identity: IdentityKeyPair,
+    }
+
+    impl DeviceKeys {
+        pub fn generate() -> Self {
+            Self {
+                identity: IdentityKeyPair::generate(&mut rand::rng()),
+            }
+        }
+
+        /// The serialized public identity key (33 bytes).
+        pub fn identity_key(&self) -> Vec<u8> {
+            self.identity.identity_key().serialize().to_vec()
+        }
+
+        fn signed(&self, id: u32, public_key: Vec<u8>) -> SignedPreKey {
+            let signature = self
+                .identity
+                .private_key()
+                .calculate_signature(&public_key, &mut rand::rng())
+                .map(|s| s.to_vec())
+                .unwrap_or_default();
+            SignedPreKey {
+                id,
+                public_key,
+                signature,
+            }
+        }
+
+        fn kyber(&self, id: u32) -> SignedPreKey {
+            let k = kem::KeyPair::generate(kem::KeyType::Kyber1024, &mut rand::rng());
+            self.signed(id, k.public_key.serialize().to_vec())
+        }
+
+        /// A signed prekey (id 1), a Kyber last-resort key (id 1000) and
+        /// `n` one-time keys of each kind with ids from `start`.
+        pub fn upload(&self, n: u32, start: u32) -> PreKeyUpload {
+            let ec = || {
+                KeyPair::generate(&mut rand::rng())
+                    .public_key
+                    .serialize()
+                    .to_vec()
+            };
+            PreKeyUpload {
+                signed_prekey: Some(self.signed(1, ec())),
+                kyber_last_resort: Some(self.kyber(1000)),
+                one_time_prekeys: (start..start + n)
+                    .map(|id| PreKey {
+                        id,
+                        public_key: ec(),
+                    })
+                    .collect(),
+                one_time_kyber_prekeys: (start..start + n).map(|id| self.kyber(id)).collect(),
+            }
+        }
+    }
+}

@@ -84,6 +84,26 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl RateLimitConfig {
+    /// Every limit off: for test fixtures that simulate volume on purpose
+    /// (a drained prekey supply, a thousand-message backlog) while testing
+    /// something else. Never a production setting.
+    pub fn off() -> Self {
+        let off = Rate {
+            count: 0,
+            window: Duration::from_secs(1),
+        };
+        Self {
+            sends_per_account: off,
+            signed_sends_per_pair: off,
+            bundle_fetches_per_requester: off,
+            bundle_fetches_per_target: off,
+            registrations_per_address: off,
+            failed_auth_per_address: off,
+        }
+    }
+}
+
 /// A request over its limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refused {

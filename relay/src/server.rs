@@ -108,11 +108,13 @@ pub async fn start_with_storage(
         None => None,
     };
     let cfg = Arc::new(config);
+    let rate = Arc::new(crate::rate_limits::RateLimits::new(&cfg.rate_limits));
     let state = AppState {
         storage: Arc::clone(&storage),
         push: dispatcher,
         cfg: Arc::clone(&cfg),
         sealed,
+        rate: Arc::clone(&rate),
     };
     let app = api::router(state);
     let (stop, stop_rx) = watch::channel(false);
@@ -142,6 +144,7 @@ pub async fn start_with_storage(
             tokio::select! {
                 _ = rx.changed() => break,
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                    rate.sweep();
                     let not_before = (cfg.clock)().saturating_sub(cfg.message_ttl.as_millis() as u64);
                     let s = Arc::clone(&storage);
                     if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || s.purge_expired(not_before)).await {

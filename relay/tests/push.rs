@@ -478,25 +478,16 @@ struct Relay {
 
 impl Relay {
     async fn register(&self) -> Dev {
-        let signed = |id| SignedPreKey {
-            id,
-            public_key: rnd(33),
-            signature: rnd(64),
-        };
+        let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
         let account = uuid_like();
         let secret = rnd(32);
         let req = RegisterRequest {
             invite_token: create_invite(&self.db, None).unwrap(),
             account_id: account.clone(),
             registration_id: 77,
-            identity_key: rnd(33),
+            identity_key: device.identity_key(),
             auth_secret: secret.clone(),
-            prekeys: Some(PreKeyUpload {
-                signed_prekey: Some(signed(1)),
-                kyber_last_resort: Some(signed(1000)),
-                one_time_prekeys: vec![],
-                one_time_kyber_prekeys: vec![],
-            }),
+            prekeys: Some(device.upload(0, 1)),
             ..Default::default()
         };
         let resp = self
