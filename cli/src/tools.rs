@@ -46,7 +46,7 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => alcove_relay::load_config(path)?,
         None => alcove_relay::FileConfig::default(),
     };
@@ -76,6 +76,8 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         );
         return Ok(());
     }
+    // A relay on loopback (tests, the demo) may wake `localhost` endpoints.
+    file.push.unified_push.loopback = config.loopback_test_mode();
     // Key files are read and checked now, not at the first wake-up.
     let push = alcove_relay::push_sender_from_config(&file.push)?;
     let db = config.db_path.clone();

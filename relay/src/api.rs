@@ -697,28 +697,10 @@ async fn set_push(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let target = match kind {
         push_registration::Kind::None => None,
         push_registration::Kind::UnifiedPush => {
-            let url = reqwest::Url::parse(&reg.endpoint).map_err(|_| {
-                err(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_push",
-                    "endpoint is not a URL",
-                )
-            })?;
-            let loopback_host = matches!(
-                url.host_str(),
-                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-            );
-            // Plain HTTP endpoints only for a relay that itself runs on
-            // loopback (tests, demo); anything else must be HTTPS.
-            let ok = url.scheme() == "https"
-                || (url.scheme() == "http" && loopback_host && state.cfg.bind.ip().is_loopback());
-            if !ok || reg.endpoint.len() > 2048 {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_push",
-                    "endpoint must be https",
-                ));
-            }
+            // https on 443 to a public host; http to loopback only for a
+            // relay that itself serves plain HTTP on loopback (tests, demo).
+            crate::push::check_endpoint(&reg.endpoint, state.cfg.loopback_test_mode())
+                .map_err(|e| err(StatusCode::BAD_REQUEST, "invalid_push", e.to_string()))?;
             Some(PushTarget {
                 kind: reg.kind,
                 endpoint: reg.endpoint,

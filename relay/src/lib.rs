@@ -8,8 +8,12 @@ mod api;
 mod auth;
 mod config;
 mod config_file;
+mod connections;
 mod error;
+pub mod key_checks;
+mod limits;
 mod push;
+pub mod rate_limits;
 mod sealed_sender;
 mod server;
 mod storage;
@@ -19,18 +23,19 @@ use std::path::Path;
 use rand::RngCore;
 
 pub use api::{DELIVERY_KEY_HEADER, MAX_KEYS_PER_UPLOAD};
-pub use config::{system_clock, Clock, RelayConfig, SealedSenderConfig, TlsConfig};
+pub use config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, TlsConfig};
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
-    ConfigError, FcmSettings, FileConfig, PushConfig, RelaySection, SealedSenderSection,
-    UnifiedPushSettings,
+    ConfigError, FcmSettings, FileConfig, LimitsSection, PushConfig, RelaySection,
+    SealedSenderSection, UnifiedPushSettings,
 };
 pub use error::RelayError;
 pub use push::{
-    default_push_sender, valid_apns_token, valid_fcm_token, ApnsOptions, ApnsSender, BoxFuture,
-    FcmOptions, FcmSender, PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount,
-    UnifiedPushOptions, UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
-    FCM_PRODUCTION, UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
+    check_endpoint, default_push_sender, is_public_unicast, valid_apns_token, valid_fcm_token,
+    ApnsOptions, ApnsSender, BoxFuture, BudgetPolicy, EndpointRefused, FcmOptions, FcmSender,
+    PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount, UnifiedPushOptions,
+    UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX, FCM_PRODUCTION,
+    UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
 };
 pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,

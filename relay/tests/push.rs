@@ -388,6 +388,13 @@ async fn unified_push_ttl_no_redirects_gone_backoff_and_size_limit() {
         ttl: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
         retry: fast_retry(),
+        // The stub is on loopback, and this test counts on every attempt.
+        loopback: true,
+        budget: BudgetPolicy {
+            per_target_burst: 100,
+            ..BudgetPolicy::default()
+        },
+        resolver: None,
     };
     let sender = UnifiedPushSender::with_options(opts.clone()).unwrap();
     let endpoint = format!("{}/up/Zx81", stub.url);
@@ -601,8 +608,9 @@ endpoint = "{fcm}"
         fcm = fcm.url
     );
     std::fs::write(dir.path().join("relay.toml"), toml).unwrap();
-    let file = load_config(&dir.path().join("relay.toml")).unwrap();
+    let mut file = load_config(&dir.path().join("relay.toml")).unwrap();
     let config = file.relay_config(None, None, None).unwrap();
+    file.push.unified_push.loopback = config.loopback_test_mode();
     let db = config.db_path.clone();
     let handle = start(config, push_sender_from_config(&file.push).unwrap())
         .await

@@ -99,10 +99,20 @@ impl RelayProcess {
         I: IntoIterator<Item = A>,
         A: AsRef<OsStr>,
     {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("relay").args(args);
+        Self::spawn_command(cmd, db, log_level)
+    }
+
+    /// Runs `cmd`, which must end up running `alcove relay` (e.g. through a
+    /// shell that sets limits first), as [`RelayProcess::spawn`] does.
+    pub fn spawn_command(
+        mut cmd: std::process::Command,
+        db: PathBuf,
+        log_level: &str,
+    ) -> RelayProcess {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(bin)
-            .arg("relay")
-            .args(args)
+        let mut child = cmd
             .env("ALCOVE_LOG", log_level)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -142,6 +152,16 @@ impl RelayProcess {
     /// A fresh invite from this relay's database.
     pub fn invite(&self) -> String {
         alcove_relay::create_invite(&self.db, None).unwrap()
+    }
+
+    /// The relay's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the relay logged so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 }
 
