@@ -58,6 +58,7 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 fn start(dir: &Path, extra: &str) -> RelayProcess {
     let config = write_config(dir, extra);
     RelayProcess::spawn(
+        ALCOVE_BIN,
         [std::ffi::OsStr::new("--config"), config.as_os_str()],
         dir.join("relay.db"),
         "info",
@@ -315,6 +316,7 @@ fn start_tls(dir: &Path, extra: &str) -> (RelayProcess, reqwest::Client) {
     )
     .unwrap();
     let relay = RelayProcess::spawn(
+        ALCOVE_BIN,
         [std::ffi::OsStr::new("--config"), config.as_os_str()],
         dir.join("relay.db"),
         "warn",
