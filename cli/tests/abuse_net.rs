@@ -1233,3 +1233,243 @@ async fn registrations_are_capped_per_address_and_junk_keys_refused() {
         "the invite was not spent by the refusal"
     );
 }
+
+// ------------------------------------------------ files, errors, invites
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_owner_only_under_umask_000_and_keep_no_lifetime_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 000; exec \"$0\" relay --config \"$1\"")
+        .arg(ALCOVE_BIN)
+        .arg(&config);
+    let relay = RelayProcess::spawn_command(cmd, dir.path().join("relay.db"), "info");
+    let http = reqwest::Client::new();
+    let a = register(&http, &relay.url, &relay.db).await;
+    let b = register(&http, &relay.url, &relay.db).await;
+    for _ in 0..3 {
+        send_to(&http, &relay.url, &a, &b).await;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let p = dir.path().join(format!("relay.db{suffix}"));
+        assert!(p.exists(), "{suffix}");
+        assert_eq!(mode_of(&p), 0o600, "relay.db{suffix}");
+    }
+    // No AUTOINCREMENT: no lifetime count of envelopes anywhere.
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.path().join("relay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let autoincrement: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(autoincrement, 0);
+    let counters: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_sequence", [], |r| r.get(0))
+        .unwrap_or(0);
+    assert_eq!(counters, 0);
+}
+
+async fn typed(resp: reqwest::Response, status: u16, code: &str) -> ErrorBody {
+    assert_eq!(resp.status(), status, "{code}");
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-protobuf"),
+        "{code}"
+    );
+    let body = ErrorBody::decode(&resp.bytes().await.unwrap()[..]).expect("an ErrorBody");
+    assert_eq!(body.code, code);
+    assert!(!body.message.is_empty());
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_status_answers_a_typed_error_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let base = relay.url.clone();
+    let a = register(&http, &base, &relay.db).await;
+    let b = register(&http, &base, &relay.db).await;
+    typed(
+        http.get(format!("{base}/no/such/path"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    typed(
+        http.delete(format!("{base}/v1/keys/count"))
+            .send()
+            .await
+            .unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    typed(
+        http.delete(format!("{base}/v1/devices/not-a-number"))
+            .header("authorization", a.auth())
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    typed(
+        http.get(format!("{base}/v1/messages?limit=lots"))
+            .header("authorization", a.auth())
+            .header("x-alcove-reader", "r")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    typed(
+        http.put(format!("{base}/v1/messages/{}", b.account))
+            .header("authorization", a.auth())
+            .body(vec![0u8; 300 * 1024])
+            .send()
+            .await
+            .unwrap(),
+        413,
+        "too_large",
+    )
+    .await;
+    typed(
+        http.post(format!("{base}/v1/register"))
+            .body(vec![0xff; 64])
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "malformed",
+    )
+    .await;
+    // Thousands of envelopes in one send: told what is wrong, not a bare 409.
+    let many = SendRequest {
+        guid: rnd(16),
+        messages: (0..3000)
+            .map(|i| OutgoingMessage {
+                destination_device: i,
+                destination_registration_id: 77,
+                r#type: envelope::Type::SignalMessage as i32,
+                ciphertext: vec![1],
+            })
+            .collect(),
+    };
+    let body = typed(
+        http.put(format!("{base}/v1/messages/{}", b.account))
+            .header("authorization", a.auth())
+            .body(many.encode_to_vec())
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "too_many_messages",
+    )
+    .await;
+    assert!(body.message.contains("3000"), "{}", body.message);
+    let twice = SendRequest {
+        guid: rnd(16),
+        messages: vec![
+            OutgoingMessage {
+                destination_device: b.device,
+                destination_registration_id: 77,
+                r#type: envelope::Type::SignalMessage as i32,
+                ciphertext: vec![1],
+            };
+            2
+        ],
+    };
+    typed(
+        http.put(format!("{base}/v1/messages/{}", b.account))
+            .header("authorization", a.auth())
+            .body(twice.encode_to_vec())
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "duplicate_device",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_expire_by_default_and_the_command_says_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let out = std::process::Command::new(ALCOVE_BIN)
+        .args(["relay", "invite", "--count", "2", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tokens: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(tokens.len(), 2, "tokens alone on stdout");
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        note.contains("expires") && note.contains("(14 days)"),
+        "{note}"
+    );
+    // A TTL out of range is refused by the command.
+    let bad = std::process::Command::new(ALCOVE_BIN)
+        .args(["relay", "invite", "--ttl-days", "0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    // An invite past its expiry is refused like a used one.
+    let expired = alcove_relay::create_invite(&db, Some(1)).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let relay = start(dir.path(), "");
+    let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let req = RegisterRequest {
+        invite_token: expired,
+        account_id: "late-client".into(),
+        registration_id: 77,
+        identity_key: device.identity_key(),
+        auth_secret: rnd(32),
+        prekeys: Some(device.upload(0, 1)),
+        ..Default::default()
+    };
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/register", relay.url))
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    typed(resp, 403, "invalid_invite").await;
+    let mut fresh = req.clone();
+    fresh.invite_token = tokens[0].clone();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/register", relay.url))
+        .body(fresh.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}

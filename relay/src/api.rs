@@ -27,6 +27,9 @@ use crate::rate_limits::{RateLimits, Refused};
 use crate::sealed_sender::{self, SealedSender, DELIVERY_KEY_LEN};
 use crate::storage::{NewDevice, PushTarget, Storage, StorageError};
 
+/// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
+/// server caps devices likewise).
+const MAX_DEVICES_PER_ACCOUNT: usize = 127;
 const PAGE_DEFAULT: u32 = 50;
 const PAGE_MAX: u32 = 100;
 const READER_HEADER: &str = "x-alcove-reader";
@@ -581,6 +584,31 @@ async fn deliver(
             "one message per device required",
         ));
     }
+    if req.messages.len() > MAX_DEVICES_PER_ACCOUNT {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "too_many_messages",
+            format!(
+                "{} messages: one per recipient device, at most {MAX_DEVICES_PER_ACCOUNT}",
+                req.messages.len()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = req
+        .messages
+        .iter()
+        .find(|m| !seen.insert(m.destination_device))
+    {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "duplicate_device",
+            format!(
+                "two messages for device {}: one per recipient device",
+                dup.destination_device
+            ),
+        ));
+    }
     for m in &req.messages {
         let kind = envelope::Type::try_from(m.r#type).unwrap_or(envelope::Type::Unknown);
         if kind == envelope::Type::Unknown || m.ciphertext.is_empty() {
@@ -804,6 +832,37 @@ async fn healthz() -> StatusCode {
     StatusCode::OK
 }
 
+/// Every error answer carries the documented `ErrorBody`, also the ones
+/// axum writes itself in plain text (unknown path 404, wrong method 405,
+/// body over the limit 413, a path or query that does not parse 400).
+async fn typed_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_proto = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+    if !(status.is_client_error() || status.is_server_error()) || is_proto {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut typed = err(status, code, message).into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        typed
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    typed
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body;
     Router::new()
@@ -822,6 +881,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/messages/ack", post(ack))
         .route("/v1/messages/reader", delete(release_reader))
         .route("/v1/push", put(set_push))
+        .fallback(|| async { err(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(typed_errors))
         .with_state(state)
 }

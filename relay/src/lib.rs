@@ -43,9 +43,13 @@ pub use sealed_sender::{
 pub use server::{start, start_with_storage, RelayHandle};
 pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};
 
+/// How long an invite stays valid unless told otherwise: 14 days.
+pub const DEFAULT_INVITE_TTL_MS: u64 = 14 * 24 * 3600 * 1000;
+
 /// Issues a one-time invite token (base64url, 32 random bytes) into the
-/// relay database at `db_path`; only its hash is stored. `ttl_ms` bounds
-/// how long it stays valid.
+/// relay database at `db_path`; only its hash is stored. It expires after
+/// `ttl_ms` ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token that leaks
+/// from an old e-mail or a lost printout opens nothing.
 pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, RelayError> {
     use base64::Engine;
     let storage = SqliteStorage::open(db_path)?;
@@ -54,7 +58,11 @@ pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, Rela
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let now = (system_clock())();
     storage
-        .create_invite(&auth::hash_invite(&token), now, ttl_ms.map(|t| now + t))
+        .create_invite(
+            &auth::hash_invite(&token),
+            now,
+            Some(now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS))),
+        )
         .map_err(|e| RelayError::Internal(e.to_string()))?;
     Ok(token)
 }
