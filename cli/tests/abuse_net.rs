@@ -1473,3 +1473,132 @@ async fn invites_expire_by_default_and_the_command_says_when() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+// ------------------------------------------------------- device authority
+
+/// Adds a device to `primary`'s account; returns it.
+async fn add_device(http: &reqwest::Client, base: &str, primary: &Dev) -> Dev {
+    let keys = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let secret = rnd(32);
+    let req = RegisterRequest {
+        account_id: primary.account.clone(),
+        registration_id: 77,
+        identity_key: keys.identity_key(),
+        auth_secret: secret.clone(),
+        prekeys: Some(keys.upload(0, 1)),
+        ..Default::default()
+    };
+    let resp = http
+        .post(format!("{base}/v1/devices"))
+        .header("authorization", primary.auth())
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let r = RegisterResponse::decode(&resp.bytes().await.unwrap()[..]).unwrap();
+    Dev {
+        account: primary.account.clone(),
+        device: r.device_id,
+        secret,
+    }
+}
+
+async fn revoke(http: &reqwest::Client, base: &str, by: &Dev, device: u32) -> reqwest::Response {
+    http.delete(format!("{base}/v1/devices/{device}"))
+        .header("authorization", by.auth())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn relay_files(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        all.extend(std::fs::read(dir.join(format!("relay.db{suffix}"))).unwrap_or_default());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_primary_revokes_others_never_the_last_and_a_revoked_device_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let base = relay.url.clone();
+    let primary = register(&http, &base, &relay.db).await;
+    let second = add_device(&http, &base, &primary).await;
+    let third = add_device(&http, &base, &primary).await;
+    assert_eq!((primary.device, second.device, third.device), (1, 2, 3));
+
+    // A secondary device revokes neither another secondary nor the primary.
+    typed(revoke(&http, &base, &second, 3).await, 403, "not_primary").await;
+    typed(
+        revoke(&http, &base, &second, 1).await,
+        409,
+        "primary_device",
+    )
+    .await;
+
+    // Mail queued for every device, with a marker per device.
+    let sender = register(&http, &base, &relay.db).await;
+    let marker = |d: u32| format!("ciphertext-for-device-{d}-{}", hex::encode(rnd(8))).into_bytes();
+    let markers: Vec<Vec<u8>> = (1..=3).map(marker).collect();
+    let req = SendRequest {
+        guid: rnd(16),
+        messages: (1..=3u32)
+            .map(|d| OutgoingMessage {
+                destination_device: d,
+                destination_registration_id: 77,
+                r#type: envelope::Type::SignalMessage as i32,
+                ciphertext: markers[d as usize - 1].clone(),
+            })
+            .collect(),
+    };
+    let resp = http
+        .put(format!("{base}/v1/messages/{}", primary.account))
+        .header("authorization", sender.auth())
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert!(abuse_contains(&relay_files(dir.path()), &markers[1]));
+
+    // The primary revokes device 2: its queued ciphertext is gone at once,
+    // WAL included; the others' mail stays.
+    assert_eq!(revoke(&http, &base, &primary, 2).await.status(), 204);
+    let files = relay_files(dir.path());
+    assert!(
+        !abuse_contains(&files, &markers[1]),
+        "revoked device's mail deleted"
+    );
+    assert!(queued(&http, &base, &primary).await == 1);
+
+    // The revoked device, with its own secret, is told so (distinct from a
+    // wrong password, which stays a plain 401).
+    let count = |d: &Dev| {
+        http.get(format!("{base}/v1/keys/count"))
+            .header("authorization", d.auth())
+            .send()
+    };
+    typed(count(&second).await.unwrap(), 403, "device_revoked").await;
+    let guess = Dev {
+        account: second.account.clone(),
+        device: 2,
+        secret: rnd(32),
+    };
+    typed(count(&guess).await.unwrap(), 401, "unauthorized").await;
+
+    // A device may revoke itself; the last one never goes.
+    assert_eq!(revoke(&http, &base, &third, 3).await.status(), 204);
+    typed(revoke(&http, &base, &primary, 1).await, 409, "last_device").await;
+    assert_eq!(count(&primary).await.unwrap().status(), 200);
+    // Revoked ids are never handed out again.
+    let fourth = add_device(&http, &base, &primary).await;
+    assert_eq!(fourth.device, 4);
+}
+
+fn abuse_contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

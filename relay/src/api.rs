@@ -30,6 +30,8 @@ use crate::storage::{NewDevice, PushTarget, Storage, StorageError};
 /// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
 /// server caps devices likewise).
 const MAX_DEVICES_PER_ACCOUNT: usize = 127;
+/// The device enrolled by invite; it acts for the account.
+const PRIMARY_DEVICE: u32 = 1;
 const PAGE_DEFAULT: u32 = 50;
 const PAGE_MAX: u32 = 100;
 const READER_HEADER: &str = "x-alcove-reader";
@@ -231,7 +233,20 @@ async fn authenticate(
     let stored = db(state, move |s| s.device_secret(&a, d)).await?;
     match stored {
         Some((salt, hash)) if auth::verify(&salt, &hash, &secret) => Ok(Caller { account, device }),
-        _ => Err(failed()),
+        Some(_) => Err(failed()),
+        None => {
+            // A revoked device that proves it is that device (its old
+            // secret) learns so, distinctly: the app wipes itself on it.
+            let (a, d) = (account.clone(), device);
+            match db(state, move |s| s.revoked_device_secret(&a, d)).await? {
+                Some((salt, hash)) if auth::verify(&salt, &hash, &secret) => Err(err(
+                    StatusCode::FORBIDDEN,
+                    "device_revoked",
+                    "this device was revoked",
+                )),
+                _ => Err(failed()),
+            }
+        }
     }
 }
 
@@ -419,6 +434,12 @@ async fn add_device(
     ))
 }
 
+/// DELETE /v1/devices/{id}. Who may revoke whom: the primary device
+/// (device 1, the one enrolled by invite) may revoke any other device of
+/// its account, and any device may revoke itself; nobody revokes the
+/// primary through the API (the practice admin does, on the relay), so an
+/// account always keeps a device that can act for it, and the last device
+/// is never revoked.
 async fn revoke_device(
     State(state): State<AppState>,
     peer: Peer,
@@ -427,12 +448,34 @@ async fn revoke_device(
 ) -> ApiResult {
     let caller = authenticate(&state, &headers, &peer).await?;
     let account = caller.account.clone();
-    let known = db(&state, move |s| s.device_secret(&account, device_id)).await?;
-    if known.is_none() {
+    let devices = db(&state, move |s| s.devices(&account)).await?;
+    if !devices.iter().any(|(d, _)| *d == device_id) {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "no such device"));
     }
+    if devices.len() <= 1 {
+        return Err(err(
+            StatusCode::CONFLICT,
+            "last_device",
+            "the account's last device cannot be revoked",
+        ));
+    }
+    if device_id == PRIMARY_DEVICE {
+        return Err(err(
+            StatusCode::CONFLICT,
+            "primary_device",
+            "the primary device is revoked by the practice admin",
+        ));
+    }
+    if caller.device != PRIMARY_DEVICE && caller.device != device_id {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "not_primary",
+            "only the primary device revokes other devices",
+        ));
+    }
     let account = caller.account.clone();
-    db(&state, move |s| s.revoke_device(&account, device_id)).await?;
+    let now = (state.cfg.clock)();
+    db(&state, move |s| s.revoke_device(&account, device_id, now)).await?;
     tracing::info!(device = device_id, "device revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

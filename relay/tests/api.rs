@@ -454,7 +454,8 @@ async fn send_fetch_ack_with_paging_dedup_and_device_mismatch() {
         .call(reqwest::Method::DELETE, "/v1/devices/2", Some(&b), None)
         .await;
     assert_eq!(s, 204);
-    assert_eq!(f.fetch(&b2, 10).await.0, 401);
+    // Told it was revoked (403 `device_revoked`), not a plain 401.
+    assert_eq!(f.fetch(&b2, 10).await.0, 403);
 }
 
 #[tokio::test]
