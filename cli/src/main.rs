@@ -66,6 +66,9 @@ enum RelayAction {
     Invite {
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Days until the invites expire (1..=365).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+        ttl_days: u32,
     },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a

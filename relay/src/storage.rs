@@ -79,7 +79,16 @@ pub trait Storage: Send + Sync + 'static {
         keys: &PreKeyUpload,
         now: u64,
     ) -> Result<u32>;
-    fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()>;
+    /// Deletes a device, its keys and its queued mail (the WAL scrubbed),
+    /// keeping only a tombstone with its hashed secret so the device can
+    /// be told it was revoked. Device ids are never reused.
+    fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
+    /// (salt, secret hash) of a revoked device.
+    fn revoked_device_secret(
+        &self,
+        account_id: &str,
+        device_id: u32,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// The account's registered identity key (what sender certificates bind).
     fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the hash of the account's sealed-sender delivery key.
@@ -175,7 +184,52 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE readers;
      CREATE TABLE readers (mailbox_id INTEGER NOT NULL UNIQUE,
         reader TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+    // v4: no AUTOINCREMENT on the mailbox: `sqlite_sequence` kept a
+    // lifetime count of every envelope ever queued. A plain rowid key
+    // still orders the queue (new rows get max + 1) and forgets the count
+    // once delivered mail is gone.
+    "CREATE TABLE mailbox_v4 (seq INTEGER PRIMARY KEY,
+        mailbox_id INTEGER NOT NULL, guid BLOB NOT NULL,
+        envelope BLOB NOT NULL, server_timestamp INTEGER NOT NULL,
+        UNIQUE (mailbox_id, guid));
+     INSERT INTO mailbox_v4 SELECT seq, mailbox_id, guid, envelope, server_timestamp FROM mailbox;
+     DROP TABLE mailbox;
+     ALTER TABLE mailbox_v4 RENAME TO mailbox;
+     CREATE INDEX mailbox_by_box ON mailbox (mailbox_id, seq);
+     CREATE INDEX mailbox_by_time ON mailbox (server_timestamp);
+     DELETE FROM sqlite_sequence WHERE name IN ('mailbox', 'mailbox_v3');",
+    // v5: tombstones of revoked devices (hashed secret only), so a revoked
+    // device gets a distinct answer and its id is never handed out again.
+    "CREATE TABLE revoked_devices (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
+        salt BLOB NOT NULL, secret_hash BLOB NOT NULL, revoked_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, device_id));",
 ];
+
+/// The relay database and its `-wal`/`-shm` files are the owner's only
+/// (0600), whatever the umask: SQLite gives the side files the main
+/// file's mode, so creating the main file 0600 first covers all three.
+fn restrict_permissions(path: &Path) -> Result<(), RelayError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 /// A one-time key row: (key id, public key, signature if signed).
 type OneTimeRow = (u32, Vec<u8>, Option<Vec<u8>>);
@@ -189,6 +243,7 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<Self, RelayError> {
+        restrict_permissions(path)?;
         let conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
@@ -358,7 +413,10 @@ impl Storage for SqliteStorage {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let next: Option<u32> = tx.query_row(
-            "SELECT max(device_id) + 1 FROM devices WHERE account_id = ?1",
+            "SELECT max(d) + 1 FROM (
+                SELECT device_id AS d FROM devices WHERE account_id = ?1
+                UNION ALL SELECT device_id FROM revoked_devices WHERE account_id = ?1)
+             WHERE EXISTS (SELECT 1 FROM devices WHERE account_id = ?1)",
             [account_id],
             |r| r.get(0),
         )?;
@@ -372,9 +430,15 @@ impl Storage for SqliteStorage {
         Ok(next)
     }
 
-    fn revoke_device(&self, account_id: &str, device_id: u32) -> Result<()> {
+    fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO revoked_devices (account_id, device_id, salt, secret_hash, revoked_at)
+             SELECT account_id, device_id, salt, secret_hash, ?3 FROM devices
+             WHERE account_id = ?1 AND device_id = ?2",
+            params![account_id, device_id, now as i64],
+        )?;
         for table in ["mailbox", "readers"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)"),
@@ -388,7 +452,23 @@ impl Storage for SqliteStorage {
             )?;
         }
         tx.commit()?;
+        // The deleted ciphertext must not linger in the WAL either.
+        scrub_wal(&conn);
         Ok(())
+    }
+
+    fn revoked_device_secret(
+        &self,
+        account_id: &str,
+        device_id: u32,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .conn()?
+            .prepare_cached(
+                "SELECT salt, secret_hash FROM revoked_devices WHERE account_id = ?1 AND device_id = ?2",
+            )?
+            .query_row(params![account_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
     }
 
     fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
