@@ -174,7 +174,7 @@ impl Account {
         crate::account::validate_account_id(remote_account)?;
         let (message_id, sent_at, plaintext) = self.new_content(body)?;
         let tx = self.ratchet_tx()?;
-        let messages = self.seal(&tx, remote_account, &plaintext, cert)?;
+        let messages = self.encrypt_for_devices(&tx, remote_account, &plaintext, cert)?;
         let local_id = match text {
             Some(text) => {
                 Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?)
@@ -233,7 +233,7 @@ impl Account {
     /// session with, inside `tx` (the ratchet advance commits with it).
     /// With a sender certificate each ciphertext is sealed (libsignal's
     /// `sealed_sender_encrypt`): the envelope names no sender.
-    pub(crate) fn seal(
+    pub(crate) fn encrypt_for_devices(
         &self,
         tx: &Connection,
         remote_account: &str,
