@@ -1597,6 +1597,27 @@ async fn only_the_primary_revokes_others_never_the_last_and_a_revoked_device_is_
     // Revoked ids are never handed out again.
     let fourth = add_device(&http, &base, &primary).await;
     assert_eq!(fourth.device, 4);
+    // At most `max_devices` (5) at once: 2 held, 3 more fit, the next not.
+    for _ in 0..3 {
+        add_device(&http, &base, &primary).await;
+    }
+    let keys = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let req = RegisterRequest {
+        account_id: primary.account.clone(),
+        registration_id: 77,
+        identity_key: keys.identity_key(),
+        auth_secret: rnd(32),
+        prekeys: Some(keys.upload(0, 1)),
+        ..Default::default()
+    };
+    let resp = http
+        .post(format!("{base}/v1/devices"))
+        .header("authorization", primary.auth())
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    typed(resp, 409, "too_many_devices").await;
 }
 
 fn abuse_contains(hay: &[u8], needle: &[u8]) -> bool {

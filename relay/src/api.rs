@@ -423,7 +423,11 @@ async fn add_device(
     let keys = keys_of(&req)?;
     let now = (state.cfg.clock)();
     let account = caller.account.clone();
-    let device_id = db(&state, move |s| s.add_device(&account, &device, &keys, now)).await?;
+    let max = state.cfg.max_devices;
+    let device_id = db(&state, move |s| {
+        s.add_device(&account, &device, &keys, now, max)
+    })
+    .await?;
     Ok(proto(
         StatusCode::OK,
         &RegisterResponse {

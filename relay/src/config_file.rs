@@ -198,6 +198,7 @@ pub struct RelaySection {
     pub message_ttl_days: Option<u64>,
     pub max_queue: Option<u32>,
     pub max_queue_bytes: Option<u64>,
+    pub max_devices: Option<u32>,
     pub max_body_bytes: Option<usize>,
     pub reader_lease_secs: Option<u64>,
     pub push_coalesce_ms: Option<u64>,
@@ -404,6 +405,14 @@ impl FileConfig {
         }
         if let Some(b) = r.max_queue_bytes {
             c.max_queue_bytes = b;
+        }
+        if let Some(d) = r.max_devices {
+            if !(1..=127).contains(&d) {
+                return Err(ConfigError::Invalid(
+                    "[relay] max_devices must be 1..=127".into(),
+                ));
+            }
+            c.max_devices = d;
         }
         if let Some(b) = r.max_body_bytes {
             c.max_body = b;

@@ -72,12 +72,15 @@ pub trait Storage: Send + Sync + 'static {
         delivery_key_hash: Option<&[u8]>,
         now: u64,
     ) -> Result<u32>;
+    /// Adds the next device (ids are never reused); `TooManyDevices` when
+    /// the account already has `max_devices`.
     fn add_device(
         &self,
         account_id: &str,
         device: &NewDevice,
         keys: &PreKeyUpload,
         now: u64,
+        max_devices: u32,
     ) -> Result<u32>;
     /// Deletes a device, its keys and its queued mail (the WAL scrubbed),
     /// keeping only a tombstone with its hashed secret so the device can
@@ -441,9 +444,18 @@ impl Storage for SqliteStorage {
         device: &NewDevice,
         keys: &PreKeyUpload,
         now: u64,
+        max_devices: u32,
     ) -> Result<u32> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: u32 = tx.query_row(
+            "SELECT count(*) FROM devices WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )?;
+        if count >= max_devices {
+            return Err(StorageError::TooManyDevices);
+        }
         let next: Option<u32> = tx.query_row(
             "SELECT max(d) + 1 FROM (
                 SELECT device_id AS d FROM devices WHERE account_id = ?1
