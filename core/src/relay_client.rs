@@ -49,6 +49,8 @@ pub enum SendOutcome {
 pub struct RelayClient {
     http: reqwest::Client,
     base: Url,
+    /// Caps every call (on top of the client's 30 s): see [`RelayClient::within`].
+    call_timeout: Option<Duration>,
 }
 
 /// True for http://127.0.0.0/8, [::1] and localhost.
@@ -85,7 +87,21 @@ impl RelayClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            call_timeout: None,
+        })
+    }
+
+    /// This client with every call bounded by `timeout` (the time a sync
+    /// has left). Cheap: the connection pool is shared.
+    pub fn within(&self, timeout: Option<Duration>) -> RelayClient {
+        RelayClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            call_timeout: timeout,
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url> {
@@ -127,6 +143,10 @@ impl RelayClient {
         if let Some(b) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, PROTOBUF).body(b);
         }
+        let timeout = match (timeout, self.call_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(t) = timeout {
             req = req.timeout(t);
         }

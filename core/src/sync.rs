@@ -14,6 +14,7 @@ use rand::RngCore;
 
 use crate::account::Account;
 use crate::db::{DbKey, StorageLayout};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::events::{push_event, SyncEvent};
 use crate::messaging::Received;
@@ -215,6 +216,12 @@ impl Client {
             .map_err(|_| Error::Internal("account lock poisoned".into()))
     }
 
+    /// The relay client with each call bounded by what `deadline` leaves;
+    /// a timed-out `Network` error when nothing is left.
+    fn relay_within(&self, deadline: Deadline) -> Result<RelayClient> {
+        Ok(self.relay.within(deadline.call_timeout()?))
+    }
+
     pub fn account_id(&self) -> &str {
         &self.creds.account_id
     }
@@ -271,17 +278,22 @@ impl Client {
         deadline: Option<Instant>,
         events: &mut Vec<SyncEvent>,
     ) -> Result<u32> {
+        let deadline = Deadline::from(deadline);
         let mut sent = 0;
         let mut blocked: HashSet<String> = HashSet::new();
         let mut skip_ids: HashSet<i64> = HashSet::new();
         loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.expired() {
                 break;
             }
             let next = self.next_unblocked(&blocked, &skip_ids)?;
             let Some(item) = next else { break };
-            match self.send_item(&item).await {
+            match self.send_item(&item, deadline).await {
                 Ok(()) => sent += 1,
+                // Out of time: the item stays queued for the next wake (a
+                // send the relay took but whose answer came too late goes
+                // again under the same guid; the receiver drops the copy).
+                Err(Error::Network(_)) if deadline.expired() => break,
                 Err(Error::IdentityChanged { .. }) => {
                     push_event(
                         events,
@@ -316,12 +328,12 @@ impl Client {
             .find(|i| !blocked.contains(&i.recipient) && !skip.contains(&i.id)))
     }
 
-    async fn send_item(&self, item: &OutboxItem) -> Result<()> {
+    async fn send_item(&self, item: &OutboxItem, deadline: Deadline) -> Result<()> {
         for _attempt in 0..4 {
             if self.account()?.session_devices(&item.recipient)?.is_empty() {
-                self.fetch_sessions(&item.recipient, None).await?;
+                self.fetch_sessions(&item.recipient, None, deadline).await?;
             }
-            let Some(outcome) = self.seal_and_send(item).await? else {
+            let Some(outcome) = self.send_encrypted(item, deadline).await? else {
                 continue;
             };
             match outcome {
@@ -342,7 +354,8 @@ impl Client {
                     let mut need = m.missing_devices.clone();
                     need.extend(&m.stale_devices);
                     if !need.is_empty() {
-                        self.fetch_sessions(&item.recipient, Some(&need)).await?;
+                        self.fetch_sessions(&item.recipient, Some(&need), deadline)
+                            .await?;
                     }
                 }
             }
@@ -357,8 +370,12 @@ impl Client {
     /// credentials, the recipient's delivery key) when we hold their key
     /// and a valid sender certificate, else with our credentials. `None`:
     /// the relay refused the delivery key (forgotten; send again, signed).
-    async fn seal_and_send(&self, item: &OutboxItem) -> Result<Option<SendOutcome>> {
-        let sealed = self.sealed_route(&item.recipient).await?;
+    async fn send_encrypted(
+        &self,
+        item: &OutboxItem,
+        deadline: Deadline,
+    ) -> Result<Option<SendOutcome>> {
+        let sealed = self.sealed_route(&item.recipient, deadline).await?;
         let messages = self
             .account()?
             .seal_outbox_item_as(item, sealed.as_ref().map(|(c, _)| c))?;
@@ -368,12 +385,16 @@ impl Client {
         };
         let Some((_, key)) = sealed else {
             return self
-                .relay
+                .relay_within(deadline)?
                 .send(&self.creds, &item.recipient, &req)
                 .await
                 .map(Some);
         };
-        match self.relay.send_sealed(&item.recipient, &key, &req).await {
+        match self
+            .relay_within(deadline)?
+            .send_sealed(&item.recipient, &key, &req)
+            .await
+        {
             Ok(o) => {
                 if o == SendOutcome::Sent {
                     self.sealed_sends
@@ -403,6 +424,7 @@ impl Client {
     async fn sealed_route(
         &self,
         remote_account: &str,
+        deadline: Deadline,
     ) -> Result<Option<(libsignal_protocol::SenderCertificate, Vec<u8>)>> {
         let (key, cached) = {
             let account = self.account()?;
@@ -417,7 +439,11 @@ impl Client {
         if let Some(cert) = cached {
             return Ok(Some((cert, key)));
         }
-        let fetched = match self.relay.sender_certificate(&self.creds).await {
+        let fetched = match self
+            .relay_within(deadline)?
+            .sender_certificate(&self.creds)
+            .await
+        {
             Ok(bytes) => self.account()?.store_sender_certificate(&bytes),
             Err(e) => Err(e),
         };
@@ -453,8 +479,16 @@ impl Client {
     }
 
     /// Fetches prekey bundles and starts sessions (all devices, or `only`).
-    async fn fetch_sessions(&self, remote_account: &str, only: Option<&[u32]>) -> Result<()> {
-        let bundles = self.relay.bundles(&self.creds, remote_account).await?;
+    async fn fetch_sessions(
+        &self,
+        remote_account: &str,
+        only: Option<&[u32]>,
+        deadline: Deadline,
+    ) -> Result<()> {
+        let bundles = self
+            .relay_within(deadline)?
+            .bundles(&self.creds, remote_account)
+            .await?;
         let mut account = self.account()?;
         for b in &bundles.devices {
             if only.is_none_or(|o| o.contains(&b.device_id)) {
@@ -482,26 +516,69 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        let result = self.sync_locked(deadline).await;
+        let result = self.sync_locked(Deadline::at(deadline)).await;
         let _ = self.account().and_then(|a| a.release_lease());
-        if let Err(e) = self.relay.release_reader(&self.creds, &self.reader).await {
+        // Only in the time left: an unreleased reader is this database's
+        // own, and the next sync from it takes the mailbox straight back.
+        let released = match self.relay_within(Deadline::at(deadline)) {
+            Ok(relay) => relay.release_reader(&self.creds, &self.reader).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
             tracing::debug!(error = %e, "could not release mailbox reader");
         }
         result
     }
 
-    async fn sync_locked(&self, deadline: Instant) -> Result<SyncReport> {
+    /// Every relay call gets the time `deadline` leaves. A call cut short
+    /// by it ends the sync with what was done: stored pages stay stored,
+    /// an ack that did not go out makes the relay deliver those envelopes
+    /// again (dropped as duplicates), unsent mail stays in the outbox.
+    async fn sync_locked(&self, deadline: Deadline) -> Result<SyncReport> {
         let mut report = SyncReport::default();
+        match self.drain_mailbox(deadline, &mut report).await {
+            Ok(()) => {}
+            Err(Error::Network(_)) if deadline.expired() => {
+                report.more = true;
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        }
+        if !deadline.expired() {
+            report.sent = match self
+                .flush_outbox_reporting(deadline.instant(), &mut report.events)
+                .await
+            {
+                Ok(n) => n,
+                Err(Error::Network(_)) => 0,
+                Err(e) => return Err(e),
+            };
+        }
+        if !deadline.expired() {
+            if let Err(e) = self.upkeep_prekeys_within(deadline).await {
+                tracing::warn!(error = %e, "prekey upkeep failed; will retry next sync");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Fetches, stores and acks pages until the mailbox is empty or the
+    /// deadline comes (`report.more`).
+    async fn drain_mailbox(&self, deadline: Deadline, report: &mut SyncReport) -> Result<()> {
         let privacy = self.account()?.notification_privacy()?;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining < Duration::from_millis(20) {
+            if deadline.expired() {
                 report.more = true;
                 break;
             }
             let page = self
-                .relay
-                .fetch(&self.creds, &self.reader, self.page_size, remaining)
+                .relay_within(deadline)?
+                .fetch(
+                    &self.creds,
+                    &self.reader,
+                    self.page_size,
+                    deadline.remaining().unwrap_or(Duration::from_secs(30)),
+                )
                 .await?;
             report.pages += 1;
             if page.envelopes.is_empty() {
@@ -565,37 +642,33 @@ impl Client {
                     }
                 }
             }
-            self.relay.ack(&self.creds, &self.reader, acks).await?;
+            self.relay_within(deadline)?
+                .ack(&self.creds, &self.reader, acks)
+                .await?;
             if !page.more {
                 break;
             }
         }
-        if Instant::now() < deadline {
-            report.sent = match self
-                .flush_outbox_reporting(Some(deadline), &mut report.events)
-                .await
-            {
-                Ok(n) => n,
-                Err(Error::Network(_)) => 0,
-                Err(e) => return Err(e),
-            };
-        }
-        if Instant::now() < deadline {
-            if let Err(e) = self.upkeep_prekeys().await {
-                tracing::warn!(error = %e, "prekey upkeep failed; will retry next sync");
-            }
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Refills one-time prekeys when the relay runs low and rotates the
     /// signed and last-resort keys on schedule.
     pub async fn upkeep_prekeys(&self) -> Result<bool> {
-        let count = self.relay.prekey_count(&self.creds).await?;
+        self.upkeep_prekeys_within(Deadline::unbounded()).await
+    }
+
+    async fn upkeep_prekeys_within(&self, deadline: Deadline) -> Result<bool> {
+        let count = self
+            .relay_within(deadline)?
+            .prekey_count(&self.creds)
+            .await?;
         let upload = self.account()?.prekey_upkeep(&count)?;
         match upload {
             Some(up) => {
-                self.relay.upload_prekeys(&self.creds, &up).await?;
+                self.relay_within(deadline)?
+                    .upload_prekeys(&self.creds, &up)
+                    .await?;
                 Ok(true)
             }
             None => Ok(false),
