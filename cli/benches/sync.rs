@@ -10,93 +10,15 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use alcove_core::proto::relay::SendRequest;
 use alcove_core::proto::wire::envelope;
 use alcove_core::RelayClient;
+use alcove_testkit::baseline::inmem_decrypt;
 use common::*;
-use libsignal_protocol::*;
 
 const N: usize = 1000;
-
-fn drive<T>(f: impl std::future::Future<Output = T>) -> T {
-    futures_util::FutureExt::now_or_never(f).expect("in-memory store never suspends")
-}
-
-/// libsignal alone: decrypt N messages on an existing chain, in memory.
-fn inmem_decrypt(n: usize) -> Duration {
-    let mut rng = rand::rng();
-    let a_id = IdentityKeyPair::generate(&mut rng);
-    let b_id = IdentityKeyPair::generate(&mut rng);
-    let mut a = InMemSignalProtocolStore::new(a_id, 1).unwrap();
-    let mut b = InMemSignalProtocolStore::new(b_id, 2).unwrap();
-    let a_addr = ProtocolAddress::new("acct-a".into(), DeviceId::new(1).unwrap());
-    let b_addr = ProtocolAddress::new("acct-b".into(), DeviceId::new(1).unwrap());
-    let spk = KeyPair::generate(&mut rng);
-    let sig = b_id
-        .private_key()
-        .calculate_signature(&spk.public_key.serialize(), &mut rng)
-        .unwrap();
-    let kyber =
-        KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
-    drive(b.save_signed_pre_key(
-        1.into(),
-        &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig),
-    ))
-    .unwrap();
-    drive(b.save_kyber_pre_key(1.into(), &kyber)).unwrap();
-    let bundle = PreKeyBundle::new(
-        2,
-        DeviceId::new(1).unwrap(),
-        None,
-        1.into(),
-        spk.public_key,
-        sig.to_vec(),
-        1.into(),
-        kyber.public_key().unwrap(),
-        kyber.signature().unwrap(),
-        *b_id.identity_key(),
-    )
-    .unwrap();
-    drive(process_prekey_bundle(
-        &b_addr,
-        &mut a.session_store,
-        &mut a.identity_store,
-        &bundle,
-        SystemTime::now(),
-        &mut rng,
-    ))
-    .unwrap();
-    let cts: Vec<CiphertextMessage> = (0..n)
-        .map(|_| {
-            drive(message_encrypt(
-                &[0u8; 160],
-                &b_addr,
-                &mut a.session_store,
-                &mut a.identity_store,
-                SystemTime::now(),
-                &mut rng,
-            ))
-            .unwrap()
-        })
-        .collect();
-    let t = Instant::now();
-    for ct in &cts {
-        drive(message_decrypt(
-            ct,
-            &a_addr,
-            &mut b.session_store,
-            &mut b.identity_store,
-            &mut b.pre_key_store,
-            &b.signed_pre_key_store,
-            &mut b.kyber_pre_key_store,
-            &mut rng,
-        ))
-        .unwrap();
-    }
-    t.elapsed()
-}
 
 fn field(out: &str, key: &str) -> u64 {
     out.split_whitespace()

@@ -66,6 +66,9 @@ enum RelayAction {
     Invite {
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Days until the invites expire (1..=365).
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+        ttl_days: u32,
     },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a
@@ -73,14 +76,10 @@ enum RelayAction {
     Keys,
 }
 
+/// Logs on stderr at `ALCOVE_LOG` (default `warn`), behind the core's
+/// privacy filter: libsignal's lines name accounts and never pass.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ALCOVE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    alcove_core::logging::install_for_process("ALCOVE_LOG");
 }
 
 #[tokio::main]

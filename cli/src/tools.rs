@@ -46,7 +46,7 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
-    let file = match &args.config {
+    let mut file = match &args.config {
         Some(path) => alcove_relay::load_config(path)?,
         None => alcove_relay::FileConfig::default(),
     };
@@ -58,10 +58,20 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         _ => None,
     };
     let config = file.relay_config(args.bind, args.db, tls)?;
-    if let Some(crate::RelayAction::Invite { count }) = args.action {
+    if let Some(crate::RelayAction::Invite { count, ttl_days }) = args.action {
+        let ttl_ms = u64::from(ttl_days) * 24 * 3600 * 1000;
         for _ in 0..count.max(1) {
-            println!("{}", alcove_relay::create_invite(&config.db_path, None)?);
+            println!(
+                "{}",
+                alcove_relay::create_invite(&config.db_path, Some(ttl_ms))?
+            );
         }
+        // Tokens alone on stdout (scripts read them); the expiry for people.
+        let expires = std::time::SystemTime::now() + std::time::Duration::from_millis(ttl_ms);
+        eprintln!(
+            "expires {} ({ttl_days} days)",
+            httpdate::fmt_http_date(expires)
+        );
         return Ok(());
     }
     if let Some(crate::RelayAction::Keys) = args.action {
@@ -76,6 +86,8 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         );
         return Ok(());
     }
+    // A relay on loopback (tests, the demo) may wake `localhost` endpoints.
+    file.push.unified_push.loopback = config.loopback_test_mode();
     // Key files are read and checked now, not at the first wake-up.
     let push = alcove_relay::push_sender_from_config(&file.push)?;
     let db = config.db_path.clone();

@@ -2,80 +2,11 @@
 //! real SQLCipher files, a local UnifiedPush endpoint.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alcove_core::proto::relay::{push_registration, PushRegistration};
 use alcove_core::{Client, DbKey};
-use tokio::sync::mpsc;
-
-pub struct Relay {
-    pub handle: Option<alcove_relay::RelayHandle>,
-    pub db: PathBuf,
-    pub addr: SocketAddr,
-}
-
-impl Relay {
-    pub async fn start(dir: &Path) -> Relay {
-        let db = dir.join("relay.db");
-        Self::start_at(db, "127.0.0.1:0".parse().unwrap()).await
-    }
-
-    pub async fn start_at(db: PathBuf, bind: SocketAddr) -> Relay {
-        let handle = alcove_relay::start(
-            alcove_relay::RelayConfig::new(bind, db.clone()),
-            alcove_relay::default_push_sender().unwrap(),
-        )
-        .await
-        .unwrap();
-        let addr = handle.local_addr();
-        Relay {
-            handle: Some(handle),
-            db,
-            addr,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn invite(&self) -> String {
-        alcove_relay::create_invite(&self.db, None).unwrap()
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.shutdown().await;
-        }
-    }
-
-    /// Restart on the same address and database file.
-    pub async fn restart(&mut self) {
-        self.stop().await;
-        let mut last = None;
-        for _ in 0..50 {
-            match alcove_relay::start(
-                alcove_relay::RelayConfig::new(self.addr, self.db.clone()),
-                alcove_relay::default_push_sender().unwrap(),
-            )
-            .await
-            {
-                Ok(h) => {
-                    self.handle = Some(h);
-                    return;
-                }
-                Err(e) => {
-                    last = Some(e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        panic!("relay did not restart: {last:?}");
-    }
-}
+pub use alcove_testkit::relay::{Relay, RelayProcess};
 
 pub struct Device {
     pub client: Client,
@@ -109,128 +40,15 @@ pub async fn enroll_at(dir: &Path, name: &str, url: &str, invite: &str) -> Devic
 /// The `alcove` binary under test.
 pub const ALCOVE_BIN: &str = env!("CARGO_BIN_EXE_alcove");
 
-/// An `alcove relay` process, killed on drop. Every line it logs is kept
-/// (and its pipe drained, so it never blocks).
-pub struct RelayProcess {
-    child: std::process::Child,
-    pub url: String,
-    pub db: PathBuf,
-    pub log: Arc<Mutex<Vec<u8>>>,
-}
-
-impl RelayProcess {
-    /// Runs `alcove relay <args>` (which must bind 127.0.0.1:0 and use the
-    /// database `db`) with `ALCOVE_LOG=<log_level>`, and waits for the
-    /// address it listens on.
-    pub fn spawn<I, A>(args: I, db: PathBuf, log_level: &str) -> RelayProcess
-    where
-        I: IntoIterator<Item = A>,
-        A: AsRef<std::ffi::OsStr>,
-    {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(ALCOVE_BIN)
-            .arg("relay")
-            .args(args)
-            .env("ALCOVE_LOG", log_level)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let keep = |log: &Mutex<Vec<u8>>, line: &str| {
-            let mut l = log.lock().unwrap();
-            l.extend(line.as_bytes());
-            l.push(b'\n');
-        };
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("relay exited before listening")
-                .unwrap();
-            keep(&log, &line);
-            if let Some(rest) = line.strip_prefix("alcove relay listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                keep(&sink, &line);
-            }
-        });
-        RelayProcess {
-            child,
-            url: format!("http://{addr}"),
-            db,
-            log,
-        }
-    }
-
+/// Enrolling on a relay process (core-dependent, so not in the kit).
+pub(crate) trait EnrollOn {
     /// Enrols `name` by a fresh invite from this relay's database.
-    pub async fn enroll(&self, dir: &Path, name: &str) -> Device {
-        let invite = alcove_relay::create_invite(&self.db, None).unwrap();
-        enroll_at(dir, name, &self.url, &invite).await
-    }
+    async fn enroll(&self, dir: &Path, name: &str) -> Device;
 }
 
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A local UnifiedPush endpoint that records every wake-up body.
-pub struct PushEndpoint {
-    pub url: String,
-    pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl PushEndpoint {
-    pub async fn start() -> PushEndpoint {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let app = axum::Router::new().route(
-            "/up/{token}",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(body.to_vec());
-                    axum::http::StatusCode::CREATED
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        PushEndpoint {
-            url: format!("http://{addr}/up/device-token"),
-            rx,
-            task,
-        }
-    }
-
-    pub fn registration(&self) -> PushRegistration {
-        PushRegistration {
-            kind: push_registration::Kind::UnifiedPush as i32,
-            endpoint: self.url.clone(),
-        }
-    }
-
-    pub async fn next(&mut self, within: Duration) -> Option<Vec<u8>> {
-        tokio::time::timeout(within, self.rx.recv())
-            .await
-            .ok()
-            .flatten()
-    }
-}
-
-impl Drop for PushEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
+impl EnrollOn for RelayProcess {
+    async fn enroll(&self, dir: &Path, name: &str) -> Device {
+        enroll_at(dir, name, &self.url, &self.invite()).await
     }
 }
 

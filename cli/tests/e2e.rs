@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use alcove_core::proto::relay::SendRequest;
 use alcove_core::{NotificationPrivacy, RelayClient};
+use alcove_testkit::unified_push::PushEndpoint;
 use common::*;
 use rand::Rng;
 

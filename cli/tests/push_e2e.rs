@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alcove_core::proto::relay::{push_registration::Kind, PushRegistration};
-use common::{contains, soon, texts, RelayProcess, ALCOVE_BIN as ALCOVE};
+use common::{contains, soon, texts, EnrollOn, RelayProcess, ALCOVE_BIN as ALCOVE};
 use providers::*;
 
 /// Starts `alcove relay --config <dir>/relay.toml` (the file's [relay]
@@ -31,6 +31,7 @@ fn start_relay(dir: &Path, push_section: &str) -> RelayProcess {
     )
     .unwrap();
     RelayProcess::spawn(
+        ALCOVE,
         [std::ffi::OsStr::new("--config"), config.as_os_str()],
         dir.join("relay.db"),
         "warn",

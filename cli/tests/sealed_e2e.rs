@@ -12,13 +12,14 @@ use std::process::Command;
 use alcove_core::proto::wire::{envelope, Envelope};
 use alcove_core::proto::Message;
 use common::{
-    contains, count, file_bytes, soon, texts, Device, RelayProcess, ALCOVE_BIN as ALCOVE,
+    contains, count, file_bytes, soon, texts, Device, EnrollOn, RelayProcess, ALCOVE_BIN as ALCOVE,
 };
 
 /// `alcove relay` with `ALCOVE_LOG=debug`, so its log can be scanned.
 fn start_relay(dir: &Path) -> RelayProcess {
     let db = dir.join("relay.db");
     RelayProcess::spawn(
+        ALCOVE,
         [
             std::ffi::OsStr::new("--bind"),
             std::ffi::OsStr::new("127.0.0.1:0"),
@@ -217,19 +218,11 @@ async fn the_relay_learns_no_senders() {
 /// In-process relay with sealed sender configurable.
 async fn relay_in_process(dir: &Path, sealed: bool) -> common::Relay {
     let db = dir.join("relay.db");
-    let mut config = alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone());
+    let mut config = alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db);
     if !sealed {
         config.sealed_sender = None;
     }
-    let handle = alcove_relay::start(config, alcove_relay::default_push_sender().unwrap())
-        .await
-        .unwrap();
-    let addr = handle.local_addr();
-    common::Relay {
-        handle: Some(handle),
-        db,
-        addr,
-    }
+    common::Relay::start_with(config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

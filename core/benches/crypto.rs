@@ -10,20 +10,16 @@
 //! - `alcove_receive_sqlcipher` / `alcove_receive_plain`: the receive page
 //!   alone (what a push wake costs), ciphertexts made outside the timing.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use alcove_core::proto::relay::DeviceBundle;
 use alcove_core::proto::wire::Envelope;
 use alcove_core::{Account, Cipher, DbKey};
+use alcove_testkit::baseline::InMemPair;
 use criterion::{BatchSize, Criterion};
-use libsignal_protocol::*;
 use rand::RngCore;
 
 const N: usize = 100;
-
-fn drive<T>(f: impl std::future::Future<Output = T>) -> T {
-    futures_util::FutureExt::now_or_never(f).expect("in-memory store never suspends")
-}
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -93,97 +89,6 @@ fn alcove_round(p: &mut Pair) {
     assert!(out.iter().all(|o| o.result.is_ok()));
 }
 
-fn inmem_pair() -> (
-    InMemSignalProtocolStore,
-    InMemSignalProtocolStore,
-    ProtocolAddress,
-    ProtocolAddress,
-) {
-    let mut rng = rand::rng();
-    let a_id = IdentityKeyPair::generate(&mut rng);
-    let b_id = IdentityKeyPair::generate(&mut rng);
-    let mut a = InMemSignalProtocolStore::new(a_id, 1).unwrap();
-    let mut b = InMemSignalProtocolStore::new(b_id, 2).unwrap();
-    let a_addr = ProtocolAddress::new("acct-alice".into(), DeviceId::new(1).unwrap());
-    let b_addr = ProtocolAddress::new("acct-bob".into(), DeviceId::new(1).unwrap());
-    let spk = KeyPair::generate(&mut rng);
-    let sig = b_id
-        .private_key()
-        .calculate_signature(&spk.public_key.serialize(), &mut rng)
-        .unwrap();
-    let kyber =
-        KyberPreKeyRecord::generate(kem::KeyType::Kyber1024, 1.into(), b_id.private_key()).unwrap();
-    drive(b.save_signed_pre_key(
-        1.into(),
-        &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &spk, &sig),
-    ))
-    .unwrap();
-    drive(b.save_kyber_pre_key(1.into(), &kyber)).unwrap();
-    let bundle = PreKeyBundle::new(
-        2,
-        DeviceId::new(1).unwrap(),
-        None,
-        1.into(),
-        spk.public_key,
-        sig.to_vec(),
-        1.into(),
-        kyber.public_key().unwrap(),
-        kyber.signature().unwrap(),
-        *b_id.identity_key(),
-    )
-    .unwrap();
-    drive(process_prekey_bundle(
-        &b_addr,
-        &mut a.session_store,
-        &mut a.identity_store,
-        &bundle,
-        SystemTime::now(),
-        &mut rng,
-    ))
-    .unwrap();
-    let ct = drive(message_encrypt(
-        b"hi",
-        &b_addr,
-        &mut a.session_store,
-        &mut a.identity_store,
-        SystemTime::now(),
-        &mut rng,
-    ))
-    .unwrap();
-    drive(message_decrypt(
-        &ct,
-        &a_addr,
-        &mut b.session_store,
-        &mut b.identity_store,
-        &mut b.pre_key_store,
-        &b.signed_pre_key_store,
-        &mut b.kyber_pre_key_store,
-        &mut rng,
-    ))
-    .unwrap();
-    let ct = drive(message_encrypt(
-        b"hi",
-        &a_addr,
-        &mut b.session_store,
-        &mut b.identity_store,
-        SystemTime::now(),
-        &mut rng,
-    ))
-    .unwrap();
-    drive(message_decrypt(
-        &ct,
-        &b_addr,
-        &mut a.session_store,
-        &mut a.identity_store,
-        &mut a.pre_key_store,
-        &a.signed_pre_key_store,
-        &mut a.kyber_pre_key_store,
-        &mut rng,
-    ))
-    .unwrap();
-    (a, b, a_addr, b_addr)
-}
-
 fn main() {
     let mut c = Criterion::default()
         .sample_size(15)
@@ -193,32 +98,12 @@ fn main() {
     let mut results: Vec<(&str, f64)> = Vec::new();
 
     {
-        let (mut a, mut b, a_addr, b_addr) = inmem_pair();
-        let mut rng = rand::rng();
+        let mut p = InMemPair::established("acct-alice", "acct-bob");
         let padded = vec![0u8; 160];
         c.bench_function("inmem", |bch| {
             bch.iter(|| {
                 for _ in 0..N {
-                    let ct = drive(message_encrypt(
-                        &padded,
-                        &b_addr,
-                        &mut a.session_store,
-                        &mut a.identity_store,
-                        SystemTime::now(),
-                        &mut rng,
-                    ))
-                    .unwrap();
-                    drive(message_decrypt(
-                        &ct,
-                        &a_addr,
-                        &mut b.session_store,
-                        &mut b.identity_store,
-                        &mut b.pre_key_store,
-                        &b.signed_pre_key_store,
-                        &mut b.kyber_pre_key_store,
-                        &mut rng,
-                    ))
-                    .unwrap();
+                    p.a_to_b(&padded);
                 }
             })
         });

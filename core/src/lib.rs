@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod identity;
 mod lease;
+pub mod logging;
 mod messaging;
 mod notification_settings;
 mod outbox;

@@ -4,28 +4,10 @@
 use std::time::{Duration, Instant};
 
 use alcove_core::{Client, DbKey, Error, SyncEvent};
-
-struct Relay {
-    handle: alcove_relay::RelayHandle,
-    db: std::path::PathBuf,
-    url: String,
-}
-
-async fn relay(dir: &std::path::Path) -> Relay {
-    let db = dir.join("relay.db");
-    let handle = alcove_relay::start(
-        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
-        alcove_relay::default_push_sender().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", handle.local_addr());
-    Relay { handle, db, url }
-}
+use alcove_testkit::relay::Relay;
 
 async fn enroll(r: &Relay, dir: &std::path::Path, name: &str) -> Client {
-    let invite = alcove_relay::create_invite(&r.db, None).unwrap();
-    Client::enroll(&dir.join(name), &DbKey::random(), &r.url, &invite)
+    Client::enroll(&dir.join(name), &DbKey::random(), &r.url(), &r.invite())
         .await
         .unwrap()
 }
@@ -43,7 +25,7 @@ fn identity_changed(id: &str) -> SyncEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_reports_messages_and_receipts_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path()).await;
+    let mut r = Relay::start(dir.path()).await;
     let a = enroll(&r, dir.path(), "a.db").await;
     let b = enroll(&r, dir.path(), "b.db").await;
     let (a_id, b_id) = (a.account_id().to_owned(), b.account_id().to_owned());
@@ -107,13 +89,13 @@ async fn sync_reports_messages_and_receipts_in_order() {
     );
     // Nothing new: no events.
     assert!(b.sync(soon()).await.unwrap().events.is_empty());
-    r.handle.shutdown().await;
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path()).await;
+    let mut r = Relay::start(dir.path()).await;
     let a = enroll(&r, dir.path(), "a.db").await;
     let b = enroll(&r, dir.path(), "b.db").await;
     let m = enroll(&r, dir.path(), "mallory.db").await;
@@ -178,13 +160,13 @@ async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
     assert_eq!(c.sync(soon()).await.unwrap().sent, 1);
     let report = a.sync(soon()).await.unwrap();
     assert_eq!(report.received, 1);
-    r.handle.shutdown().await;
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stay_bounded_on_a_large_backlog() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path()).await;
+    let mut r = Relay::start(dir.path()).await;
     let a = enroll(&r, dir.path(), "a.db").await;
     let b = enroll(&r, dir.path(), "b.db").await;
     let n = alcove_core::MAX_EVENTS + 30;
@@ -200,5 +182,5 @@ async fn events_stay_bounded_on_a_large_backlog() {
     };
     let last = b.account().unwrap().message(*message_row).unwrap().unwrap();
     assert_eq!(last.body, format!("m{}", n - 1));
-    r.handle.shutdown().await;
+    r.stop().await;
 }

@@ -8,19 +8,14 @@ use alcove_ffi::{
     generate_database_key, AlcoveClient, AlcoveError, AlcoveEvent, AlcoveListener,
     NotificationPrivacy, PushKind,
 };
-use tokio::sync::mpsc;
+use alcove_testkit::relay::Relay;
+use alcove_testkit::unified_push::PushEndpoint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_text_sync_lock_unlock_and_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    let relay = alcove_relay::start(
-        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
-        alcove_relay::default_push_sender().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", relay.local_addr());
+    let mut relay = Relay::start(dir.path()).await;
+    let (db, url) = (relay.db.clone(), relay.url());
     let path = |n: &str| dir.path().join(n).display().to_string();
     let (ka, kb) = (generate_database_key(), generate_database_key());
     assert_eq!(ka.len(), 32);
@@ -86,7 +81,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         AlcoveClient::open(path("b.db"), ka, url.clone()),
         Err(AlcoveError::WrongKey)
     ));
-    relay.shutdown().await;
+    relay.stop().await;
 }
 
 /// Records every event it is given.
@@ -114,38 +109,11 @@ impl AlcoveListener for Panicker {
     }
 }
 
-/// A local UnifiedPush endpoint: the relay POSTs its wake-ups here.
-async fn push_endpoint() -> (String, mpsc::UnboundedReceiver<Vec<u8>>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/up/{token}",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(body.to_vec());
-                axum::http::StatusCode::CREATED
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/up/device-token"), rx)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_push_registration_and_identity_change() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    let relay = alcove_relay::start(
-        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
-        alcove_relay::default_push_sender().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", relay.local_addr());
+    let mut relay = Relay::start(dir.path()).await;
+    let (db, url) = (relay.db.clone(), relay.url());
     let enroll = |name: &str| {
         AlcoveClient::enroll(
             dir.path().join(name).display().to_string(),
@@ -166,8 +134,8 @@ async fn listeners_push_registration_and_identity_change() {
             .await,
         Err(AlcoveError::Relay { status: 400, .. })
     ));
-    let (endpoint, mut wakes) = push_endpoint().await;
-    a.register_push(PushKind::UnifiedPush, endpoint)
+    let mut wakes = PushEndpoint::start().await;
+    a.register_push(PushKind::UnifiedPush, wakes.url.clone())
         .await
         .unwrap();
 
@@ -177,10 +145,7 @@ async fn listeners_push_registration_and_identity_change() {
     // listener still hears everything.
     let _bad = a.set_listener(Arc::new(Panicker));
     b.send_text(a_id.clone(), "wake up".into()).await.unwrap();
-    let wake = tokio::time::timeout(Duration::from_secs(10), wakes.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let wake = wakes.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(wake, b"wake");
     assert!(rec.take().is_empty(), "no events before the sync");
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
@@ -238,20 +203,14 @@ async fn listeners_push_registration_and_identity_change() {
         a.register_push(PushKind::Fcm, "token".into()).await,
         Err(AlcoveError::ClientLocked)
     ));
-    relay.shutdown().await;
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    let relay = alcove_relay::start(
-        alcove_relay::RelayConfig::new("127.0.0.1:0".parse().unwrap(), db.clone()),
-        alcove_relay::default_push_sender().unwrap(),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", relay.local_addr());
+    let relay = Relay::start(dir.path()).await;
+    let (db, url) = (relay.db.clone(), relay.url());
     let path = |n: &str| dir.path().join(n).display().to_string();
     let (ka, kb) = (generate_database_key(), generate_database_key());
     // The iOS app's database (app group) and a peer on the default layout.

@@ -20,12 +20,16 @@ use rand::RngCore;
 
 use crate::auth;
 use crate::config::RelayConfig;
+pub use crate::key_checks::MAX_KEYS_PER_UPLOAD;
+use crate::key_checks::{self, KeyError};
 use crate::push::Dispatcher;
+use crate::rate_limits::{RateLimits, Refused};
 use crate::sealed_sender::{self, SealedSender, DELIVERY_KEY_LEN};
 use crate::storage::{NewDevice, PushTarget, Storage, StorageError};
 
-/// Most one-time keys of each kind per upload (Signal's client policy).
-pub const MAX_KEYS_PER_UPLOAD: usize = 100;
+/// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
+/// server caps devices likewise).
+const MAX_DEVICES_PER_ACCOUNT: usize = 127;
 const PAGE_DEFAULT: u32 = 50;
 const PAGE_MAX: u32 = 100;
 const READER_HEADER: &str = "x-alcove-reader";
@@ -40,12 +44,15 @@ pub(crate) struct AppState {
     pub cfg: Arc<RelayConfig>,
     /// Sealed-sender keys; `None` when sealed sender is off.
     pub sealed: Option<Arc<SealedSender>>,
+    /// Per-account and per-address rate limits (`[rate_limits]`).
+    pub rate: Arc<RateLimits>,
 }
 
 pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<std::time::Duration>,
 }
 
 fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -53,6 +60,24 @@ fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> Ap
         status,
         code,
         message: message.into(),
+        retry_after: None,
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: r.limit,
+            message: "rate limit reached; retry later".into(),
+            retry_after: Some(r.retry_after),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        err(StatusCode::BAD_REQUEST, e.code(), e.to_string())
     }
 }
 
@@ -61,13 +86,46 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.into(),
             message: self.message,
+            retry_after_ms: self
+                .retry_after
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
-        (
+        let mut response = (
             self.status,
             [("content-type", "application/x-protobuf")],
             body.encode_to_vec(),
         )
-            .into_response()
+            .into_response();
+        if let Some(d) = self.retry_after {
+            // Whole seconds, rounded up (RFC 9110 delay-seconds).
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// The address a request came from (the TCP peer; behind a reverse proxy,
+/// the proxy's). Unspecified when the server did not record one.
+pub(crate) struct Peer(std::net::IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or(std::net::IpAddr::from([0u8, 0, 0, 0]), |c| c.0.ip()),
+        ))
     }
 }
 
@@ -143,7 +201,20 @@ struct Caller {
     device: u32,
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &Peer,
+) -> Result<Caller, ApiError> {
+    state.rate.auth_allowed(peer.0)?;
+    let failed = || {
+        state.rate.failed_auth(peer.0);
+        err(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing credentials",
+        )
+    };
     let unauthorized = || {
         err(
             StatusCode::UNAUTHORIZED,
@@ -155,12 +226,12 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .ok_or_else(unauthorized)?;
-    let (account, device, secret) = auth::parse_basic(header).ok_or_else(unauthorized)?;
+    let (account, device, secret) = auth::parse_basic(header).ok_or_else(failed)?;
     let (a, d) = (account.clone(), device);
     let stored = db(state, move |s| s.device_secret(&a, d)).await?;
     match stored {
         Some((salt, hash)) if auth::verify(&salt, &hash, &secret) => Ok(Caller { account, device }),
-        _ => Err(unauthorized()),
+        _ => Err(failed()),
     }
 }
 
@@ -192,39 +263,6 @@ fn reader_id(headers: &HeaderMap) -> Result<String, ApiError> {
         })
 }
 
-fn validate_keys(k: &PreKeyUpload) -> Result<(), ApiError> {
-    if k.one_time_prekeys.len() > MAX_KEYS_PER_UPLOAD
-        || k.one_time_kyber_prekeys.len() > MAX_KEYS_PER_UPLOAD
-    {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "too_many_keys",
-            "at most 100 one-time keys of each kind",
-        ));
-    }
-    let bad = |what: &str| {
-        err(
-            StatusCode::BAD_REQUEST,
-            "invalid_key",
-            format!("{what} is empty"),
-        )
-    };
-    for s in k
-        .signed_prekey
-        .iter()
-        .chain(k.kyber_last_resort.iter())
-        .chain(k.one_time_kyber_prekeys.iter())
-    {
-        if s.public_key.is_empty() || s.signature.is_empty() {
-            return Err(bad("signed key"));
-        }
-    }
-    if k.one_time_prekeys.iter().any(|p| p.public_key.is_empty()) {
-        return Err(bad("one-time key"));
-    }
-    Ok(())
-}
-
 fn new_device(req: &RegisterRequest) -> Result<NewDevice, ApiError> {
     if req.auth_secret.len() != 32 {
         return Err(err(
@@ -233,13 +271,14 @@ fn new_device(req: &RegisterRequest) -> Result<NewDevice, ApiError> {
             "auth secret must be 32 bytes",
         ));
     }
-    if req.identity_key.is_empty() || req.registration_id == 0 {
+    if req.registration_id == 0 {
         return Err(err(
             StatusCode::BAD_REQUEST,
             "invalid_device",
-            "identity key and registration id required",
+            "registration id required",
         ));
     }
+    key_checks::identity_key(&req.identity_key)?;
     let mut salt = vec![0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let secret_hash = auth::hash_secret(&salt, &req.auth_secret);
@@ -253,18 +292,12 @@ fn new_device(req: &RegisterRequest) -> Result<NewDevice, ApiError> {
 
 fn keys_of(req: &RegisterRequest) -> Result<PreKeyUpload, ApiError> {
     let keys = req.prekeys.clone().unwrap_or_default();
-    validate_keys(&keys)?;
-    if keys.signed_prekey.is_none() || keys.kyber_last_resort.is_none() {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "invalid_key",
-            "signed prekey and Kyber last-resort key required",
-        ));
-    }
+    key_checks::check_upload(&req.identity_key, &keys, true)?;
     Ok(keys)
 }
 
-async fn register(State(state): State<AppState>, body: Bytes) -> ApiResult {
+async fn register(State(state): State<AppState>, peer: Peer, body: Bytes) -> ApiResult {
+    state.rate.registration(peer.0)?;
     let req: RegisterRequest = decode(&body)?;
     check_account_id(&req.account_id)?;
     let device = new_device(&req)?;
@@ -318,8 +351,8 @@ fn sealed_off() -> ApiError {
 
 /// GET /v1/certificate: a sender certificate for the caller, binding its
 /// account id, device id and the account's registered identity key.
-async fn certificate(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn certificate(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let sealed = state.sealed.clone().ok_or_else(sealed_off)?;
     let account = caller.account.clone();
     let identity = db(&state, move |s| s.identity_key(&account))
@@ -342,10 +375,11 @@ async fn certificate(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 /// PUT /v1/delivery-key: replaces the caller's account delivery key.
 async fn set_delivery_key(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+    let caller = authenticate(&state, &headers, &peer).await?;
     let req: DeliveryKey = decode(&body)?;
     if req.key.len() != DELIVERY_KEY_LEN {
         return Err(bad_delivery_key());
@@ -355,8 +389,13 @@ async fn set_delivery_key(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn add_device(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn add_device(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let req: RegisterRequest = decode(&body)?;
     if req.account_id != caller.account {
         return Err(err(
@@ -382,10 +421,11 @@ async fn add_device(State(state): State<AppState>, headers: HeaderMap, body: Byt
 
 async fn revoke_device(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     Path(device_id): Path<u32>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+    let caller = authenticate(&state, &headers, &peer).await?;
     let account = caller.account.clone();
     let known = db(&state, move |s| s.device_secret(&account, device_id)).await?;
     if known.is_none() {
@@ -397,10 +437,19 @@ async fn revoke_device(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn upload_keys(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn upload_keys(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let keys: PreKeyUpload = decode(&body)?;
-    validate_keys(&keys)?;
+    let account = caller.account.clone();
+    let identity = db(&state, move |s| s.identity_key(&account))
+        .await?
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such account"))?;
+    key_checks::check_upload(&identity, &keys, false)?;
     db(&state, move |s| {
         s.upload_prekeys(&caller.account, caller.device, &keys)
     })
@@ -408,8 +457,8 @@ async fn upload_keys(State(state): State<AppState>, headers: HeaderMap, body: By
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn key_count(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn key_count(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let count = db(&state, move |s| {
         s.prekey_count(&caller.account, caller.device)
     })
@@ -419,11 +468,13 @@ async fn key_count(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
 
 async fn bundles(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> ApiResult {
-    authenticate(&state, &headers).await?;
+    let caller = authenticate(&state, &headers, &peer).await?;
     check_account_id(&account)?;
+    state.rate.bundle_fetch(&caller.account, &account)?;
     let b = db(&state, move |s| s.take_bundles(&account)).await?;
     if b.devices.is_empty() {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "no such account"));
@@ -433,12 +484,17 @@ async fn bundles(
 
 async fn send(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     Path(account): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+    let caller = authenticate(&state, &headers, &peer).await?;
     check_account_id(&account)?;
+    state.rate.send(&caller.account)?;
+    // Signed mail is what a stranger can send (sealed mail needs the
+    // recipient's delivery key): capped per sender and recipient.
+    state.rate.signed_send(&caller.account, &account)?;
     let req: SendRequest = decode(&body)?;
     deliver(state, account, req, Some(caller)).await
 }
@@ -528,6 +584,31 @@ async fn deliver(
             "one message per device required",
         ));
     }
+    if req.messages.len() > MAX_DEVICES_PER_ACCOUNT {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "too_many_messages",
+            format!(
+                "{} messages: one per recipient device, at most {MAX_DEVICES_PER_ACCOUNT}",
+                req.messages.len()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = req
+        .messages
+        .iter()
+        .find(|m| !seen.insert(m.destination_device))
+    {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "duplicate_device",
+            format!(
+                "two messages for device {}: one per recipient device",
+                dup.destination_device
+            ),
+        ));
+    }
     for m in &req.messages {
         let kind = envelope::Type::try_from(m.r#type).unwrap_or(envelope::Type::Unknown);
         if kind == envelope::Type::Unknown || m.ciphertext.is_empty() {
@@ -612,10 +693,11 @@ struct PageQuery {
 
 async fn fetch(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+    let caller = authenticate(&state, &headers, &peer).await?;
     let reader = reader_id(&headers)?;
     let now = (state.cfg.clock)();
     let until = now + state.cfg.reader_lease.as_millis() as u64;
@@ -642,8 +724,13 @@ async fn fetch(
     }
 }
 
-async fn ack(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn ack(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let reader = reader_id(&headers)?;
     let req: AckRequest = decode(&body)?;
     if req.guids.len() > 1000 {
@@ -673,8 +760,12 @@ async fn ack(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn release_reader(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn release_reader(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let reader = reader_id(&headers)?;
     let (a, d) = (caller.account.clone(), caller.device);
     let left = db(&state, move |s| {
@@ -689,36 +780,23 @@ async fn release_reader(State(state): State<AppState>, headers: HeaderMap) -> Ap
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn set_push(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let caller = authenticate(&state, &headers).await?;
+async fn set_push(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
     let reg: PushRegistration = decode(&body)?;
     let kind = push_registration::Kind::try_from(reg.kind)
         .map_err(|_| err(StatusCode::BAD_REQUEST, "invalid_push", "unknown push kind"))?;
     let target = match kind {
         push_registration::Kind::None => None,
         push_registration::Kind::UnifiedPush => {
-            let url = reqwest::Url::parse(&reg.endpoint).map_err(|_| {
-                err(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_push",
-                    "endpoint is not a URL",
-                )
-            })?;
-            let loopback_host = matches!(
-                url.host_str(),
-                Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-            );
-            // Plain HTTP endpoints only for a relay that itself runs on
-            // loopback (tests, demo); anything else must be HTTPS.
-            let ok = url.scheme() == "https"
-                || (url.scheme() == "http" && loopback_host && state.cfg.bind.ip().is_loopback());
-            if !ok || reg.endpoint.len() > 2048 {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_push",
-                    "endpoint must be https",
-                ));
-            }
+            // https on 443 to a public host; http to loopback only for a
+            // relay that itself serves plain HTTP on loopback (tests, demo).
+            crate::push::check_endpoint(&reg.endpoint, state.cfg.loopback_test_mode())
+                .map_err(|e| err(StatusCode::BAD_REQUEST, "invalid_push", e.to_string()))?;
             Some(PushTarget {
                 kind: reg.kind,
                 endpoint: reg.endpoint,
@@ -754,6 +832,37 @@ async fn healthz() -> StatusCode {
     StatusCode::OK
 }
 
+/// Every error answer carries the documented `ErrorBody`, also the ones
+/// axum writes itself in plain text (unknown path 404, wrong method 405,
+/// body over the limit 413, a path or query that does not parse 400).
+async fn typed_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_proto = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+    if !(status.is_client_error() || status.is_server_error()) || is_proto {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut typed = err(status, code, message).into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        typed
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    typed
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body;
     Router::new()
@@ -772,6 +881,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/messages/ack", post(ack))
         .route("/v1/messages/reader", delete(release_reader))
         .route("/v1/push", put(set_push))
+        .fallback(|| async { err(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(typed_errors))
         .with_state(state)
 }

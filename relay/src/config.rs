@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::limits::Limits;
+
 /// Milliseconds since the Unix epoch; injectable so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
@@ -46,6 +48,15 @@ pub struct RelayConfig {
     /// Sealed sender (certificates, delivery keys); `None` turns it off:
     /// clients then send with their credentials, as before.
     pub sealed_sender: Option<SealedSenderConfig>,
+    /// Connection limits (`[limits]`).
+    pub limits: Limits,
+    /// Request rates per account and per address (`[rate_limits]`).
+    pub rate_limits: crate::rate_limits::RateLimitConfig,
+    /// Whether a relay serving plain HTTP on loopback accepts push
+    /// endpoints on loopback (tests, the demo). Turn off when a reverse
+    /// proxy on the same host forwards to a loopback relay: otherwise a
+    /// device could aim wake-ups at the host's own services.
+    pub loopback_push_endpoints: bool,
     pub clock: Clock,
 }
 
@@ -86,6 +97,13 @@ impl SealedSenderConfig {
 }
 
 impl RelayConfig {
+    /// Plain HTTP on a loopback address, loopback push endpoints not
+    /// turned off: the test and demo mode, the only one in which push
+    /// endpoints on loopback are allowed.
+    pub fn loopback_test_mode(&self) -> bool {
+        self.loopback_push_endpoints && self.tls.is_none() && self.bind.ip().is_loopback()
+    }
+
     pub fn new(bind: SocketAddr, db_path: PathBuf) -> Self {
         Self {
             bind,
@@ -97,6 +115,9 @@ impl RelayConfig {
             reader_lease: Duration::from_secs(30),
             push_coalesce: Duration::from_secs(1),
             sealed_sender: Some(SealedSenderConfig::default()),
+            limits: Limits::default(),
+            rate_limits: Default::default(),
+            loopback_push_endpoints: true,
             clock: system_clock(),
         }
     }
@@ -111,6 +132,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("message_ttl", &self.message_ttl)
             .field("max_queue", &self.max_queue)
             .field("sealed_sender", &self.sealed_sender)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,6 @@
 //! The relay's TOML configuration file (`alcove relay --config FILE`):
-//! `[relay]`, `[sealed_sender]` and `[push]` with `[push.retry]`,
+//! `[relay]`, `[sealed_sender]`, `[limits]` and `[push]` with `[push.retry]`,
+//! `[push.budget]`,
 //! `[push.apns]`, `[push.fcm]` and `[push.unified_push]`. Every key is
 //! documented in relay/CONFIG.md. Unknown keys are refused, so a typo never
 //! silently leaves a provider unconfigured. Relative paths are taken from
@@ -12,11 +13,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{system_clock, Clock, RelayConfig, SealedSenderConfig, TlsConfig};
+use crate::config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, TlsConfig};
 use crate::push::{
-    ApnsOptions, ApnsSender, FcmOptions, FcmSender, PushGateway, PushSender, RetryPolicy,
-    ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION, APNS_SANDBOX,
-    FCM_PRODUCTION,
+    ApnsOptions, ApnsSender, BudgetPolicy, FcmOptions, FcmSender, PushGateway, PushSender,
+    RetryPolicy, ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION,
+    APNS_SANDBOX, FCM_PRODUCTION,
 };
 
 /// A configuration that cannot be used; the message names the key or file.
@@ -43,6 +44,147 @@ pub struct FileConfig {
     pub sealed_sender: SealedSenderSection,
     #[serde(default)]
     pub push: PushConfig,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+}
+
+/// One rate: `{ count = 120, window_secs = 60 }`; a count of 0 turns the
+/// limit off.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    pub count: u32,
+    pub window_secs: u64,
+}
+
+/// `[rate_limits]`: per-account and per-address request rates. Absent keys
+/// keep their defaults ([`crate::rate_limits::RateLimitConfig::default`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsSection {
+    pub sends_per_account: Option<RateSpec>,
+    pub signed_sends_per_pair: Option<RateSpec>,
+    pub bundle_fetches_per_requester: Option<RateSpec>,
+    pub bundle_fetches_per_target: Option<RateSpec>,
+    pub registrations_per_address: Option<RateSpec>,
+    pub failed_auth_per_address: Option<RateSpec>,
+}
+
+impl RateLimitsSection {
+    pub fn rate_limits(&self) -> Result<crate::rate_limits::RateLimitConfig, ConfigError> {
+        use crate::rate_limits::Rate;
+        let mut c = crate::rate_limits::RateLimitConfig::default();
+        for (key, spec, slot) in [
+            (
+                "sends_per_account",
+                self.sends_per_account,
+                &mut c.sends_per_account,
+            ),
+            (
+                "signed_sends_per_pair",
+                self.signed_sends_per_pair,
+                &mut c.signed_sends_per_pair,
+            ),
+            (
+                "bundle_fetches_per_requester",
+                self.bundle_fetches_per_requester,
+                &mut c.bundle_fetches_per_requester,
+            ),
+            (
+                "bundle_fetches_per_target",
+                self.bundle_fetches_per_target,
+                &mut c.bundle_fetches_per_target,
+            ),
+            (
+                "registrations_per_address",
+                self.registrations_per_address,
+                &mut c.registrations_per_address,
+            ),
+            (
+                "failed_auth_per_address",
+                self.failed_auth_per_address,
+                &mut c.failed_auth_per_address,
+            ),
+        ] {
+            if let Some(spec) = spec {
+                if spec.window_secs == 0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "[rate_limits] {key}: window_secs must be above 0"
+                    )));
+                }
+                *slot = Rate {
+                    count: spec.count,
+                    window: Duration::from_secs(spec.window_secs),
+                };
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// `[limits]`: connection limits. Absent keys keep their defaults
+/// ([`Limits::default`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_window_ms: Option<u64>,
+    pub body_min_bytes: Option<usize>,
+    pub idle_timeout_ms: Option<u64>,
+    pub h2_max_concurrent_streams: Option<u32>,
+    pub h2_max_pending_accept_reset_streams: Option<usize>,
+    pub h2_max_local_error_reset_streams: Option<usize>,
+}
+
+impl LimitsSection {
+    /// The limits this section sets; zero durations are refused (they would
+    /// close every connection at once).
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let mut l = Limits::default();
+        let ms = |key: &str, v: Option<u64>, d: &mut Duration| match v {
+            Some(0) => Err(ConfigError::Invalid(format!(
+                "[limits] {key} must be above 0"
+            ))),
+            Some(v) => {
+                *d = Duration::from_millis(v);
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        ms(
+            "header_timeout_ms",
+            self.header_timeout_ms,
+            &mut l.header_timeout,
+        )?;
+        ms("body_window_ms", self.body_window_ms, &mut l.body_window)?;
+        ms("idle_timeout_ms", self.idle_timeout_ms, &mut l.idle_timeout)?;
+        if self.max_connections == Some(0) || self.h2_max_concurrent_streams == Some(0) {
+            return Err(ConfigError::Invalid(
+                "[limits] max_connections and h2_max_concurrent_streams must be above 0".into(),
+            ));
+        }
+        l.max_connections = self.max_connections.or(l.max_connections);
+        if let Some(v) = self.max_connections_per_ip {
+            l.max_connections_per_ip = v;
+        }
+        if let Some(v) = self.body_min_bytes {
+            l.body_min_bytes = v;
+        }
+        if let Some(v) = self.h2_max_concurrent_streams {
+            l.h2_max_concurrent_streams = v;
+        }
+        if let Some(v) = self.h2_max_pending_accept_reset_streams {
+            l.h2_max_pending_accept_reset_streams = v;
+        }
+        if let Some(v) = self.h2_max_local_error_reset_streams {
+            l.h2_max_local_error_reset_streams = v;
+        }
+        Ok(l)
+    }
 }
 
 /// `[relay]`: where and how the relay serves. Command-line flags win.
@@ -58,6 +200,7 @@ pub struct RelaySection {
     pub max_body_bytes: Option<usize>,
     pub reader_lease_secs: Option<u64>,
     pub push_coalesce_ms: Option<u64>,
+    pub loopback_push_endpoints: Option<bool>,
 }
 
 /// `[sealed_sender]`.
@@ -88,6 +231,8 @@ pub struct PushConfig {
     /// `apns-expiration`, FCM `android.ttl`, UnifiedPush `TTL`).
     pub ttl_secs: u64,
     pub retry: RetryPolicy,
+    /// `[push.budget]`: bounds on attempts and retries (UnifiedPush).
+    pub budget: BudgetPolicy,
     pub apns: Option<ApnsSettings>,
     pub fcm: Option<FcmSettings>,
     pub unified_push: UnifiedPushSettings,
@@ -98,6 +243,7 @@ impl Default for PushConfig {
         Self {
             ttl_secs: 86_400,
             retry: RetryPolicy::default(),
+            budget: BudgetPolicy::default(),
             apns: None,
             fcm: None,
             unified_push: UnifiedPushSettings::default(),
@@ -150,11 +296,19 @@ pub struct FcmSettings {
 pub struct UnifiedPushSettings {
     /// Per-request timeout.
     pub timeout_secs: u64,
+    /// Not a file key: set (from [`RelayConfig::loopback_test_mode`]) by
+    /// whoever starts a relay on loopback, so its sender may dial
+    /// `localhost` test endpoints.
+    #[serde(skip)]
+    pub loopback: bool,
 }
 
 impl Default for UnifiedPushSettings {
     fn default() -> Self {
-        Self { timeout_secs: 10 }
+        Self {
+            timeout_secs: 10,
+            loopback: false,
+        }
     }
 }
 
@@ -256,6 +410,11 @@ impl FileConfig {
         if let Some(ms) = r.push_coalesce_ms {
             c.push_coalesce = Duration::from_millis(ms);
         }
+        c.limits = self.limits.limits()?;
+        c.rate_limits = self.rate_limits.rate_limits()?;
+        if let Some(b) = r.loopback_push_endpoints {
+            c.loopback_push_endpoints = b;
+        }
         let s = &self.sealed_sender;
         c.sealed_sender = s.enabled.then(|| SealedSenderConfig {
             key_dir: s.key_dir.clone(),
@@ -293,6 +452,9 @@ pub fn push_gateway_from_config(
         ttl,
         timeout: Duration::from_secs(cfg.unified_push.timeout_secs.max(1)),
         retry: cfg.retry.clone(),
+        budget: cfg.budget.clone(),
+        loopback: cfg.unified_push.loopback,
+        resolver: None,
     })?;
     let apns = match &cfg.apns {
         None => None,
@@ -366,5 +528,80 @@ fn checked_url(key: &str, url: &str) -> Result<String, ConfigError> {
         Ok(url.trim_end_matches('/').to_owned())
     } else {
         Err(ConfigError::Invalid(format!("{key} must be https")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_budget_sections_parse_and_refuse_nonsense() {
+        let cfg = parse_config(
+            "[relay]\nloopback_push_endpoints = false\n\n[limits]\nmax_connections = 64\n\
+             max_connections_per_ip = 0\nheader_timeout_ms = 500\nbody_window_ms = 700\n\
+             body_min_bytes = 10\nidle_timeout_ms = 900\nh2_max_concurrent_streams = 4\n\
+             h2_max_pending_accept_reset_streams = 5\nh2_max_local_error_reset_streams = 6\n\n\
+             [push.budget]\nper_target_burst = 3\n",
+        )
+        .unwrap();
+        let c = cfg.relay_config(None, None, None).unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_connections: Some(64),
+                max_connections_per_ip: 0,
+                header_timeout: Duration::from_millis(500),
+                body_window: Duration::from_millis(700),
+                body_min_bytes: 10,
+                idle_timeout: Duration::from_millis(900),
+                h2_max_concurrent_streams: 4,
+                h2_max_pending_accept_reset_streams: 5,
+                h2_max_local_error_reset_streams: 6,
+            }
+        );
+        assert!(!c.loopback_test_mode());
+        assert_eq!(cfg.push.budget.per_target_burst, 3);
+        assert_eq!(
+            cfg.push.budget.global_retry_burst,
+            BudgetPolicy::default().global_retry_burst
+        );
+        let defaults = parse_config("").unwrap();
+        let c = defaults.relay_config(None, None, None).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.loopback_test_mode());
+
+        for bad in [
+            "[limits]\nheader_timeout_ms = 0\n",
+            "[limits]\nidle_timeout_ms = 0\n",
+            "[limits]\nbody_window_ms = 0\n",
+            "[limits]\nmax_connections = 0\n",
+            "[limits]\nh2_max_concurrent_streams = 0\n",
+        ] {
+            let cfg = parse_config(bad).unwrap();
+            assert!(cfg.relay_config(None, None, None).is_err(), "{bad}");
+        }
+        assert!(parse_config("[limits]\nmax_conections = 5\n").is_err());
+        assert!(parse_config("[rate_limits]\nsends = { count = 1, window_secs = 1 }\n").is_err());
+        assert!(parse_config(
+            "[rate_limits]\nsends_per_account = { count = 1, window_secs = 0 }\n"
+        )
+        .unwrap()
+        .relay_config(None, None, None)
+        .is_err());
+        let c = parse_config(
+            "[rate_limits]\nbundle_fetches_per_target = { count = 3, window_secs = 60 }\n",
+        )
+        .unwrap()
+        .relay_config(None, None, None)
+        .unwrap();
+        assert_eq!(
+            c.rate_limits.bundle_fetches_per_target,
+            crate::rate_limits::Rate::per_minute(3)
+        );
+        assert!(parse_config("[limits]\nmax_connections = -1\n").is_err());
+        assert!(parse_config("[push.budget]\nper_target = 1\n").is_err());
+        // The loopback exception is never a file key.
+        assert!(parse_config("[push.unified_push]\nloopback = true\n").is_err());
     }
 }

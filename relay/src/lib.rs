@@ -8,8 +8,12 @@ mod api;
 mod auth;
 mod config;
 mod config_file;
+mod connections;
 mod error;
+pub mod key_checks;
+mod limits;
 mod push;
+pub mod rate_limits;
 mod sealed_sender;
 mod server;
 mod storage;
@@ -19,18 +23,19 @@ use std::path::Path;
 use rand::RngCore;
 
 pub use api::{DELIVERY_KEY_HEADER, MAX_KEYS_PER_UPLOAD};
-pub use config::{system_clock, Clock, RelayConfig, SealedSenderConfig, TlsConfig};
+pub use config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, TlsConfig};
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
-    ConfigError, FcmSettings, FileConfig, PushConfig, RelaySection, SealedSenderSection,
-    UnifiedPushSettings,
+    ConfigError, FcmSettings, FileConfig, LimitsSection, PushConfig, RelaySection,
+    SealedSenderSection, UnifiedPushSettings,
 };
 pub use error::RelayError;
 pub use push::{
-    default_push_sender, valid_apns_token, valid_fcm_token, ApnsOptions, ApnsSender, BoxFuture,
-    FcmOptions, FcmSender, PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount,
-    UnifiedPushOptions, UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
-    FCM_PRODUCTION, UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
+    check_endpoint, default_push_sender, is_public_unicast, valid_apns_token, valid_fcm_token,
+    ApnsOptions, ApnsSender, BoxFuture, BudgetPolicy, EndpointRefused, FcmOptions, FcmSender,
+    PushError, PushGateway, PushSender, RetryPolicy, ServiceAccount, UnifiedPushOptions,
+    UnifiedPushSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX, FCM_PRODUCTION,
+    UNIFIED_PUSH_MAX_MESSAGE, WAKE_BODY,
 };
 pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
@@ -38,9 +43,13 @@ pub use sealed_sender::{
 pub use server::{start, start_with_storage, RelayHandle};
 pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};
 
+/// How long an invite stays valid unless told otherwise: 14 days.
+pub const DEFAULT_INVITE_TTL_MS: u64 = 14 * 24 * 3600 * 1000;
+
 /// Issues a one-time invite token (base64url, 32 random bytes) into the
-/// relay database at `db_path`; only its hash is stored. `ttl_ms` bounds
-/// how long it stays valid.
+/// relay database at `db_path`; only its hash is stored. It expires after
+/// `ttl_ms` ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token that leaks
+/// from an old e-mail or a lost printout opens nothing.
 pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, RelayError> {
     use base64::Engine;
     let storage = SqliteStorage::open(db_path)?;
@@ -49,7 +58,11 @@ pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, Rela
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let now = (system_clock())();
     storage
-        .create_invite(&auth::hash_invite(&token), now, ttl_ms.map(|t| now + t))
+        .create_invite(
+            &auth::hash_invite(&token),
+            now,
+            Some(now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS))),
+        )
         .map_err(|e| RelayError::Internal(e.to_string()))?;
     Ok(token)
 }

@@ -1,17 +1,29 @@
 //! Starting and stopping the relay: plain HTTP on loopback only, TLS
-//! (rustls) everywhere else.
+//! (rustls) everywhere else, both through one accept loop that enforces
+//! the connection limits (see limits.rs and connections.rs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::api::{self, AppState};
 use crate::config::{RelayConfig, TlsConfig};
+use crate::connections::{BusyBody, ProgressBody, Registry, Ticket};
 use crate::error::RelayError;
+use crate::limits::{self, Limits};
 use crate::push::{Dispatcher, PushSender};
 use crate::sealed_sender::SealedSender;
 use crate::storage::{SqliteStorage, Storage};
@@ -89,36 +101,41 @@ pub async fn start_with_storage(
         Arc::clone(&storage),
         config.push_coalesce,
         config.clock.clone(),
+        config.loopback_test_mode(),
     );
     let sealed = match &config.sealed_sender {
         Some(ss) => Some(Arc::new(SealedSender::load_or_create(ss, &config.db_path)?)),
         None => None,
     };
     let cfg = Arc::new(config);
+    let rate = Arc::new(crate::rate_limits::RateLimits::new(&cfg.rate_limits));
     let state = AppState {
         storage: Arc::clone(&storage),
         push: dispatcher,
         cfg: Arc::clone(&cfg),
         sealed,
+        rate: Arc::clone(&rate),
     };
     let app = api::router(state);
     let (stop, stop_rx) = watch::channel(false);
 
-    let mut rx = stop_rx.clone();
-    let server = match acceptor {
-        None => tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "relay server stopped");
-            }
-        }),
-        Some(acceptor) => tokio::spawn(serve_tls(listener, acceptor, app, rx)),
-    };
+    let nofile = limits::raise_fd_limit();
+    let cap = limits::connection_cap(&cfg.limits, nofile);
+    let registry = Registry::new(cap, cfg.limits.max_connections_per_ip);
+    tracing::info!(
+        max_connections = cap,
+        per_ip = cfg.limits.max_connections_per_ip,
+        open_file_limit = nofile,
+        "connection limits"
+    );
+    let server = tokio::spawn(serve(
+        listener,
+        acceptor,
+        app,
+        registry,
+        cfg.limits.clone(),
+        stop_rx.clone(),
+    ));
 
     // Sweeper: purge expired mail every minute.
     let mut rx = stop_rx;
@@ -127,6 +144,7 @@ pub async fn start_with_storage(
             tokio::select! {
                 _ = rx.changed() => break,
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                    rate.sweep();
                     let not_before = (cfg.clock)().saturating_sub(cfg.message_ttl.as_millis() as u64);
                     let s = Arc::clone(&storage);
                     if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || s.purge_expired(not_before)).await {
@@ -144,34 +162,149 @@ pub async fn start_with_storage(
     })
 }
 
-async fn serve_tls(
+/// One accept loop for plain HTTP and TLS: every connection is admitted
+/// under the cap (or refused at once), and served by hyper with the
+/// header, idle and HTTP/2 limits; request bodies must keep making
+/// progress.
+async fn serve(
     listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
+    registry: Arc<Registry>,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
+    let builder = Arc::new(http_builder(&limits));
+    let limits = Arc::new(limits);
     loop {
-        let (tcp, _) = tokio::select! {
-            _ = stop.changed() => break,
+        let (tcp, peer) = tokio::select! {
+            _ = stopped(&mut stop) => break,
             r = listener.accept() => match r {
                 Ok(c) => c,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                Err(e) => {
+                    // Out of descriptors or a transient network error:
+                    // back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             },
         };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
+        let ticket = match registry.admit(peer.ip()) {
+            Ok(t) => t,
+            Err(why) => {
+                // Closed at once: a refused socket costs nothing to hold.
+                tracing::debug!(reason = ?why, "connection refused");
+                drop(tcp);
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(connection(
+            tcp,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            Arc::clone(&builder),
+            ticket,
+            Arc::clone(&limits),
+            stop.clone(),
+        ));
     }
+    drop(listener);
+    // Let connections finish their graceful shutdown.
+    while registry.len() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn http_builder(limits: &Limits) -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
+        .max_header_list_size(64 * 1024);
+    b
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    builder: Arc<Builder<TokioExecutor>>,
+    ticket: Ticket,
+    limits: Arc<Limits>,
+    stop: watch::Receiver<bool>,
+) {
+    match acceptor {
+        None => serve_io(tcp, peer, app, &builder, ticket, &limits, stop).await,
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                _ = ticket.evicted() => return,
+                r = tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)) => r,
+            };
+            if let Ok(Ok(tls)) = handshake {
+                serve_io(tls, peer, app, &builder, ticket, &limits, stop).await
+            }
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    app: axum::Router,
+    builder: &Builder<TokioExecutor>,
+    ticket: Ticket,
+    limits: &Limits,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::clone(&ticket.activity);
+    let (window, min_bytes) = (limits.body_window, limits.body_min_bytes);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let in_flight = activity.begin();
+        let (mut parts, body) = req.into_parts();
+        // The peer address, for handlers and layers that need it.
+        parts.extensions.insert(ConnectInfo(peer));
+        let req = Request::from_parts(parts, ProgressBody::new(body, window, min_bytes));
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await?;
+            Ok::<_, Infallible>(resp.map(|b| Body::new(BusyBody::new(b, in_flight))))
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let tick = (limits.header_timeout.min(limits.idle_timeout) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut watchdog = tokio::time::interval(tick);
+    let ending = loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = ticket.evicted() => return,
+            _ = stopped(&mut stop) => break Duration::from_secs(5),
+            _ = watchdog.tick() => {
+                if ticket.activity.expired(limits.header_timeout, limits.idle_timeout) {
+                    break Duration::from_secs(1);
+                }
+            }
+        }
+    };
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(ending, conn).await;
 }

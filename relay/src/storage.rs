@@ -175,7 +175,47 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE readers;
      CREATE TABLE readers (mailbox_id INTEGER NOT NULL UNIQUE,
         reader TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+    // v4: no AUTOINCREMENT on the mailbox: `sqlite_sequence` kept a
+    // lifetime count of every envelope ever queued. A plain rowid key
+    // still orders the queue (new rows get max + 1) and forgets the count
+    // once delivered mail is gone.
+    "CREATE TABLE mailbox_v4 (seq INTEGER PRIMARY KEY,
+        mailbox_id INTEGER NOT NULL, guid BLOB NOT NULL,
+        envelope BLOB NOT NULL, server_timestamp INTEGER NOT NULL,
+        UNIQUE (mailbox_id, guid));
+     INSERT INTO mailbox_v4 SELECT seq, mailbox_id, guid, envelope, server_timestamp FROM mailbox;
+     DROP TABLE mailbox;
+     ALTER TABLE mailbox_v4 RENAME TO mailbox;
+     CREATE INDEX mailbox_by_box ON mailbox (mailbox_id, seq);
+     CREATE INDEX mailbox_by_time ON mailbox (server_timestamp);
+     DELETE FROM sqlite_sequence WHERE name IN ('mailbox', 'mailbox_v3');",
 ];
+
+/// The relay database and its `-wal`/`-shm` files are the owner's only
+/// (0600), whatever the umask: SQLite gives the side files the main
+/// file's mode, so creating the main file 0600 first covers all three.
+fn restrict_permissions(path: &Path) -> Result<(), RelayError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 /// A one-time key row: (key id, public key, signature if signed).
 type OneTimeRow = (u32, Vec<u8>, Option<Vec<u8>>);
@@ -189,6 +229,7 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<Self, RelayError> {
+        restrict_permissions(path)?;
         let conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;

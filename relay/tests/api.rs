@@ -2,6 +2,8 @@
 
 mod support;
 
+use alcove_relay::key_checks::testing::DeviceKeys;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,23 +67,10 @@ impl Dev {
     }
 }
 
-fn keys(n: u32, start: u32) -> PreKeyUpload {
-    let signed = |id| SignedPreKey {
-        id,
-        public_key: rnd(33),
-        signature: rnd(64),
-    };
-    PreKeyUpload {
-        signed_prekey: Some(signed(1)),
-        kyber_last_resort: Some(signed(1000)),
-        one_time_prekeys: (start..start + n)
-            .map(|id| PreKey {
-                id,
-                public_key: rnd(33),
-            })
-            .collect(),
-        one_time_kyber_prekeys: (start..start + n).map(signed).collect(),
-    }
+/// A real identity key and `n` one-time keys of each kind signed by it.
+fn device(n: u32, start: u32) -> (Vec<u8>, PreKeyUpload) {
+    let k = DeviceKeys::generate();
+    (k.identity_key(), k.upload(n, start))
 }
 
 impl Fixture {
@@ -110,13 +99,14 @@ impl Fixture {
         let invite = create_invite(&self.db, None).unwrap();
         let account = hex::encode(rnd(8));
         let secret = rnd(32);
+        let (identity_key, prekeys) = device(keys_n, 1);
         let req = RegisterRequest {
             invite_token: invite,
             account_id: account.clone(),
             registration_id: 77,
-            identity_key: rnd(33),
+            identity_key,
             auth_secret: secret.clone(),
-            prekeys: Some(keys(keys_n, 1)),
+            prekeys: Some(prekeys),
             delivery_key: vec![],
         };
         let (s, b) = self
@@ -181,14 +171,17 @@ impl Fixture {
 async fn invites_are_single_use_and_required() {
     let f = fixture().await;
     let invite = create_invite(&f.db, None).unwrap();
-    let mk = |token: &str, id: &str| RegisterRequest {
-        invite_token: token.into(),
-        account_id: id.into(),
-        registration_id: 5,
-        identity_key: rnd(33),
-        auth_secret: rnd(32),
-        prekeys: Some(keys(3, 1)),
-        delivery_key: vec![],
+    let mk = |token: &str, id: &str| {
+        let (identity_key, prekeys) = device(3, 1);
+        RegisterRequest {
+            invite_token: token.into(),
+            account_id: id.into(),
+            registration_id: 5,
+            identity_key,
+            auth_secret: rnd(32),
+            prekeys: Some(prekeys),
+            delivery_key: vec![],
+        }
     };
     let (s, _) = f
         .call(
@@ -276,7 +269,19 @@ async fn bad_auth_malformed_and_oversized_requests_store_nothing() {
             reqwest::Method::PUT,
             "/v1/keys",
             Some(&a),
-            Some(keys(101, 500).encode_to_vec()),
+            Some(
+                PreKeyUpload {
+                    one_time_prekeys: vec![
+                        PreKey {
+                            id: 1,
+                            public_key: rnd(33)
+                        };
+                        101
+                    ],
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
         )
         .await;
     assert_eq!(s, 400, "more than 100 keys");
@@ -331,7 +336,7 @@ async fn bundles_consume_one_time_keys_then_fall_back_to_last_resort() {
 async fn concurrent_bundle_fetches_never_share_a_one_time_key() {
     let f = Arc::new(fixture().await);
     let a = f.register(5).await;
-    let b = f.register(40).await;
+    let b = f.register(35).await;
     let mut tasks = Vec::new();
     for _ in 0..30 {
         let (f, a, b) = (Arc::clone(&f), a.clone(), b.clone());
@@ -397,12 +402,13 @@ async fn send_fetch_ack_with_paging_dedup_and_device_mismatch() {
     assert!(!page.more);
 
     // A second device: sends naming only device 1 are refused with the list.
+    let (identity_key, prekeys) = device(2, 1);
     let req = RegisterRequest {
         account_id: b.account.clone(),
         registration_id: 88,
-        identity_key: rnd(33),
+        identity_key,
         auth_secret: rnd(32),
-        prekeys: Some(keys(2, 1)),
+        prekeys: Some(prekeys),
         ..Default::default()
     };
     let (s, body) = f

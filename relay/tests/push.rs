@@ -388,6 +388,13 @@ async fn unified_push_ttl_no_redirects_gone_backoff_and_size_limit() {
         ttl: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
         retry: fast_retry(),
+        // The stub is on loopback, and this test counts on every attempt.
+        loopback: true,
+        budget: BudgetPolicy {
+            per_target_burst: 100,
+            ..BudgetPolicy::default()
+        },
+        resolver: None,
     };
     let sender = UnifiedPushSender::with_options(opts.clone()).unwrap();
     let endpoint = format!("{}/up/Zx81", stub.url);
@@ -471,25 +478,16 @@ struct Relay {
 
 impl Relay {
     async fn register(&self) -> Dev {
-        let signed = |id| SignedPreKey {
-            id,
-            public_key: rnd(33),
-            signature: rnd(64),
-        };
+        let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
         let account = uuid_like();
         let secret = rnd(32);
         let req = RegisterRequest {
             invite_token: create_invite(&self.db, None).unwrap(),
             account_id: account.clone(),
             registration_id: 77,
-            identity_key: rnd(33),
+            identity_key: device.identity_key(),
             auth_secret: secret.clone(),
-            prekeys: Some(PreKeyUpload {
-                signed_prekey: Some(signed(1)),
-                kyber_last_resort: Some(signed(1000)),
-                one_time_prekeys: vec![],
-                one_time_kyber_prekeys: vec![],
-            }),
+            prekeys: Some(device.upload(0, 1)),
             ..Default::default()
         };
         let resp = self
@@ -601,8 +599,9 @@ endpoint = "{fcm}"
         fcm = fcm.url
     );
     std::fs::write(dir.path().join("relay.toml"), toml).unwrap();
-    let file = load_config(&dir.path().join("relay.toml")).unwrap();
+    let mut file = load_config(&dir.path().join("relay.toml")).unwrap();
     let config = file.relay_config(None, None, None).unwrap();
+    file.push.unified_push.loopback = config.loopback_test_mode();
     let db = config.db_path.clone();
     let handle = start(config, push_sender_from_config(&file.push).unwrap())
         .await

@@ -81,20 +81,6 @@ impl Dev {
     }
 }
 
-fn keys() -> PreKeyUpload {
-    let signed = |id| SignedPreKey {
-        id,
-        public_key: rnd(33),
-        signature: rnd(64),
-    };
-    PreKeyUpload {
-        signed_prekey: Some(signed(1)),
-        kyber_last_resort: Some(signed(1000)),
-        one_time_prekeys: vec![],
-        one_time_kyber_prekeys: vec![],
-    }
-}
-
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
@@ -125,10 +111,8 @@ impl Fixture {
         let invite = create_invite(&self.db, None).unwrap();
         let account = hex::encode(rnd(8));
         let secret = rnd(32);
-        let identity = KeyPair::generate(&mut rand::rng())
-            .public_key
-            .serialize()
-            .to_vec();
+        let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
+        let identity = device.identity_key();
         let delivery_key = rnd(32);
         let req = RegisterRequest {
             invite_token: invite,
@@ -136,7 +120,7 @@ impl Fixture {
             registration_id: 77,
             identity_key: identity.clone(),
             auth_secret: secret.clone(),
-            prekeys: Some(keys()),
+            prekeys: Some(device.upload(0, 1)),
             delivery_key: delivery_key.clone(),
         };
         let (s, b) = self

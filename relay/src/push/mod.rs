@@ -9,7 +9,9 @@
 
 mod apns;
 mod backoff;
+mod budget;
 mod fcm;
+pub(crate) mod target_guard;
 mod unified_push;
 
 use std::collections::HashMap;
@@ -24,7 +26,9 @@ pub use apns::{
     valid_apns_token, ApnsOptions, ApnsSender, APNS_BODY, APNS_PRODUCTION, APNS_SANDBOX,
 };
 pub use backoff::RetryPolicy;
+pub use budget::BudgetPolicy;
 pub use fcm::{valid_fcm_token, FcmOptions, FcmSender, ServiceAccount, FCM_PRODUCTION};
+pub use target_guard::{check_endpoint, is_public_unicast, EndpointRefused};
 pub use unified_push::{UnifiedPushOptions, UnifiedPushSender, UNIFIED_PUSH_MAX_MESSAGE};
 
 use crate::config_file::ConfigError;
@@ -48,6 +52,10 @@ pub enum PushError {
     Failed(String),
     #[error("no sender configured for this push kind")]
     Unsupported,
+    /// The endpoint is not a public address (or resolves to none): never
+    /// dialled.
+    #[error("push target refused: not a public address")]
+    Refused,
 }
 
 /// Sends one wake-up to one device's push target.
@@ -140,10 +148,17 @@ impl PushSender for PushGateway {
     }
 }
 
-/// The relay's default push sender: UnifiedPush only (APNs and FCM need
-/// credentials, see [`push_sender_from_config`]).
+/// The default push sender of a relay on loopback (tests, the demo):
+/// UnifiedPush only (APNs and FCM need credentials, see
+/// [`push_sender_from_config`]), which may dial `localhost`. A relay off
+/// loopback refuses loopback endpoints before they reach the sender.
 pub fn default_push_sender() -> Result<Arc<dyn PushSender>, crate::RelayError> {
-    Ok(Arc::new(UnifiedPushSender::new()?))
+    let sender = UnifiedPushSender::with_options(UnifiedPushOptions {
+        loopback: true,
+        ..UnifiedPushOptions::default()
+    })
+    .map_err(|e| crate::RelayError::Internal(e.to_string()))?;
+    Ok(Arc::new(sender))
 }
 
 #[derive(Default)]
@@ -157,6 +172,8 @@ pub(crate) struct Dispatcher {
     storage: Arc<dyn Storage>,
     window: Duration,
     clock: crate::config::Clock,
+    /// The relay serves plain HTTP on loopback: loopback endpoints allowed.
+    loopback: bool,
     state: Mutex<HashMap<(String, u32), DeviceState>>,
 }
 
@@ -166,12 +183,14 @@ impl Dispatcher {
         storage: Arc<dyn Storage>,
         window: Duration,
         clock: crate::config::Clock,
+        loopback: bool,
     ) -> Arc<Self> {
         Arc::new(Self {
             sender,
             storage,
             window,
             clock,
+            loopback,
             state: Mutex::new(HashMap::new()),
         })
     }
@@ -238,10 +257,19 @@ impl Dispatcher {
             }
             return;
         };
-        match self.sender.wake(&target).await {
+        // The registration rules again, for rows stored before them or
+        // while the relay ran in loopback mode.
+        let unified = target.kind == Kind::UnifiedPush as i32;
+        let result = if unified && check_endpoint(&target.endpoint, self.loopback).is_err() {
+            Err(PushError::Refused)
+        } else {
+            // Retries count against the account's budget (budget.rs).
+            budget::for_account(account_id, self.sender.wake(&target)).await
+        };
+        match result {
             Ok(()) => tracing::debug!(device = device_id, "wake-up sent"),
-            Err(PushError::Gone) => {
-                tracing::info!(device = device_id, "push target gone; dropped");
+            Err(e @ (PushError::Gone | PushError::Refused)) => {
+                tracing::info!(device = device_id, reason = %e, "push target dropped");
                 let storage = Arc::clone(&self.storage);
                 let a = account_id.to_owned();
                 let _ = tokio::task::spawn_blocking(move || {

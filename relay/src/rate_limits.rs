@@ -1,0 +1,392 @@
+//! Per-account and per-address rate limits (GCRA, from `governor`): what
+//! one enrolled account or one address may ask of the relay per unit of
+//! time. The defaults sit far above what a practice does by honest use;
+//! they stop floods (a stranger filling a mailbox, draining a victim's
+//! one-time prekeys, guessing credentials, scripting registrations).
+//!
+//! State is in process memory: with several relay processes each holds
+//! its own buckets, so the effective limit is the configured one times
+//! the number of processes (said in README, "Running a relay safely").
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+/// `count` requests per `window`, all of which may come at once. A count
+/// of zero turns the limit off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    pub const fn per_minute(count: u32) -> Self {
+        Self {
+            count,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    pub const fn per_hour(count: u32) -> Self {
+        Self {
+            count,
+            window: Duration::from_secs(3600),
+        }
+    }
+
+    fn quota(self) -> Option<Quota> {
+        let burst = NonZeroU32::new(self.count)?;
+        let period = self.window.checked_div(self.count)?;
+        Quota::with_period(period.max(Duration::from_nanos(1))).map(|q| q.allow_burst(burst))
+    }
+}
+
+/// The `[rate_limits]` section of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Sends (signed or sealed) by one account.
+    pub sends_per_account: Rate,
+    /// Signed (not sealed) sends from one account to one recipient. Sealed
+    /// sends need the recipient's delivery key, which only its contacts
+    /// hold; a stranger can only send signed, so this is the cap on
+    /// unsolicited mail.
+    pub signed_sends_per_pair: Rate,
+    /// Prekey bundle fetches by one account.
+    pub bundle_fetches_per_requester: Rate,
+    /// Prekey bundle fetches of one account's keys, by anyone: a victim's
+    /// one-time keys cannot be drained faster than this.
+    pub bundle_fetches_per_target: Rate,
+    /// Registration attempts from one address.
+    pub registrations_per_address: Rate,
+    /// Failed authentications from one address; past it, the address is
+    /// refused before its credentials are checked until the bucket refills.
+    pub failed_auth_per_address: Rate,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            sends_per_account: Rate::per_minute(120),
+            signed_sends_per_pair: Rate::per_hour(60),
+            bundle_fetches_per_requester: Rate::per_hour(120),
+            bundle_fetches_per_target: Rate::per_hour(30),
+            registrations_per_address: Rate::per_hour(20),
+            failed_auth_per_address: Rate {
+                count: 20,
+                window: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Every limit off: for test fixtures that simulate volume on purpose
+    /// (a drained prekey supply, a thousand-message backlog) while testing
+    /// something else. Never a production setting.
+    pub fn off() -> Self {
+        let off = Rate {
+            count: 0,
+            window: Duration::from_secs(1),
+        };
+        Self {
+            sends_per_account: off,
+            signed_sends_per_pair: off,
+            bundle_fetches_per_requester: off,
+            bundle_fetches_per_target: off,
+            registrations_per_address: off,
+            failed_auth_per_address: off,
+        }
+    }
+}
+
+/// A request over its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Which limit (the `ErrorBody` code names it).
+    pub limit: &'static str,
+    /// When the same request would next be allowed.
+    pub retry_after: Duration,
+}
+
+struct Limiter {
+    name: &'static str,
+    inner: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Limiter {
+    fn new(name: &'static str, rate: Rate) -> Self {
+        Self {
+            name,
+            inner: rate.quota().map(governor::RateLimiter::keyed),
+        }
+    }
+
+    fn check(&self, key: String) -> Result<(), Refused> {
+        let Some(l) = &self.inner else { return Ok(()) };
+        l.check_key(&key).map_err(|not_until| Refused {
+            limit: self.name,
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
+    }
+
+    fn sweep(&self) {
+        if let Some(l) = &self.inner {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+/// One address, as the limits see it: an IPv4 address, or the /64 of an
+/// IPv6 one (a single host commonly holds a whole /64).
+fn address_key(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Most addresses remembered as blocked for failed logins; past it the
+/// oldest entries are dropped first (memory stays bounded under a flood
+/// from many addresses).
+const MAX_BLOCKED: usize = 100_000;
+
+/// Every rate limit of one relay process.
+pub struct RateLimits {
+    sends: Limiter,
+    signed_pairs: Limiter,
+    bundle_requesters: Limiter,
+    bundle_targets: Limiter,
+    registrations: Limiter,
+    failed_auth: Limiter,
+    /// Addresses over the failed-login limit, and until when.
+    blocked: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl RateLimits {
+    pub fn new(cfg: &RateLimitConfig) -> Self {
+        Self {
+            sends: Limiter::new("rate_limited_sends", cfg.sends_per_account),
+            signed_pairs: Limiter::new("rate_limited_unsolicited", cfg.signed_sends_per_pair),
+            bundle_requesters: Limiter::new(
+                "rate_limited_bundles",
+                cfg.bundle_fetches_per_requester,
+            ),
+            bundle_targets: Limiter::new("rate_limited_bundles", cfg.bundle_fetches_per_target),
+            registrations: Limiter::new(
+                "rate_limited_registrations",
+                cfg.registrations_per_address,
+            ),
+            failed_auth: Limiter::new("rate_limited_auth", cfg.failed_auth_per_address),
+            blocked: Mutex::default(),
+        }
+    }
+
+    /// A send by `sender` (any kind).
+    pub fn send(&self, sender: &str) -> Result<(), Refused> {
+        self.sends.check(sender.to_owned())
+    }
+
+    /// A signed send from `sender` to `recipient`.
+    pub fn signed_send(&self, sender: &str, recipient: &str) -> Result<(), Refused> {
+        self.signed_pairs.check(format!("{sender}\n{recipient}"))
+    }
+
+    /// `requester` fetching `target`'s prekey bundles.
+    pub fn bundle_fetch(&self, requester: &str, target: &str) -> Result<(), Refused> {
+        self.bundle_requesters.check(requester.to_owned())?;
+        self.bundle_targets.check(target.to_owned())
+    }
+
+    /// A registration attempt from `addr`.
+    pub fn registration(&self, addr: IpAddr) -> Result<(), Refused> {
+        self.registrations.check(address_key(addr))
+    }
+
+    /// Whether `addr` may try to authenticate now.
+    pub fn auth_allowed(&self, addr: IpAddr) -> Result<(), Refused> {
+        let key = address_key(addr);
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        match blocked.get(&key) {
+            Some(until) if *until > Instant::now() => Err(Refused {
+                limit: "rate_limited_auth",
+                retry_after: until.saturating_duration_since(Instant::now()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed authentication from `addr`; once over the limit
+    /// the address is refused until its bucket refills.
+    pub fn failed_auth(&self, addr: IpAddr) {
+        let key = address_key(addr);
+        if let Err(r) = self.failed_auth.check(key.clone()) {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            if blocked.len() >= MAX_BLOCKED {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+                if blocked.len() >= MAX_BLOCKED {
+                    blocked.clear();
+                }
+            }
+            blocked.insert(key, Instant::now() + r.retry_after);
+        }
+    }
+
+    /// Forgets buckets that have refilled and blocks that have ended
+    /// (the relay's sweeper calls this every minute).
+    pub fn sweep(&self) {
+        for l in self.limiters() {
+            l.sweep();
+        }
+        let now = Instant::now();
+        self.blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, until| *until > now);
+    }
+
+    /// How many keys the limiters remember (for tests and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.limiters().iter().map(|l| l.len()).sum()
+    }
+
+    fn limiters(&self) -> [&Limiter; 6] {
+        [
+            &self.sends,
+            &self.signed_pairs,
+            &self.bundle_requesters,
+            &self.bundle_targets,
+            &self.registrations,
+            &self.failed_auth,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn tight() -> RateLimitConfig {
+        RateLimitConfig {
+            sends_per_account: Rate::per_hour(5),
+            signed_sends_per_pair: Rate::per_hour(3),
+            bundle_fetches_per_requester: Rate::per_hour(10),
+            bundle_fetches_per_target: Rate::per_hour(4),
+            registrations_per_address: Rate::per_hour(2),
+            failed_auth_per_address: Rate::per_hour(3),
+        }
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_next_is_refused_with_a_retry_after() {
+        let l = RateLimits::new(&tight());
+        for _ in 0..5 {
+            l.send("a").unwrap();
+        }
+        let r = l.send("a").unwrap_err();
+        assert_eq!(r.limit, "rate_limited_sends");
+        // One cell refills every 12 minutes.
+        assert!(r.retry_after > Duration::from_secs(600));
+        assert!(r.retry_after <= Duration::from_secs(720));
+        // Another account is untouched.
+        l.send("b").unwrap();
+    }
+
+    #[test]
+    fn unsolicited_mail_is_capped_per_pair() {
+        let l = RateLimits::new(&tight());
+        for _ in 0..3 {
+            l.signed_send("stranger", "victim").unwrap();
+        }
+        assert!(l.signed_send("stranger", "victim").is_err());
+        // The same stranger to someone else, and a contact to the victim.
+        l.signed_send("stranger", "other").unwrap();
+        l.signed_send("contact", "victim").unwrap();
+    }
+
+    #[test]
+    fn a_victims_prekeys_cannot_be_drained_by_many_requesters() {
+        let l = RateLimits::new(&tight());
+        let mut ok = 0;
+        for i in 0..100 {
+            if l.bundle_fetch(&format!("r{i}"), "victim").is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 4);
+        // One requester is capped across targets too.
+        let mut ok = 0;
+        for i in 0..100 {
+            if l.bundle_fetch("greedy", &format!("t{i}")).is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 10);
+    }
+
+    #[test]
+    fn failed_logins_block_the_address_and_ipv6_counts_per_64() {
+        let l = RateLimits::new(&tight());
+        let a = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, 1));
+        let same64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+        let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+        for _ in 0..3 {
+            l.auth_allowed(a).unwrap();
+            l.failed_auth(a);
+        }
+        l.auth_allowed(a).unwrap();
+        l.failed_auth(a);
+        let r = l.auth_allowed(same64).unwrap_err();
+        assert_eq!(r.limit, "rate_limited_auth");
+        assert!(r.retry_after > Duration::ZERO);
+        l.auth_allowed(other).unwrap();
+        // An IPv4-mapped address is its IPv4 address.
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+        assert_eq!(address_key(mapped), address_key(other));
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let mut cfg = tight();
+        cfg.registrations_per_address = Rate::per_hour(0);
+        let l = RateLimits::new(&cfg);
+        for _ in 0..1000 {
+            l.registration(IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+        }
+    }
+
+    #[test]
+    fn thousands_of_keys_are_remembered_only_while_they_matter() {
+        let mut cfg = tight();
+        cfg.sends_per_account = Rate {
+            count: 1,
+            window: Duration::from_millis(1),
+        };
+        let l = RateLimits::new(&cfg);
+        for i in 0..5_000 {
+            let _ = l.send(&format!("acct{i}"));
+        }
+        assert!(l.tracked_keys() >= 5_000);
+        // Refilled after a millisecond: the sweep forgets them.
+        std::thread::sleep(Duration::from_millis(5));
+        l.sweep();
+        assert_eq!(l.tracked_keys(), 0);
+    }
+}

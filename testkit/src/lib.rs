@@ -1,0 +1,10 @@
+//! Fixtures shared by Alcove's tests and benchmarks, so each suite runs the
+//! real parts the same way: a relay on a loopback socket (in process or the
+//! `alcove relay` binary), a local UnifiedPush endpoint, and libsignal's
+//! in-memory sessions, the baseline every benchmark ratio is measured
+//! against. Test code: it panics on set-up failure.
+#![forbid(unsafe_code)]
+
+pub mod baseline;
+pub mod relay;
+pub mod unified_push;
