@@ -1597,8 +1597,134 @@ async fn only_the_primary_revokes_others_never_the_last_and_a_revoked_device_is_
     // Revoked ids are never handed out again.
     let fourth = add_device(&http, &base, &primary).await;
     assert_eq!(fourth.device, 4);
+    // At most `max_devices` (5) at once: 2 held, 3 more fit, the next not.
+    for _ in 0..3 {
+        add_device(&http, &base, &primary).await;
+    }
+    let keys = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let req = RegisterRequest {
+        account_id: primary.account.clone(),
+        registration_id: 77,
+        identity_key: keys.identity_key(),
+        auth_secret: rnd(32),
+        prekeys: Some(keys.upload(0, 1)),
+        ..Default::default()
+    };
+    let resp = http
+        .post(format!("{base}/v1/devices"))
+        .header("authorization", primary.auth())
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    typed(resp, 409, "too_many_devices").await;
 }
 
 fn abuse_contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// ------------------------------------------------------- mailbox quotas
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_fill_only_half_a_mailbox_so_contacts_still_get_through() {
+    let dir = tempfile::tempdir().unwrap();
+    // The byte cap is what binds: 100 envelopes, 40,000 bytes.
+    let config = write_config(
+        dir.path(),
+        "[rate_limits]\nsigned_sends_per_pair = { count = 1000, window_secs = 60 }\n",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "push_coalesce_ms = 100\n",
+        "push_coalesce_ms = 100\nmax_queue = 100\nmax_queue_bytes = 40000\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let relay = RelayProcess::spawn(
+        ALCOVE_BIN,
+        [std::ffi::OsStr::new("--config"), config.as_os_str()],
+        dir.path().join("relay.db"),
+        "info",
+    );
+    let http = reqwest::Client::new();
+    let base = relay.url.clone();
+    // The victim shares a delivery key with its contact (in real use,
+    // inside end-to-end encrypted content).
+    let keys = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let delivery_key = rnd(32);
+    let secret = rnd(32);
+    let req = RegisterRequest {
+        invite_token: alcove_relay::create_invite(&relay.db, None).unwrap(),
+        account_id: "victim-account".into(),
+        registration_id: 77,
+        identity_key: keys.identity_key(),
+        auth_secret: secret.clone(),
+        prekeys: Some(keys.upload(0, 1)),
+        delivery_key: delivery_key.clone(),
+    };
+    let resp = http
+        .post(format!("{base}/v1/register"))
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let victim = Dev {
+        account: "victim-account".into(),
+        device: 1,
+        secret,
+    };
+    let stranger = register(&http, &base, &relay.db).await;
+    let message = |kind: envelope::Type| SendRequest {
+        guid: rnd(16),
+        messages: vec![OutgoingMessage {
+            destination_device: 1,
+            destination_registration_id: 77,
+            r#type: kind as i32,
+            ciphertext: rnd(6000),
+        }],
+    };
+    // A stranger's signed mail: three of 6 KB fit in half of 40,000 bytes.
+    let mut accepted = 0;
+    for _ in 0..20 {
+        let resp = http
+            .put(format!("{base}/v1/messages/{}", victim.account))
+            .header("authorization", stranger.auth())
+            .body(message(envelope::Type::SignalMessage).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            204 | 200 => accepted += 1,
+            507 => {
+                let body = ErrorBody::decode(&resp.bytes().await.unwrap()[..]).unwrap();
+                assert_eq!(body.code, "mailbox_full");
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert_eq!(accepted, 3);
+    // The contact's sealed mail still gets through, up to the whole cap.
+    let mut sealed = 0;
+    for _ in 0..10 {
+        let resp = http
+            .put(format!("{base}/v1/messages/{}/sealed", victim.account))
+            .header(
+                "x-alcove-delivery-key",
+                base64::engine::general_purpose::STANDARD.encode(&delivery_key),
+            )
+            .body(message(envelope::Type::SealedSender).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        if resp.status().is_success() {
+            sealed += 1;
+        } else {
+            assert_eq!(resp.status(), 507);
+        }
+    }
+    assert_eq!(
+        sealed, 3,
+        "18 KB signed + 3 × 6 KB sealed fit in 40,000 bytes"
+    );
+    assert_eq!(queued(&http, &base, &victim).await, 6);
 }

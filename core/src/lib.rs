@@ -10,6 +10,7 @@
 mod account;
 mod content;
 mod conversations;
+mod credentials;
 mod db;
 mod deadline;
 mod drive;
@@ -19,13 +20,14 @@ mod identity;
 mod lease;
 pub mod logging;
 mod messaging;
+mod notification_settings;
 mod outbox;
 mod prekeys;
 mod protocol_store;
 mod relay_client;
 mod schema;
 mod sealed;
-mod settings;
+mod store;
 mod sync;
 mod time;
 
@@ -39,11 +41,11 @@ pub use events::{SyncEvent, MAX_EVENTS};
 pub use identity::{IdentityStatus, SafetyNumber};
 pub use lease::RATCHET_LEASE;
 pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
+pub use notification_settings::NotificationPrivacy;
 pub use outbox::OutboxItem;
 pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
 pub use sealed::{CERT_REFRESH_MARGIN_MS, DELIVERY_KEY_LEN};
-pub use settings::NotificationPrivacy;
 pub use sync::{Client, Notification, SyncReport};
 
 pub use alcove_proto as proto;

@@ -61,6 +61,21 @@ impl EnvelopeOutcome {
     }
 }
 
+/// Whether an outgoing ciphertext names its sender on the envelope.
+#[derive(Clone, Copy)]
+pub(crate) enum Sealing<'a> {
+    /// A plain Signal message; the relay sees who sent it (our credentials).
+    Unsealed,
+    /// Sealed sender under this certificate: the envelope names no sender.
+    Sealed(&'a SenderCertificate),
+}
+
+impl<'a> From<Option<&'a SenderCertificate>> for Sealing<'a> {
+    fn from(cert: Option<&'a SenderCertificate>) -> Self {
+        cert.map_or(Sealing::Unsealed, Sealing::Sealed)
+    }
+}
+
 /// A message encrypted for every device of its recipient.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -174,7 +189,8 @@ impl Account {
         crate::account::validate_account_id(remote_account)?;
         let (message_id, sent_at, plaintext) = self.new_content(body)?;
         let tx = self.ratchet_tx()?;
-        let messages = self.encrypt_for_devices(&tx, remote_account, &plaintext, cert)?;
+        let messages =
+            self.encrypt_for_devices(&tx, remote_account, &plaintext, Sealing::from(cert))?;
         let local_id = match text {
             Some(text) => {
                 Some(self.store_outgoing(&tx, remote_account, &message_id, text, sent_at)?)
@@ -231,14 +247,16 @@ impl Account {
 
     /// Encrypts `plaintext` for every device of `remote_account` we hold a
     /// session with, inside `tx` (the ratchet advance commits with it).
-    /// With a sender certificate each ciphertext is sealed (libsignal's
-    /// `sealed_sender_encrypt`): the envelope names no sender.
+    /// `Sealing::Sealed` wraps each ciphertext with libsignal's
+    /// `sealed_sender_encrypt`, so the envelope names no sender;
+    /// `Sealing::Unsealed` sends a plain Signal message under our
+    /// credentials.
     pub(crate) fn encrypt_for_devices(
         &self,
         tx: &Connection,
         remote_account: &str,
         plaintext: &[u8],
-        cert: Option<&SenderCertificate>,
+        sealing: Sealing<'_>,
     ) -> Result<Vec<OutgoingMessage>> {
         if self.identity_change_pending(remote_account)? {
             return Err(Error::IdentityChanged {
@@ -259,8 +277,8 @@ impl Account {
         let mut messages = Vec::with_capacity(devices.len());
         for device in devices {
             let addr = address(remote_account, device)?;
-            let (kind, bytes) = match cert {
-                Some(cert) => (
+            let (kind, bytes) = match sealing {
+                Sealing::Sealed(cert) => (
                     envelope::Type::SealedSender,
                     drive(sealed_sender_encrypt(
                         &addr,
@@ -272,7 +290,7 @@ impl Account {
                         &mut rand::rng(),
                     ))?,
                 ),
-                None => match drive(message_encrypt(
+                Sealing::Unsealed => match drive(message_encrypt(
                     plaintext,
                     &addr,
                     &mut stores.sessions,

@@ -117,7 +117,12 @@ impl Account {
         cert: Option<&libsignal_protocol::SenderCertificate>,
     ) -> Result<Vec<OutgoingMessage>> {
         let tx = self.ratchet_tx()?;
-        let messages = self.encrypt_for_devices(&tx, &item.recipient, &item.content, cert)?;
+        let messages = self.encrypt_for_devices(
+            &tx,
+            &item.recipient,
+            &item.content,
+            crate::messaging::Sealing::from(cert),
+        )?;
         tx.commit()?;
         Ok(messages)
     }

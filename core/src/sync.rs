@@ -18,9 +18,9 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::events::{push_event, SyncEvent};
 use crate::messaging::Received;
+use crate::notification_settings::NotificationPrivacy;
 use crate::outbox::OutboxItem;
 use crate::relay_client::{Credentials, RelayClient, SendOutcome};
-use crate::settings::NotificationPrivacy;
 
 /// The text shown when content is hidden (the default).
 pub const HIDDEN_TITLE: &str = "Alcove";

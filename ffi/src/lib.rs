@@ -111,6 +111,34 @@ pub enum NotificationPrivacy {
     FullPreview,
 }
 
+/// Where a message stands, as the core records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MessageStatus {
+    /// Stored locally; not yet accepted by the relay.
+    Sending,
+    /// Accepted by the relay.
+    Sent,
+    Delivered,
+    Read,
+    /// Could not be sent (recipient gone); shown as failed.
+    Failed,
+    /// An incoming message.
+    Received,
+}
+
+impl From<core::MessageStatus> for MessageStatus {
+    fn from(s: core::MessageStatus) -> Self {
+        match s {
+            core::MessageStatus::Sending => Self::Sending,
+            core::MessageStatus::Sent => Self::Sent,
+            core::MessageStatus::Delivered => Self::Delivered,
+            core::MessageStatus::Read => Self::Read,
+            core::MessageStatus::Failed => Self::Failed,
+            core::MessageStatus::Received => Self::Received,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Notification {
     pub title: String,
@@ -134,7 +162,7 @@ pub struct Message {
     pub outgoing: bool,
     pub body: String,
     pub sent_at: u64,
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -364,7 +392,7 @@ impl AlcoveClient {
                     outgoing: m.outgoing,
                     body: m.body,
                     sent_at: m.sent_at,
-                    status: format!("{:?}", m.status),
+                    status: m.status.into(),
                 })
                 .collect())
         })

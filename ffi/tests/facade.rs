@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alcove_ffi::{
-    generate_database_key, AlcoveClient, AlcoveError, AlcoveEvent, AlcoveListener,
+    generate_database_key, AlcoveClient, AlcoveError, AlcoveEvent, AlcoveListener, MessageStatus,
     NotificationPrivacy, PushKind,
 };
 use alcove_testkit::relay::Relay;
@@ -60,6 +60,9 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
     assert_eq!(r.notifications[0].body, "New secure message");
     let msgs = b.messages(a.account_id().unwrap(), None, 10).unwrap();
     assert_eq!(msgs[0].body, "hello from a");
+    assert_eq!(msgs[0].status, MessageStatus::Received);
+    let sent = a.messages(b.account_id().unwrap(), None, 10).unwrap();
+    assert_eq!(sent[0].status, MessageStatus::Sent);
     assert_eq!(
         a.safety_number(b.account_id().unwrap()).unwrap().display,
         b.safety_number(a.account_id().unwrap()).unwrap().display

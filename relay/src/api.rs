@@ -423,7 +423,11 @@ async fn add_device(
     let keys = keys_of(&req)?;
     let now = (state.cfg.clock)();
     let account = caller.account.clone();
-    let device_id = db(&state, move |s| s.add_device(&account, &device, &keys, now)).await?;
+    let max = state.cfg.max_devices;
+    let device_id = db(&state, move |s| {
+        s.add_device(&account, &device, &keys, now, max)
+    })
+    .await?;
     Ok(proto(
         StatusCode::OK,
         &RegisterResponse {
@@ -714,9 +718,12 @@ async fn deliver(
             server_timestamp: now,
         })
         .collect();
-    let max = state.cfg.max_queue;
+    let quota = crate::storage::MailboxQuota {
+        max_envelopes: state.cfg.max_queue,
+        max_bytes: state.cfg.max_queue_bytes,
+    };
     let a = account.clone();
-    let enqueued = db(&state, move |s| s.enqueue(&a, &envelopes, max)).await?;
+    let enqueued = db(&state, move |s| s.enqueue(&a, &envelopes, &quota)).await?;
     // Counts only: never the recipient's or the sender's account id.
     tracing::debug!(
         devices = enqueued.fresh.len(),

@@ -39,6 +39,12 @@ pub struct RelayConfig {
     pub message_ttl: Duration,
     /// Most envelopes one device's mailbox holds.
     pub max_queue: u32,
+    /// Most bytes one device's mailbox holds. Signed (unsealed) mail, all
+    /// a stranger can send, may fill only half of each cap.
+    pub max_queue_bytes: u64,
+    /// Most devices one account holds at once (phone, tablet, …); device
+    /// ids stop at 127 whatever this says.
+    pub max_devices: u32,
     /// Largest request body accepted.
     pub max_body: usize,
     /// How long a mailbox reader keeps its exclusive lease without renewing.
@@ -111,6 +117,8 @@ impl RelayConfig {
             tls: None,
             message_ttl: Duration::from_secs(30 * 24 * 3600),
             max_queue: 10_000,
+            max_queue_bytes: 64 * 1024 * 1024,
+            max_devices: 5,
             max_body: 256 * 1024,
             reader_lease: Duration::from_secs(30),
             push_coalesce: Duration::from_secs(1),

@@ -197,6 +197,8 @@ pub struct RelaySection {
     pub tls_key: Option<PathBuf>,
     pub message_ttl_days: Option<u64>,
     pub max_queue: Option<u32>,
+    pub max_queue_bytes: Option<u64>,
+    pub max_devices: Option<u32>,
     pub max_body_bytes: Option<usize>,
     pub reader_lease_secs: Option<u64>,
     pub push_coalesce_ms: Option<u64>,
@@ -400,6 +402,17 @@ impl FileConfig {
         }
         if let Some(q) = r.max_queue {
             c.max_queue = q;
+        }
+        if let Some(b) = r.max_queue_bytes {
+            c.max_queue_bytes = b;
+        }
+        if let Some(d) = r.max_devices {
+            if !(1..=127).contains(&d) {
+                return Err(ConfigError::Invalid(
+                    "[relay] max_devices must be 1..=127".into(),
+                ));
+            }
+            c.max_devices = d;
         }
         if let Some(b) = r.max_body_bytes {
             c.max_body = b;

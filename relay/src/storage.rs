@@ -72,12 +72,15 @@ pub trait Storage: Send + Sync + 'static {
         delivery_key_hash: Option<&[u8]>,
         now: u64,
     ) -> Result<u32>;
+    /// Adds the next device (ids are never reused); `TooManyDevices` when
+    /// the account already has `max_devices`.
     fn add_device(
         &self,
         account_id: &str,
         device: &NewDevice,
         keys: &PreKeyUpload,
         now: u64,
+        max_devices: u32,
     ) -> Result<u32>;
     /// Deletes a device, its keys and its queued mail (the WAL scrubbed),
     /// keeping only a tombstone with its hashed secret so the device can
@@ -105,8 +108,13 @@ pub trait Storage: Send + Sync + 'static {
     fn take_bundles(&self, account_id: &str) -> Result<PreKeyBundles>;
     /// (device id, registration id) of every device of an account.
     fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>>;
-    fn enqueue(&self, account_id: &str, envelopes: &[Envelope], max_queue: u32)
-        -> Result<Enqueued>;
+    /// Queues one envelope per device unless its mailbox is over `quota`.
+    fn enqueue(
+        &self,
+        account_id: &str,
+        envelopes: &[Envelope],
+        quota: &MailboxQuota,
+    ) -> Result<Enqueued>;
     /// Oldest first; returns (page, more).
     fn fetch(
         &self,
@@ -203,7 +211,34 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE revoked_devices (account_id TEXT NOT NULL, device_id INTEGER NOT NULL,
         salt BLOB NOT NULL, secret_hash BLOB NOT NULL, revoked_at INTEGER NOT NULL,
         PRIMARY KEY (account_id, device_id));",
+    // v6: each queued envelope's size and whether it was signed (unsealed),
+    // for the byte quota and the unsolicited share of a mailbox.
+    "ALTER TABLE mailbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE mailbox ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;
+     UPDATE mailbox SET size = length(envelope);",
 ];
+
+/// How much one device's mailbox holds. Signed (unsealed) mail — all a
+/// stranger can send, since sealed mail needs the recipient's delivery key
+/// — may fill only half of it, by count and by bytes, so a flood from
+/// strangers leaves room for the recipient's contacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxQuota {
+    pub max_envelopes: u32,
+    pub max_bytes: u64,
+}
+
+impl MailboxQuota {
+    fn admits(&self, queued: (u64, u64, u64, u64), size: u64, signed: bool) -> bool {
+        let (count, bytes, signed_count, signed_bytes) = queued;
+        let total_ok =
+            count < u64::from(self.max_envelopes) && bytes.saturating_add(size) <= self.max_bytes;
+        let share_ok = !signed
+            || (signed_count < u64::from(self.max_envelopes / 2)
+                && signed_bytes.saturating_add(size) <= self.max_bytes / 2);
+        total_ok && share_ok
+    }
+}
 
 /// The relay database and its `-wal`/`-shm` files are the owner's only
 /// (0600), whatever the umask: SQLite gives the side files the main
@@ -409,9 +444,18 @@ impl Storage for SqliteStorage {
         device: &NewDevice,
         keys: &PreKeyUpload,
         now: u64,
+        max_devices: u32,
     ) -> Result<u32> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let count: u32 = tx.query_row(
+            "SELECT count(*) FROM devices WHERE account_id = ?1",
+            [account_id],
+            |r| r.get(0),
+        )?;
+        if count >= max_devices {
+            return Err(StorageError::TooManyDevices);
+        }
         let next: Option<u32> = tx.query_row(
             "SELECT max(d) + 1 FROM (
                 SELECT device_id AS d FROM devices WHERE account_id = ?1
@@ -632,36 +676,49 @@ impl Storage for SqliteStorage {
         &self,
         account_id: &str,
         envelopes: &[Envelope],
-        max_queue: u32,
+        quota: &MailboxQuota,
     ) -> Result<Enqueued> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Enqueued::default();
         for env in envelopes {
-            let queued: u32 = tx
+            let queued: (u64, u64, u64, u64) = tx
                 .prepare_cached(
-                    "SELECT count(*) FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)",
+                    "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(signed), 0),
+                        coalesce(sum(size * signed), 0)
+                     FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)",
                 )?
-                .query_row(params![account_id, env.destination_device], |r| r.get(0))?;
+                .query_row(params![account_id, env.destination_device], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                        r.get::<_, i64>(2)?.max(0) as u64,
+                        r.get::<_, i64>(3)?.max(0) as u64,
+                    ))
+                })?;
             let dup: bool = tx
                 .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND guid = ?3")?
                 .query_row(params![account_id, env.destination_device, env.guid], |r| r.get(0))?;
             if dup {
                 continue;
             }
-            if queued >= max_queue {
+            let bytes = env.encode_to_vec();
+            let signed = !env.source_account.is_empty();
+            if !quota.admits(queued, bytes.len() as u64, signed) {
                 return Err(StorageError::MailboxFull);
             }
             tx.prepare_cached(
-                "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp)
-                 VALUES ((SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2), ?3, ?4, ?5)",
+                "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp, size, signed)
+                 VALUES ((SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2), ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 account_id,
                 env.destination_device,
                 env.guid,
-                env.encode_to_vec(),
-                env.server_timestamp as i64
+                bytes,
+                env.server_timestamp as i64,
+                bytes.len() as i64,
+                signed
             ])?;
             out.fresh.push(env.destination_device);
         }

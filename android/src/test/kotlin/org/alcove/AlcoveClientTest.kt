@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
 import uniffi.alcove_ffi.AlcoveClient
 import uniffi.alcove_ffi.AlcoveException
+import uniffi.alcove_ffi.MessageStatus
 import uniffi.alcove_ffi.Notification
 import uniffi.alcove_ffi.NotificationPrivacy
 import uniffi.alcove_ffi.generateDatabaseKey
@@ -41,6 +42,7 @@ class AlcoveClientTest {
         assertEquals(1u, client.sync(5_000u).received)
         val msgs = client.messages(therapist.accountId(), null, 10u)
         assertEquals(listOf("reply", "hello from kotlin"), msgs.map { it.body })
+        assertEquals(listOf(MessageStatus.RECEIVED, MessageStatus.SENT), msgs.map { it.status })
         assertEquals(
             therapist.safetyNumber(client.accountId()).display,
             client.safetyNumber(therapist.accountId()).display,

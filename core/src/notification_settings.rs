@@ -1,11 +1,10 @@
-//! Small per-account settings kept in the encrypted database: relay
-//! credentials, notification privacy and per-conversation labels.
+//! What notifications may show: the account's notification privacy and
+//! per-conversation labels, kept in the encrypted database.
 
 use rusqlite::{params, OptionalExtension};
 
 use crate::account::{validate_account_id, Account};
-use crate::error::{Error, Result};
-use crate::relay_client::Credentials;
+use crate::error::Result;
 
 /// What a notification may show on the lock screen (the practice decides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,23 +20,6 @@ pub enum NotificationPrivacy {
 }
 
 impl Account {
-    pub(crate) fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
-    pub(crate) fn set_setting(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        Ok(())
-    }
-
     pub fn notification_privacy(&self) -> Result<NotificationPrivacy> {
         Ok(match self.setting("notification_privacy")?.as_deref() {
             Some([1]) => NotificationPrivacy::Pseudonym,
@@ -79,27 +61,5 @@ impl Account {
             )
             .optional()?
             .unwrap_or((None, None)))
-    }
-
-    pub(crate) fn save_credentials(&self, c: &Credentials) -> Result<()> {
-        self.set_setting("relay_secret", &c.secret)?;
-        self.set_setting("relay_device_id", &c.device_id.to_be_bytes())
-    }
-
-    /// This device's relay credentials (tools and tests; apps never need them).
-    #[doc(hidden)]
-    pub fn relay_credentials(&self) -> Result<Credentials> {
-        self.credentials()
-    }
-
-    pub(crate) fn credentials(&self) -> Result<Credentials> {
-        let secret = self.setting("relay_secret")?.ok_or(Error::NoAccount)?;
-        let device = self.setting("relay_device_id")?.ok_or(Error::NoAccount)?;
-        let device: [u8; 4] = device.try_into().map_err(|_| Error::Corrupt)?;
-        Ok(Credentials {
-            account_id: self.account_id.clone(),
-            device_id: u32::from_be_bytes(device),
-            secret: zeroize::Zeroizing::new(secret),
-        })
     }
 }
