@@ -52,33 +52,70 @@ pub enum AlcoveError {
     Internal { reason: String },
 }
 
+/// A fixed reason for each core error that keeps a free-text payload. The
+/// payloads of `Storage`, `Network`, `Decrypt`, ... are a dependency's
+/// `to_string()` (SQL values, URLs with account ids, addresses), so they
+/// never cross the FFI; this match has no wildcard, so a new core variant
+/// must be given its `&'static str` here before the crate builds.
+fn reason(e: &core::Error) -> &'static str {
+    use core::Error as E;
+    match e {
+        E::WrongKey => "wrong_key",
+        E::Corrupt => "corrupt",
+        E::StorageFull => "storage_full",
+        E::SchemaTooNew { .. } => "schema_too_new",
+        E::Storage(_) => "storage",
+        E::NoAccount => "no_account",
+        E::AccountExists => "account_exists",
+        E::Malformed(m) => m,
+        E::UnsupportedContentVersion { .. } => "unsupported_content_version",
+        E::UnknownContent => "unknown_content",
+        E::DuplicateEnvelope => "duplicate_envelope",
+        E::DuplicateMessage => "duplicate_message",
+        E::IdentityChanged { .. } => "identity_changed",
+        E::NoSession { .. } => "no_session",
+        E::Decrypt(_) => "decrypt",
+        E::InvalidBundle(_) => "invalid_bundle",
+        E::PrekeyRotationOverdue => "prekey_rotation_overdue",
+        E::InvalidSenderCertificate => "invalid_sender_certificate",
+        E::SenderCertificateExpired => "sender_certificate_expired",
+        E::SealedSenderSelfSend => "sealed_sender_self_send",
+        E::SafetyNumberMismatch => "safety_number_mismatch",
+        E::Network(_) => "network",
+        E::Unauthorized => "unauthorized",
+        E::InvalidInvite => "invalid_invite",
+        E::MailboxBusy => "mailbox_busy",
+        E::Locked => "locked",
+        E::Relay { .. } => "relay",
+        E::InvalidArgument(_) => "invalid_argument",
+        E::Internal(_) => "internal",
+    }
+}
+
 impl From<core::Error> for AlcoveError {
     fn from(e: core::Error) -> Self {
         use core::Error as E;
+        let reason = reason(&e).to_owned();
         match e {
             E::WrongKey => Self::WrongKey,
             E::Corrupt => Self::Corrupt,
             E::StorageFull => Self::StorageFull,
             E::NoAccount => Self::NoAccount,
-            E::Network(reason) => Self::Network { reason },
+            E::Network(_) => Self::Network { reason },
             E::Unauthorized => Self::Unauthorized,
             E::InvalidInvite => Self::InvalidInvite,
             E::IdentityChanged { account_id } => Self::IdentityChanged { account_id },
             E::NoSession { account_id, .. } => Self::NoSession { account_id },
             E::Locked | E::MailboxBusy => Self::Busy,
             E::Relay { status, code } => Self::Relay { status, code },
-            E::Malformed(m) => Self::InvalidInput { reason: m.into() },
-            E::InvalidArgument(reason) => Self::InvalidInput { reason },
-            // Per-envelope sealed-sender refusals: counted as failed by
+            // Per-envelope sealed-sender refusals are counted as failed by
             // sync, never returned by a call; mapped for completeness.
-            sealed @ (E::InvalidSenderCertificate
+            E::Malformed(_)
+            | E::InvalidArgument(_)
+            | E::InvalidSenderCertificate
             | E::SenderCertificateExpired
-            | E::SealedSenderSelfSend) => Self::InvalidInput {
-                reason: sealed.to_string(),
-            },
-            other => Self::Internal {
-                reason: other.to_string(),
-            },
+            | E::SealedSenderSelfSend => Self::InvalidInput { reason },
+            _ => Self::Internal { reason },
         }
     }
 }
@@ -188,8 +225,11 @@ pub enum PushKind {
     Fcm,
 }
 
-fn key(bytes: &[u8]) -> Result<core::DbKey> {
-    Ok(core::DbKey::from_slice(bytes)?)
+/// Takes a key the shell passed in: the FFI's copy is zeroized when this
+/// returns, whatever the outcome.
+fn key(bytes: Vec<u8>) -> Result<core::DbKey> {
+    let bytes = zeroize::Zeroizing::new(bytes);
+    Ok(core::DbKey::from_slice(&bytes)?)
 }
 
 /// One account on this device. `lock()` closes the database and drops the
@@ -220,7 +260,7 @@ impl AlcoveClient {
     #[uniffi::constructor]
     pub fn open(db_path: String, key: Vec<u8>, relay_url: String) -> Result<Arc<Self>> {
         guard(|| {
-            let k = self::key(&key)?;
+            let k = self::key(key)?;
             let client = core::Client::open(db_path.as_ref(), &k, &relay_url)?;
             Ok(Arc::new(Self {
                 db_path: db_path.into(),
@@ -244,7 +284,7 @@ impl AlcoveClient {
         shared_container: bool,
     ) -> Result<Arc<Self>> {
         guard_async(async {
-            let k = self::key(&key)?;
+            let k = self::key(key)?;
             let layout = if shared_container {
                 core::StorageLayout::SharedContainer
             } else {
@@ -446,7 +486,7 @@ impl AlcoveClient {
     /// Reopens the database with its key.
     pub fn unlock(&self, key: Vec<u8>) -> Result<()> {
         guard(|| {
-            let k = self::key(&key)?;
+            let k = self::key(key)?;
             let client = core::Client::open(&self.db_path, &k, &self.relay_url)?;
             *self.inner.write().map_err(|_| panic_error())? = Some(Arc::new(client));
             Ok(())
@@ -459,4 +499,76 @@ impl AlcoveClient {
 #[uniffi::export]
 pub fn generate_database_key() -> Vec<u8> {
     core::random_bytes(32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core variant that carries a dependency's text, built with
+    /// payloads that look like personal data: none of it may reach the
+    /// FFI error's Display or fields.
+    #[test]
+    fn core_error_payloads_never_cross_the_ffi() {
+        let secret = "https://relay.example/v1/acct-7f3a9c/devices?phone=+15551234567";
+        let errors = [
+            alcove_core::Error::Storage(format!("UNIQUE failed: contacts.name = '{secret}'")),
+            alcove_core::Error::Network(format!("error sending request for url ({secret})")),
+            alcove_core::Error::Decrypt(format!("invalid message from {secret}.1")),
+            alcove_core::Error::InvalidBundle(format!("bad key for {secret}")),
+            alcove_core::Error::InvalidArgument(format!("not an account: {secret}")),
+            alcove_core::Error::Internal(format!("panic at {secret}")),
+            alcove_core::Error::SchemaTooNew {
+                found: 9,
+                supported: 1,
+            },
+            alcove_core::Error::InvalidSenderCertificate,
+        ];
+        for e in errors {
+            let ffi = AlcoveError::from(e.clone());
+            let shown = format!("{ffi} {ffi:?}");
+            for needle in [
+                "acct-7f3a9c",
+                "5551234567",
+                "relay.example",
+                "contacts.name",
+            ] {
+                assert!(!shown.contains(needle), "{e:?} leaked {needle}: {shown}");
+            }
+            assert!(!shown.is_empty());
+        }
+    }
+
+    #[test]
+    fn message_status_maps_each_core_state() {
+        use alcove_core::MessageStatus as S;
+        let all = [
+            S::Sending,
+            S::Sent,
+            S::Delivered,
+            S::Read,
+            S::Failed,
+            S::Received,
+        ];
+        let mapped: Vec<MessageStatus> = all.into_iter().map(Into::into).collect();
+        assert_eq!(
+            mapped,
+            [
+                MessageStatus::Sending,
+                MessageStatus::Sent,
+                MessageStatus::Delivered,
+                MessageStatus::Read,
+                MessageStatus::Failed,
+                MessageStatus::Received,
+            ]
+        );
+    }
+
+    #[test]
+    fn short_key_is_a_typed_error() {
+        assert!(matches!(
+            key(vec![1; 7]),
+            Err(AlcoveError::InvalidInput { .. })
+        ));
+    }
 }
