@@ -232,21 +232,20 @@ async fn authenticate(
     let (a, d) = (account.clone(), device);
     let stored = db(state, move |s| s.device_secret(&a, d)).await?;
     match stored {
-        Some((salt, hash)) if auth::verify(&salt, &hash, &secret) => Ok(Caller { account, device }),
-        Some(_) => Err(failed()),
-        None => {
-            // A revoked device that proves it is that device (its old
-            // secret) learns so, distinctly: the app wipes itself on it.
-            let (a, d) = (account.clone(), device);
-            match db(state, move |s| s.revoked_device_secret(&a, d)).await? {
-                Some((salt, hash)) if auth::verify(&salt, &hash, &secret) => Err(err(
+        Some(s) if auth::verify(&s.salt, &s.hash, &secret) => {
+            if s.revoked {
+                // A revoked device that proves it is that device (its old
+                // secret) learns so, distinctly: the app wipes itself on it.
+                Err(err(
                     StatusCode::FORBIDDEN,
                     "device_revoked",
                     "this device was revoked",
-                )),
-                _ => Err(failed()),
+                ))
+            } else {
+                Ok(Caller { account, device })
             }
         }
+        _ => Err(failed()),
     }
 }
 

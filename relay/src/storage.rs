@@ -86,12 +86,6 @@ pub trait Storage: Send + Sync + 'static {
     /// keeping only a tombstone with its hashed secret so the device can
     /// be told it was revoked. Device ids are never reused.
     fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
-    /// (salt, secret hash) of a revoked device.
-    fn revoked_device_secret(
-        &self,
-        account_id: &str,
-        device_id: u32,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// The account's registered identity key (what sender certificates bind).
     fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the hash of the account's sealed-sender delivery key.
@@ -99,9 +93,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The stored delivery-key hash; `None` for an unknown account or one
     /// that never set a key.
     fn delivery_key_hash(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
-    /// (salt, secret hash) of a device.
-    fn device_secret(&self, account_id: &str, device_id: u32)
-        -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// The hashed secret of a device, live or revoked (one lookup per
+    /// authentication, so a revoked device can be told what it is).
+    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<DeviceSecret>>;
     fn upload_prekeys(&self, account_id: &str, device_id: u32, keys: &PreKeyUpload) -> Result<()>;
     fn prekey_count(&self, account_id: &str, device_id: u32) -> Result<PreKeyCount>;
     /// One bundle per device, consuming one-time keys atomically.
@@ -212,11 +206,30 @@ const MIGRATIONS: &[&str] = &[
         salt BLOB NOT NULL, secret_hash BLOB NOT NULL, revoked_at INTEGER NOT NULL,
         PRIMARY KEY (account_id, device_id));",
     // v6: each queued envelope's size and whether it was signed (unsealed),
-    // for the byte quota and the unsolicited share of a mailbox.
+    // for the byte quota and the unsolicited share of a mailbox. The index
+    // covers the quota check on every send: without it SQLite reads each
+    // queued row, walking the envelope's overflow pages to reach the two
+    // columns behind it.
     "ALTER TABLE mailbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE mailbox ADD COLUMN signed INTEGER NOT NULL DEFAULT 0;
-     UPDATE mailbox SET size = length(envelope);",
+     UPDATE mailbox SET size = length(envelope);
+     CREATE INDEX mailbox_usage ON mailbox (mailbox_id, signed, size);",
 ];
+
+/// What a device's mailbox holds: (envelopes, bytes, signed envelopes,
+/// signed bytes). Runs on every send; answered from the `mailbox_usage`
+/// index alone.
+const MAILBOX_USAGE: &str = "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(signed), 0),
+        coalesce(sum(size * signed), 0)
+     FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)";
+
+/// A device's salted secret hash as stored; `revoked` for a tombstone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSecret {
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub revoked: bool,
+}
 
 /// How much one device's mailbox holds. Signed (unsealed) mail — all a
 /// stranger can send, since sealed mail needs the recipient's delivery key
@@ -501,20 +514,6 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn revoked_device_secret(
-        &self,
-        account_id: &str,
-        device_id: u32,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        Ok(self
-            .conn()?
-            .prepare_cached(
-                "SELECT salt, secret_hash FROM revoked_devices WHERE account_id = ?1 AND device_id = ?2",
-            )?
-            .query_row(params![account_id, device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
-    }
-
     fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .conn()?
@@ -543,18 +542,20 @@ impl Storage for SqliteStorage {
             .flatten())
     }
 
-    fn device_secret(
-        &self,
-        account_id: &str,
-        device_id: u32,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn device_secret(&self, account_id: &str, device_id: u32) -> Result<Option<DeviceSecret>> {
         Ok(self
             .conn()?
             .prepare_cached(
-                "SELECT salt, secret_hash FROM devices WHERE account_id = ?1 AND device_id = ?2",
+                "SELECT salt, secret_hash, 0 FROM devices WHERE account_id = ?1 AND device_id = ?2
+                 UNION ALL
+                 SELECT salt, secret_hash, 1 FROM revoked_devices WHERE account_id = ?1 AND device_id = ?2",
             )?
             .query_row(params![account_id, device_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(DeviceSecret {
+                    salt: r.get(0)?,
+                    hash: r.get(1)?,
+                    revoked: r.get(2)?,
+                })
             })
             .optional()?)
     }
@@ -682,20 +683,17 @@ impl Storage for SqliteStorage {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Enqueued::default();
         for env in envelopes {
-            let queued: (u64, u64, u64, u64) = tx
-                .prepare_cached(
-                    "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(signed), 0),
-                        coalesce(sum(size * signed), 0)
-                     FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)",
-                )?
-                .query_row(params![account_id, env.destination_device], |r| {
+            let queued: (u64, u64, u64, u64) = tx.prepare_cached(MAILBOX_USAGE)?.query_row(
+                params![account_id, env.destination_device],
+                |r| {
                     Ok((
                         r.get::<_, i64>(0)?.max(0) as u64,
                         r.get::<_, i64>(1)?.max(0) as u64,
                         r.get::<_, i64>(2)?.max(0) as u64,
                         r.get::<_, i64>(3)?.max(0) as u64,
                     ))
-                })?;
+                },
+            )?;
             let dup: bool = tx
                 .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND guid = ?3")?
                 .query_row(params![account_id, env.destination_device, env.guid], |r| r.get(0))?;
@@ -854,5 +852,29 @@ impl Storage for SqliteStorage {
             params![account_id, device_id, endpoint],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quota_check_reads_only_the_usage_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = SqliteStorage::open(&dir.path().join("relay.db")).expect("open");
+        let conn = storage.conn().expect("conn");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {MAILBOX_USAGE}"))
+            .expect("plan")
+            .query_map(params!["a", 1], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("USING COVERING INDEX mailbox_usage")),
+            "{plan:?}"
+        );
     }
 }
