@@ -6,7 +6,9 @@
 //!   syncing an empty mailbox (and against the iOS NSE's 24 MB);
 //! - relay throughput: send + fetch + ack per second on SQLite;
 //! - the mailbox quota check on the send path: sends into a mailbox that
-//!   already holds 2,000 envelopes of 6 KB against sends into an empty one.
+//!   already holds 2,000 envelopes of 6 KB against sends into an empty one;
+//! - the rate-limit checks a signed send passes (per account, per pair)
+//!   against the cost of the send itself.
 
 #[path = "../tests/common.rs"]
 mod common;
@@ -170,6 +172,19 @@ async fn main() {
     send_batch(2000, 6000, 2).await;
     let full_sends = send_batch(probe, 200, 3).await;
 
+    // 5. The rate-limit checks of one signed send, at the default limits,
+    // over many accounts (so no bucket runs dry).
+    let limits = alcove_relay::rate_limits::RateLimits::new(&Default::default());
+    let senders: Vec<String> = (0..1000).map(|i| format!("acct-{i}")).collect();
+    let checks = 100_000;
+    let t = Instant::now();
+    for i in 0..checks {
+        let s = &senders[i % senders.len()];
+        let r = &senders[(i / senders.len()) % senders.len()];
+        let _ = std::hint::black_box(limits.send(s).and(limits.signed_send(s, r)));
+    }
+    let limit_time = t.elapsed();
+
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
     println!("== push-wake sync, {N} queued messages, relay on loopback (SQLite) ==");
     println!(
@@ -219,5 +234,13 @@ async fn main() {
     println!(
         "ratio send full / empty mailbox           : {:>8.2}x",
         full_sends.as_secs_f64() / empty_sends.as_secs_f64()
+    );
+    println!(
+        "rate-limit checks of one signed send      : {:>8.3} µs",
+        per(limit_time, checks)
+    );
+    println!(
+        "ratio rate-limit checks / relay send      : {:>8.4}x",
+        (limit_time.as_secs_f64() / checks as f64) / (empty_sends.as_secs_f64() / probe as f64)
     );
 }
