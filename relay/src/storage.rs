@@ -960,7 +960,7 @@ mod tests {
             let e = envelope(1 + i % 2, i % 3 == 0, 100 + i as usize * 10);
             guids.push(e.guid.clone());
             storage
-                .enqueue("acct", &[e.clone()], &quota)
+                .enqueue("acct", std::slice::from_ref(&e), &quota)
                 .expect("enqueue");
             // A replayed envelope is stored (and counted) once.
             storage.enqueue("acct", &[e], &quota).expect("replay");
