@@ -76,7 +76,10 @@ async fn main() {
     let a = enroll(dir.path(), "a", &relay).await;
     let b = enroll(dir.path(), "b", &relay).await;
     let b_id = b.client.account_id().to_owned();
-    a.client.send_text(&b_id, "warm-up").await.unwrap();
+    a.client
+        .send_text(a.client.conversation_with(&b_id).unwrap(), "warm-up")
+        .await
+        .unwrap();
     b.client.sync(soon(30)).await.unwrap();
 
     let text = "See you Thursday at 4; bring the worksheet if you can.";
@@ -85,7 +88,10 @@ async fn main() {
         let b_id = b_id.clone();
         async move {
             for _ in 0..n {
-                a.client.send_text(&b_id, text).await.unwrap();
+                a.client
+                    .send_text(a.client.conversation_with(&b_id).unwrap(), text)
+                    .await
+                    .unwrap();
             }
         }
     };
@@ -106,9 +112,9 @@ async fn main() {
 
     // 3. Relay throughput: send + fetch + ack, opaque ciphertexts.
     let rc = RelayClient::new(&relay.url()).unwrap();
-    let creds_a = a.client.account().unwrap().relay_credentials().unwrap();
-    let creds_b = b.client.account().unwrap().relay_credentials().unwrap();
-    let reg_b = b.client.account().unwrap().registration_id();
+    let creds_a = a.client.with_account(|a| a.relay_credentials()).unwrap();
+    let creds_b = b.client.with_account(|a| a.relay_credentials()).unwrap();
+    let reg_b = b.client.with_account(|a| Ok(a.registration_id())).unwrap();
     let ops = 1000;
     let t = Instant::now();
     for i in 0..ops {

@@ -60,7 +60,9 @@ async fn say(
 ) -> Result<Duration, BoxError> {
     println!("{from_name} -> {to_name}: {text}");
     let t = Instant::now();
-    let report = from.send_text(to.account_id(), text).await?;
+    let report = from
+        .send_text(from.conversation_with(to.account_id())?, text)
+        .await?;
     if !report.sent {
         return Err("the relay did not accept the message".into());
     }
@@ -113,16 +115,12 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
 
     // The invite card carries the therapist's identity key: the client pins
     // it at enrolment instead of trusting on first use.
-    let therapist_key = therapist.account()?.identity_key();
-    client
-        .account()?
-        .pin_identity(therapist.account_id(), &therapist_key)?;
-    therapist
-        .account()?
-        .set_display_name(client.account_id(), "J. (client)")?;
-    client
-        .account()?
-        .set_display_name(therapist.account_id(), "Dr. Rivera")?;
+    let therapist_key = therapist.with_account(|a| Ok(a.identity_key()))?;
+    client.with_account(|a| a.pin_identity(therapist.account_id(), &therapist_key))?;
+    let with_client = therapist.conversation_with(client.account_id())?;
+    therapist.with_account(|a| a.set_display_name(with_client, "J. (client)"))?;
+    let with_therapist = client.conversation_with(therapist.account_id())?;
+    client.with_account(|a| a.set_display_name(with_therapist, "Dr. Rivera"))?;
 
     println!("\n-- both online --");
     let mut send_times = Vec::new();
@@ -161,9 +159,7 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
             endpoint,
         })
         .await?;
-    client
-        .account()?
-        .set_notification_privacy(NotificationPrivacy::Hidden)?;
+    client.with_account(|a| a.set_notification_privacy(NotificationPrivacy::Hidden))?;
 
     let texts = [
         "Thinking of you after today's session.",
@@ -206,14 +202,11 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     }
 
     println!("\nclient's conversation with the therapist, from its encrypted database:");
-    {
-        let account = client.account()?;
-        let mut messages = account.messages(therapist.account_id(), None, 50)?;
-        messages.reverse();
-        for m in &messages {
-            let who = if m.outgoing { CLIENT } else { THERAPIST };
-            println!("  {who:>9}: {}", m.body);
-        }
+    let mut messages = client.with_account(|a| a.messages(with_therapist, None, 50))?;
+    messages.reverse();
+    for m in &messages {
+        let who = if m.outgoing { CLIENT } else { THERAPIST };
+        println!("  {who:>9}: {}", m.body);
     }
 
     let mean_send = send_times.iter().sum::<Duration>() / send_times.len() as u32;

@@ -58,11 +58,20 @@ pub fn soon(secs: u64) -> Instant {
 
 /// Every stored text in `device`'s conversation with `peer`.
 pub fn texts(device: &Device, peer: &str) -> Vec<String> {
-    let account = device.client.account().unwrap();
+    let Some(with_peer) = device
+        .client
+        .with_account(|a| a.find_conversation_with(peer))
+        .unwrap()
+    else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut before = None;
     loop {
-        let page = account.messages(peer, before, 500).unwrap();
+        let page = device
+            .client
+            .with_account(|a| a.messages(with_peer, before, 500))
+            .unwrap();
         let Some(last) = page.last() else { break };
         before = Some(last.id);
         out.extend(page.into_iter().filter(|m| !m.outgoing).map(|m| m.body));

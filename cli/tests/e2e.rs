@@ -45,12 +45,13 @@ async fn offline_client_is_woken_by_push_and_syncs() {
         .unwrap();
 
     // The client pins the therapist's identity from the invite card.
-    let tkey = therapist.client.account().unwrap().identity_key();
+    let tkey = therapist
+        .client
+        .with_account(|a| Ok(a.identity_key()))
+        .unwrap();
     client
         .client
-        .account()
-        .unwrap()
-        .pin_identity(therapist.client.account_id(), &tkey)
+        .with_account(|a| a.pin_identity(therapist.client.account_id(), &tkey))
         .unwrap();
 
     let texts_sent = ["first", "second", "third"];
@@ -58,7 +59,13 @@ async fn offline_client_is_woken_by_push_and_syncs() {
         assert!(
             therapist
                 .client
-                .send_text(client.client.account_id(), t)
+                .send_text(
+                    therapist
+                        .client
+                        .conversation_with(client.client.account_id())
+                        .unwrap(),
+                    t
+                )
                 .await
                 .unwrap()
                 .sent
@@ -87,7 +94,13 @@ async fn offline_client_is_woken_by_push_and_syncs() {
     // Reply; therapist sees it; a second sync finds nothing new.
     client
         .client
-        .send_text(therapist.client.account_id(), "thanks")
+        .send_text(
+            client
+                .client
+                .conversation_with(therapist.client.account_id())
+                .unwrap(),
+            "thanks",
+        )
         .await
         .unwrap();
     let r = therapist.client.sync(soon(10)).await.unwrap();
@@ -103,11 +116,13 @@ async fn notification_privacy_levels() {
     let a = enroll(dir.path(), "a", &relay).await;
     let b = enroll(dir.path(), "b", &relay).await;
     let a_id = a.client.account_id().to_owned();
-    {
-        let mut acct = b.client.account().unwrap();
-        acct.set_display_name(&a_id, "Dr. Rivera").unwrap();
-        acct.set_notification_label(&a_id, "R.").unwrap();
-    }
+    b.client
+        .with_account(|acct| {
+            let with_a = acct.conversation_with(&a_id)?;
+            acct.set_display_name(with_a, "Dr. Rivera")?;
+            acct.set_notification_label(with_a, "R.")
+        })
+        .unwrap();
     for (privacy, title, body) in [
         (NotificationPrivacy::Hidden, "Alcove", "New secure message"),
         (NotificationPrivacy::Pseudonym, "R.", "New secure message"),
@@ -118,12 +133,13 @@ async fn notification_privacy_levels() {
         ),
     ] {
         b.client
-            .account()
-            .unwrap()
-            .set_notification_privacy(privacy)
+            .with_account(|a| a.set_notification_privacy(privacy))
             .unwrap();
         a.client
-            .send_text(b.client.account_id(), "hello there")
+            .send_text(
+                a.client.conversation_with(b.client.account_id()).unwrap(),
+                "hello there",
+            )
             .await
             .unwrap();
         let r = b.client.sync(soon(10)).await.unwrap();
@@ -145,11 +161,18 @@ async fn relay_down_and_restarted_mid_conversation_loses_nothing() {
     let a = enroll(dir.path(), "a", &relay).await;
     let b = enroll(dir.path(), "b", &relay).await;
     let b_id = b.client.account_id().to_owned();
-    a.client.send_text(&b_id, "before").await.unwrap();
+    a.client
+        .send_text(a.client.conversation_with(&b_id).unwrap(), "before")
+        .await
+        .unwrap();
     relay.stop().await;
     // Composed while the relay is down: queued, in order.
     for t in ["while down 1", "while down 2"] {
-        let r = a.client.send_text(&b_id, t).await.unwrap();
+        let r = a
+            .client
+            .send_text(a.client.conversation_with(&b_id).unwrap(), t)
+            .await
+            .unwrap();
         assert!(!r.sent);
     }
     assert!(matches!(
@@ -157,8 +180,11 @@ async fn relay_down_and_restarted_mid_conversation_loses_nothing() {
         Err(alcove_core::Error::Network(_))
     ));
     relay.restart().await;
-    a.client.send_text(&b_id, "after").await.unwrap();
-    assert_eq!(a.client.account().unwrap().outbox_len().unwrap(), 0);
+    a.client
+        .send_text(a.client.conversation_with(&b_id).unwrap(), "after")
+        .await
+        .unwrap();
+    assert_eq!(a.client.with_account(|a| a.outbox_len()).unwrap(), 0);
     let r = b.client.sync(soon(10)).await.unwrap();
     assert_eq!(r.received, 4);
     assert_eq!(
@@ -175,13 +201,15 @@ async fn sync_killed_with_sigkill_many_times_loses_and_duplicates_nothing() {
     let b = enroll(dir.path(), "b", &relay).await;
     let b_id = b.client.account_id().to_owned();
     let a_id = a.client.account_id().to_owned();
-    drop(b.client.account().unwrap()); // b's handle stays idle; the subprocess syncs
     let mut sent = Vec::new();
     let mut rng = rand::rng();
     for round in 0..12 {
         for i in 0..25 {
             let t = format!("round {round} message {i}");
-            a.client.send_text(&b_id, &t).await.unwrap();
+            a.client
+                .send_text(a.client.conversation_with(&b_id).unwrap(), &t)
+                .await
+                .unwrap();
             sent.push(t);
         }
         let mut child = sync_cmd(&b, &relay, 5, 20_000).spawn().unwrap();
@@ -219,7 +247,10 @@ async fn two_processes_syncing_one_account_never_fork_the_ratchet() {
     for round in 0..6 {
         for i in 0..30 {
             let t = format!("r{round} m{i}");
-            a.client.send_text(&b_id, &t).await.unwrap();
+            a.client
+                .send_text(a.client.conversation_with(&b_id).unwrap(), &t)
+                .await
+                .unwrap();
             sent.push(t);
         }
         // Two processes at once (the app and its notification extension).
@@ -238,7 +269,10 @@ async fn two_processes_syncing_one_account_never_fork_the_ratchet() {
         }
         // And the in-process handle replies, advancing the same ratchet.
         b.client
-            .send_text(&a_id, &format!("reply {round}"))
+            .send_text(
+                b.client.conversation_with(&a_id).unwrap(),
+                &format!("reply {round}"),
+            )
             .await
             .unwrap();
     }
@@ -267,27 +301,34 @@ async fn duplicate_and_replayed_envelopes_are_stored_once() {
     let a = enroll(dir.path(), "a", &relay).await;
     let b = enroll(dir.path(), "b", &relay).await;
     let b_id = b.client.account_id().to_owned();
-    a.client.send_text(&b_id, "hello").await.unwrap();
+    a.client
+        .send_text(a.client.conversation_with(&b_id).unwrap(), "hello")
+        .await
+        .unwrap();
     // Re-send the same sealed item with the same GUID, as a client would
     // after crashing between the relay's 200 and its own commit.
     let rc = RelayClient::new(&relay.url()).unwrap();
-    let creds = a.client.account().unwrap().relay_credentials().unwrap();
+    let creds = a.client.with_account(|a| a.relay_credentials()).unwrap();
     let row = a
         .client
-        .account()
-        .unwrap()
-        .compose_text(&b_id, "once")
+        .with_account(|acct| {
+            let with_b = acct.conversation_with(&b_id)?;
+            acct.compose_text(with_b, "once")
+        })
         .unwrap();
-    let item = a.client.account().unwrap().outbox_next().unwrap().unwrap();
+    let item = a.client.with_account(|a| a.outbox_next()).unwrap().unwrap();
     for _ in 0..3 {
-        let messages = a.client.account().unwrap().seal_outbox_item(&item).unwrap();
+        let messages = a
+            .client
+            .with_account(|a| a.encrypt_outbox_item(&item))
+            .unwrap();
         let req = SendRequest {
             guid: item.guid.clone(),
             messages,
         };
         rc.send(&creds, &b_id, &req).await.unwrap();
     }
-    a.client.account().unwrap().outbox_done(&item).unwrap();
+    a.client.with_account(|a| a.outbox_done(&item)).unwrap();
     let _ = row;
     let r = b.client.sync(soon(10)).await.unwrap();
     assert_eq!(r.received, 2);
@@ -302,7 +343,10 @@ async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
     let mut b = enroll(dir.path(), "b", &relay).await;
     let b_id = b.client.account_id().to_owned();
     for i in 0..120 {
-        a.client.send_text(&b_id, &format!("m{i}")).await.unwrap();
+        a.client
+            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
+            .await
+            .unwrap();
     }
     b.client.set_page_size(10);
     // A deadline already almost reached: stops before fetching.
@@ -341,24 +385,35 @@ async fn leak_scan_after_a_full_run() {
     ];
     let names = ["Dr. Wilhelmina Oyelaran", "Casimir Thistlewood"];
     a.client
-        .account()
-        .unwrap()
-        .set_display_name(b.client.account_id(), names[1])
+        .with_account(|acct| {
+            let with_b = acct.conversation_with(b.client.account_id())?;
+            acct.set_display_name(with_b, names[1])
+        })
         .unwrap();
     b.client
-        .account()
-        .unwrap()
-        .set_display_name(a.client.account_id(), names[0])
+        .with_account(|acct| {
+            let with_a = acct.conversation_with(a.client.account_id())?;
+            acct.set_display_name(with_a, names[0])
+        })
         .unwrap();
     for s in secrets {
-        a.client.send_text(b.client.account_id(), s).await.unwrap();
+        a.client
+            .send_text(
+                a.client.conversation_with(b.client.account_id()).unwrap(),
+                s,
+            )
+            .await
+            .unwrap();
     }
     // b syncs in a subprocess whose logs (debug level) we capture.
     let out = sync_cmd(&b, &relay, 10, 20_000).output().unwrap();
     assert!(out.status.success());
     assert_eq!(texts(&b, a.client.account_id()), secrets);
     b.client
-        .send_text(a.client.account_id(), secrets[0])
+        .send_text(
+            b.client.conversation_with(a.client.account_id()).unwrap(),
+            secrets[0],
+        )
         .await
         .unwrap();
     a.client.sync(soon(10)).await.unwrap();
@@ -390,10 +445,10 @@ async fn sync_refills_prekeys_when_the_relay_runs_low() {
     let relay = Relay::start(dir.path()).await;
     let b = enroll(dir.path(), "b", &relay).await;
     let rc = RelayClient::new(&relay.url()).unwrap();
-    let creds = b.client.account().unwrap().relay_credentials().unwrap();
+    let creds = b.client.with_account(|a| a.relay_credentials()).unwrap();
     // 95 strangers start sessions with b: 5 one-time keys of each kind left.
     let a = enroll(dir.path(), "a", &relay).await;
-    let a_creds = a.client.account().unwrap().relay_credentials().unwrap();
+    let a_creds = a.client.with_account(|a| a.relay_credentials()).unwrap();
     for _ in 0..95 {
         rc.bundles(&a_creds, b.client.account_id()).await.unwrap();
     }

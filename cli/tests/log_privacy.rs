@@ -69,13 +69,19 @@ async fn a_whole_conversation_at_trace_logs_no_account_id() {
     for round in 0..3 {
         therapist
             .client
-            .send_text(&c_id, &format!("t{round}"))
+            .send_text(
+                therapist.client.conversation_with(&c_id).unwrap(),
+                &format!("t{round}"),
+            )
             .await
             .unwrap();
         client.client.sync(soon(10)).await.unwrap();
         client
             .client
-            .send_text(&t_id, &format!("c{round}"))
+            .send_text(
+                client.client.conversation_with(&t_id).unwrap(),
+                &format!("c{round}"),
+            )
             .await
             .unwrap();
         therapist.client.sync(soon(10)).await.unwrap();

@@ -48,12 +48,13 @@ async fn wake_then_sync(
     let therapist = relay.enroll(dir, "therapist").await;
     let client = relay.enroll(dir, "client").await;
     client.client.register_push(reg).await.unwrap();
-    let tkey = therapist.client.account().unwrap().identity_key();
+    let tkey = therapist
+        .client
+        .with_account(|a| Ok(a.identity_key()))
+        .unwrap();
     client
         .client
-        .account()
-        .unwrap()
-        .pin_identity(therapist.client.account_id(), &tkey)
+        .with_account(|a| a.pin_identity(therapist.client.account_id(), &tkey))
         .unwrap();
 
     // The client is offline (not syncing); the therapist texts.
@@ -61,7 +62,13 @@ async fn wake_then_sync(
     assert!(
         therapist
             .client
-            .send_text(client.client.account_id(), text)
+            .send_text(
+                therapist
+                    .client
+                    .conversation_with(client.client.account_id())
+                    .unwrap(),
+                text
+            )
             .await
             .unwrap()
             .sent

@@ -46,7 +46,12 @@ fn queued_at(relay: &RelayProcess, accounts: &[&str]) -> Vec<Envelope> {
 async fn say(from: &Device, to: &Device, text: &str) {
     let r = from
         .client
-        .send_text(to.client.account_id(), text)
+        .send_text(
+            from.client
+                .conversation_with(to.client.account_id())
+                .unwrap(),
+            text,
+        )
         .await
         .unwrap();
     assert!(r.sent, "{text}");
@@ -62,9 +67,9 @@ async fn the_relay_learns_no_senders() {
     let c_id = c.client.account_id().to_owned();
     // Both pinned the relay's trust root at enrolment: the one the
     // operator's `alcove relay keys` prints.
-    let pinned = t.client.account().unwrap().trust_root().unwrap().unwrap();
+    let pinned = t.client.with_account(|a| a.trust_root()).unwrap().unwrap();
     assert_eq!(
-        c.client.account().unwrap().trust_root().unwrap(),
+        c.client.with_account(|a| a.trust_root()).unwrap(),
         Some(pinned.clone())
     );
     let printed = Command::new(ALCOVE)
@@ -84,9 +89,7 @@ async fn the_relay_learns_no_senders() {
         .map(|d| {
             hex::encode(
                 &d.client
-                    .account()
-                    .unwrap()
-                    .relay_credentials()
+                    .with_account(|a| a.relay_credentials())
                     .unwrap()
                     .secret[..],
             )
@@ -231,7 +234,7 @@ async fn a_relay_without_sealed_sender_gets_signed_mail() {
     let relay = relay_in_process(dir.path(), false).await;
     let a = common::enroll(dir.path(), "a", &relay).await;
     let b = common::enroll(dir.path(), "b", &relay).await;
-    assert_eq!(a.client.account().unwrap().trust_root().unwrap(), None);
+    assert_eq!(a.client.with_account(|a| a.trust_root()).unwrap(), None);
     for i in 0..3 {
         say(&a, &b, &format!("a{i}")).await;
         assert_eq!(b.client.sync(soon(10)).await.unwrap().received, 1);
@@ -263,17 +266,15 @@ async fn a_rotated_delivery_key_falls_back_to_signed_then_turns_sealed_again() {
     b.client.sync(soon(10)).await.unwrap();
 
     // b changes its key: a's copy is refused, a sends signed and forgets it.
-    let old = b.client.account().unwrap().delivery_key().unwrap();
+    let old = b.client.with_account(|a| a.delivery_key()).unwrap();
     b.client.rotate_delivery_key().await.unwrap();
-    let new = b.client.account().unwrap().delivery_key().unwrap();
+    let new = b.client.with_account(|a| a.delivery_key()).unwrap();
     assert_ne!(old, new);
     say(&a, &b, "signed after the rotation").await;
     assert_eq!(a.client.sealed_sends(), 1);
     assert_eq!(
         a.client
-            .account()
-            .unwrap()
-            .remote_delivery_key(&b_id)
+            .with_account(|a| a.remote_delivery_key(&b_id))
             .unwrap(),
         None
     );
@@ -283,9 +284,7 @@ async fn a_rotated_delivery_key_falls_back_to_signed_then_turns_sealed_again() {
     a.client.sync(soon(10)).await.unwrap();
     assert_eq!(
         a.client
-            .account()
-            .unwrap()
-            .remote_delivery_key(&b_id)
+            .with_account(|a| a.remote_delivery_key(&b_id))
             .unwrap(),
         new
     );

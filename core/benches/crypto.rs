@@ -47,9 +47,9 @@ fn pair(cipher: Cipher) -> Pair {
     alice.process_bundle("acct-bob", &bundle).unwrap();
     // Establish the chain both ways so every measured message is a plain
     // SignalMessage on an existing chain.
-    let out = alice.send_text("acct-bob", "hello").unwrap();
+    let out = alice.encrypt_text("acct-bob", "hello").unwrap();
     bob.receive(&[env(&alice, &out.messages[0])]).unwrap();
-    let out = bob.send_text("acct-alice", "hello").unwrap();
+    let out = bob.encrypt_text("acct-alice", "hello").unwrap();
     alice.receive(&[env(&bob, &out.messages[0])]).unwrap();
     Pair {
         _dir: dir,
@@ -77,7 +77,7 @@ const TEXT: &str = "See you Thursday at 4; bring the worksheet if you can.";
 fn send_batch(alice: &mut Account) -> Vec<Envelope> {
     (0..N)
         .map(|_| {
-            let out = alice.send_text("acct-bob", TEXT).unwrap();
+            let out = alice.encrypt_text("acct-bob", TEXT).unwrap();
             env(alice, &out.messages[0])
         })
         .collect()

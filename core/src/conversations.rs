@@ -1,9 +1,29 @@
-//! Conversations and their messages, as stored in the encrypted database.
-
-use rusqlite::{params, Connection, OptionalExtension, Row};
+//! Conversations and their messages: the types the app sees and the
+//! account's queries over them (the SQL is in `store::conversations` and
+//! `store::messages`).
 
 use crate::account::{validate_account_id, Account};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::store;
+
+/// A conversation's id on this device. Everything in a conversation
+/// (messages, outbox items, labels, events) is addressed by it; a
+/// conversation has members (one peer for a direct conversation, more for
+/// a group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConversationId(i64);
+
+impl ConversationId {
+    /// Wraps an id the app got from the core earlier (from a
+    /// `Conversation`, a `Message` or an event).
+    pub const fn new(raw: i64) -> Self {
+        Self(raw)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
 
 /// Where a message stands. Outgoing: Sending → Sent → Delivered → Read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,7 +41,7 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    fn from_i64(v: i64) -> Self {
+    pub(crate) fn from_i64(v: i64) -> Self {
         match v {
             1 => Self::Sent,
             2 => Self::Delivered,
@@ -37,7 +57,9 @@ impl MessageStatus {
 pub struct Message {
     /// Local row id (orders messages within a conversation).
     pub id: i64,
-    pub remote_account: String,
+    pub conversation: ConversationId,
+    /// The author's account; `None` for our own messages.
+    pub sender: Option<String>,
     /// 16 bytes, chosen by the sender.
     pub message_id: Vec<u8>,
     pub outgoing: bool,
@@ -50,157 +72,59 @@ pub struct Message {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
-    pub remote_account: String,
+    pub id: ConversationId,
+    /// The other members' account ids (one for a direct conversation).
+    pub members: Vec<String>,
     pub display_name: Option<String>,
     pub last_message_id: Option<i64>,
 }
 
-pub(crate) fn get_or_create(conn: &Connection, remote: &str, now: u64) -> Result<i64> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT id FROM conversations WHERE remote_account = ?1")?
-        .query_row([remote], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = found {
-        return Ok(id);
-    }
-    conn.prepare_cached("INSERT INTO conversations (remote_account, created_at) VALUES (?1, ?2)")?
-        .execute(params![remote, now as i64])?;
-    Ok(conn.last_insert_rowid())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn insert_message(
-    conn: &Connection,
-    conversation: i64,
-    message_id: &[u8],
-    outgoing: bool,
-    sender_device: u32,
-    body: &str,
-    sent_at: u64,
-    received_at: u64,
-    status: MessageStatus,
-) -> Result<i64> {
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO messages (conversation_id, message_id, outgoing, sender_device, body, sent_at, received_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            conversation,
-            message_id,
-            outgoing,
-            sender_device,
-            body,
-            sent_at as i64,
-            received_at as i64,
-            status as i64
-        ])?;
-    if n == 0 {
-        // The same content under a different envelope (a resend): keep one.
-        return Err(Error::DuplicateMessage);
-    }
-    Ok(conn.last_insert_rowid())
-}
-
-const MESSAGE_COLUMNS: &str = "m.id, c.remote_account, m.message_id, m.outgoing, m.sender_device, m.body, m.sent_at, m.received_at, m.status";
-
-fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
-    Ok(Message {
-        id: r.get(0)?,
-        remote_account: r.get(1)?,
-        message_id: r.get(2)?,
-        outgoing: r.get(3)?,
-        sender_device: r.get(4)?,
-        body: r.get(5)?,
-        sent_at: r.get::<_, i64>(6)? as u64,
-        received_at: r.get::<_, i64>(7)? as u64,
-        status: MessageStatus::from_i64(r.get(8)?),
-    })
-}
-
-/// Moves outgoing messages of `remote` forward to `status` (never back).
-pub(crate) fn apply_receipt(
-    conn: &Connection,
-    remote: &str,
-    message_ids: &[Vec<u8>],
-    status: MessageStatus,
-) -> Result<usize> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE messages SET status = ?3
-         WHERE outgoing = 1 AND message_id = ?2 AND status < ?3
-           AND conversation_id = (SELECT id FROM conversations WHERE remote_account = ?1)",
-    )?;
-    let mut n = 0;
-    for id in message_ids.iter().take(1000) {
-        n += stmt.execute(params![remote, id, status as i64])?;
-    }
-    Ok(n)
-}
-
 impl Account {
-    /// Sets the name the user sees for a conversation (stored encrypted).
-    pub fn set_display_name(&mut self, remote_account: &str, name: &str) -> Result<()> {
+    /// The direct conversation with `remote_account`, started (empty) when
+    /// there is none yet.
+    pub fn conversation_with(&mut self, remote_account: &str) -> Result<ConversationId> {
         validate_account_id(remote_account)?;
-        let id = get_or_create(&self.conn, remote_account, self.now())?;
-        self.conn.execute(
-            "UPDATE conversations SET display_name = ?2 WHERE id = ?1",
-            params![id, name],
-        )?;
-        Ok(())
+        Ok(store::conversations::direct(&self.conn, remote_account, self.now())?.id)
+    }
+
+    /// The direct conversation with `remote_account`, if one exists.
+    pub fn find_conversation_with(&self, remote_account: &str) -> Result<Option<ConversationId>> {
+        store::conversations::with_member(&self.conn, remote_account)
+    }
+
+    /// The other members of a conversation.
+    pub fn members(&self, conversation: ConversationId) -> Result<Vec<String>> {
+        store::conversations::members(&self.conn, conversation)
+    }
+
+    /// Sets the name the user sees for a conversation (stored encrypted).
+    pub fn set_display_name(&mut self, conversation: ConversationId, name: &str) -> Result<()> {
+        store::conversations::set_display_name(&self.conn, conversation, name)
     }
 
     /// All conversations, most recently active first.
     pub fn conversations(&self) -> Result<Vec<Conversation>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.remote_account, c.display_name, (SELECT max(id) FROM messages WHERE conversation_id = c.id) AS last
-             FROM conversations c ORDER BY last DESC NULLS LAST, c.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Conversation {
-                remote_account: r.get(0)?,
-                display_name: r.get(1)?,
-                last_message_id: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        store::conversations::list(&self.conn)
     }
 
     /// A page of a conversation's messages, newest first, older than
     /// `before` (a message id) when given.
     pub fn messages(
         &self,
-        remote_account: &str,
+        conversation: ConversationId,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE c.remote_account = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
-        ))?;
-        let rows = stmt.query_map(
-            params![remote_account, before.unwrap_or(i64::MAX), limit.min(1000)],
-            message_from_row,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        store::messages::page(&self.conn, conversation, before, limit)
     }
 
     /// Marks an outgoing message as accepted by the relay.
     pub fn mark_sent(&mut self, local_id: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE messages SET status = ?2 WHERE id = ?1 AND outgoing = 1 AND status < ?2",
-            params![local_id, MessageStatus::Sent as i64],
-        )?;
-        Ok(())
+        store::messages::advance(&self.conn, local_id, MessageStatus::Sent)
     }
 
     /// Looks up one message by local id.
     pub fn message(&self, local_id: i64) -> Result<Option<Message>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1"
-            ))?
-            .query_row([local_id], message_from_row)
-            .optional()?)
+        store::messages::get(&self.conn, local_id)
     }
 }

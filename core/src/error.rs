@@ -95,6 +95,10 @@ pub enum Error {
     /// Another process holds the sync lock on this database.
     #[error("another process is syncing this account")]
     Locked,
+    /// The client is locked (its database closed, its key dropped):
+    /// unlock with the key first.
+    #[error("the client is locked; unlock with the key first")]
+    ClientLocked,
     /// Any other refusal from the relay.
     #[error("relay refused the request: HTTP {status} {code}")]
     Relay { status: u16, code: String },

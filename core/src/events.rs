@@ -8,35 +8,26 @@
 /// account.
 pub const MAX_EVENTS: usize = 100;
 
+use crate::conversations::ConversationId;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
-    /// A text from `remote_account` was stored at local row `message_row`.
+    /// A text in `conversation` was stored at local row `message_row`.
     MessageReceived {
-        remote_account: String,
+        conversation: ConversationId,
         message_row: i64,
     },
     /// A delivery (`read == false`) or read receipt changed the status of
-    /// `updated` outgoing messages. `remote_account` is `None` when the
-    /// envelope does not name its sender.
+    /// `updated` of our messages in `conversation` (`None`: the sender
+    /// shares no conversation with us, and nothing changed).
     ReceiptUpdated {
-        remote_account: Option<String>,
+        conversation: Option<ConversationId>,
         read: bool,
         updated: u32,
     },
     /// `remote_account`'s identity key changed (seen on a message, a prekey
     /// bundle or when sending). Sending to it waits until the user accepts.
     IdentityChanged { remote_account: String },
-}
-
-impl crate::Account {
-    /// Accounts whose identity key changed and awaits acceptance.
-    pub(crate) fn pending_identity_changes(&self) -> crate::Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT account_id FROM identities WHERE pending_key IS NOT NULL")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
-    }
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change
@@ -72,7 +63,7 @@ mod tests {
 
     fn msg(row: i64) -> SyncEvent {
         SyncEvent::MessageReceived {
-            remote_account: "a".into(),
+            conversation: ConversationId::new(1),
             message_row: row,
         }
     }

@@ -2,10 +2,10 @@
 //! (libsignal's displayable and scannable fingerprints).
 
 use libsignal_protocol::{Fingerprint, IdentityKey};
-use rusqlite::{params, OptionalExtension};
 
 use crate::account::{validate_account_id, Account};
 use crate::error::{Error, Result};
+use crate::store::identities;
 
 /// Signal's fingerprint parameters (version 2, 5200 iterations).
 const FINGERPRINT_VERSION: u32 = 2;
@@ -35,15 +35,7 @@ pub struct SafetyNumber {
 
 impl Account {
     pub fn identity_status(&self, remote_account: &str) -> Result<IdentityStatus> {
-        let row: Option<(bool, bool)> = self
-            .conn
-            .query_row(
-                "SELECT pending_key IS NOT NULL, verified FROM identities WHERE account_id = ?1",
-                [remote_account],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(match row {
+        Ok(match identities::status(&self.conn, remote_account)? {
             None => IdentityStatus::Unknown,
             Some((true, _)) => IdentityStatus::ChangePending,
             Some((false, true)) => IdentityStatus::Verified,
@@ -60,12 +52,7 @@ impl Account {
     /// unverified until the new safety number is verified.
     pub fn accept_identity_change(&mut self, remote_account: &str) -> Result<()> {
         validate_account_id(remote_account)?;
-        let n = self.conn.execute(
-            "UPDATE identities SET identity_key = pending_key, pending_key = NULL, verified = 0, updated_at = ?2
-             WHERE account_id = ?1 AND pending_key IS NOT NULL",
-            params![remote_account, self.now() as i64],
-        )?;
-        if n == 0 {
+        if !identities::accept_pending(&self.conn, remote_account, self.now())? {
             return Err(Error::InvalidArgument("no pending identity change".into()));
         }
         tracing::info!(target: "alcove::identity", "identity change accepted");
@@ -77,29 +64,15 @@ impl Account {
     pub fn pin_identity(&mut self, remote_account: &str, identity_key: &[u8]) -> Result<()> {
         validate_account_id(remote_account)?;
         IdentityKey::decode(identity_key).map_err(|_| Error::Malformed("identity key"))?;
-        self.conn.execute(
-            "INSERT INTO identities (account_id, identity_key, verified, updated_at) VALUES (?1, ?2, 1, ?3)
-             ON CONFLICT (account_id) DO UPDATE SET
-               pending_key = CASE WHEN identity_key = excluded.identity_key THEN NULL ELSE excluded.identity_key END,
-               verified = CASE WHEN identity_key = excluded.identity_key THEN 1 ELSE verified END",
-            params![remote_account, identity_key, self.now() as i64],
-        )?;
-        Ok(())
+        identities::pin(&self.conn, remote_account, identity_key, self.now())
     }
 
     fn fingerprint(&self, remote_account: &str) -> Result<Fingerprint> {
-        let (current, pending): (Vec<u8>, Option<Vec<u8>>) = self
-            .conn
-            .query_row(
-                "SELECT identity_key, pending_key FROM identities WHERE account_id = ?1",
-                [remote_account],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
+        let keys = identities::keys(&self.conn, remote_account)?
             .ok_or_else(|| Error::InvalidArgument("unknown account".into()))?;
         // While a change is pending, show the *new* key's number: that is
         // the one the user must compare before accepting.
-        let remote = IdentityKey::decode(pending.as_deref().unwrap_or(&current))
+        let remote = IdentityKey::decode(keys.pending.as_deref().unwrap_or(&keys.trusted))
             .map_err(|_| Error::Corrupt)?;
         Ok(Fingerprint::new(
             FINGERPRINT_VERSION,
@@ -133,10 +106,6 @@ impl Account {
             Ok(false) => return Err(Error::SafetyNumberMismatch),
             Err(_) => return Err(Error::Malformed("scanned safety number")),
         }
-        self.conn.execute(
-            "UPDATE identities SET verified = 1 WHERE account_id = ?1 AND pending_key IS NULL",
-            [remote_account],
-        )?;
-        Ok(())
+        identities::set_verified(&self.conn, remote_account)
     }
 }

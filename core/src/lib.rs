@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod client;
 mod content;
 mod conversations;
 mod credentials;
@@ -17,36 +18,40 @@ mod drive;
 mod error;
 mod events;
 mod identity;
+mod inbound;
 mod lease;
 pub mod logging;
-mod messaging;
 mod notification_settings;
 mod outbox;
+mod outgoing;
 mod prekeys;
-mod protocol_store;
 mod relay_client;
 mod schema;
 mod sealed;
+mod session;
 mod store;
-mod sync;
 mod time;
 
 pub use account::{validate_account_id, Account};
+pub use client::{
+    Client, Notification, SendReport, SyncReport, HIDDEN_BODY, HIDDEN_TITLE, LEASE_TTL_MS,
+    MAX_NOTIFICATIONS,
+};
 pub use content::MAX_CONTENT_LEN;
-pub use conversations::{Conversation, Message, MessageStatus};
+pub use conversations::{Conversation, ConversationId, Message, MessageStatus};
 pub use db::{Cipher, DbKey, StorageLayout};
 pub use deadline::{Deadline, MIN_CALL_TIME};
 pub use error::{Error, Result};
 pub use events::{SyncEvent, MAX_EVENTS};
 pub use identity::{IdentityStatus, SafetyNumber};
+pub use inbound::{EnvelopeOutcome, Received, MAX_CIPHERTEXT_LEN};
 pub use lease::RATCHET_LEASE;
-pub use messaging::{EnvelopeOutcome, Outgoing, Received, MAX_CIPHERTEXT_LEN};
 pub use notification_settings::NotificationPrivacy;
 pub use outbox::OutboxItem;
+pub use outgoing::Outgoing;
 pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
 pub use sealed::{CERT_REFRESH_MARGIN_MS, DELIVERY_KEY_LEN};
-pub use sync::{Client, Notification, SyncReport};
 
 pub use alcove_proto as proto;
 

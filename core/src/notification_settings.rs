@@ -1,10 +1,10 @@
 //! What notifications may show: the account's notification privacy and
 //! per-conversation labels, kept in the encrypted database.
 
-use rusqlite::{params, OptionalExtension};
-
-use crate::account::{validate_account_id, Account};
+use crate::account::Account;
+use crate::conversations::ConversationId;
 use crate::error::Result;
+use crate::store;
 
 /// What a notification may show on the lock screen (the practice decides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,28 +38,11 @@ impl Account {
     }
 
     /// The pseudonym shown for a conversation at `Pseudonym` privacy.
-    pub fn set_notification_label(&mut self, remote_account: &str, label: &str) -> Result<()> {
-        validate_account_id(remote_account)?;
-        let id = crate::conversations::get_or_create(&self.conn, remote_account, self.now())?;
-        self.conn.execute(
-            "UPDATE conversations SET notification_label = ?2 WHERE id = ?1",
-            params![id, label],
-        )?;
-        Ok(())
-    }
-
-    pub(crate) fn conversation_labels(
-        &self,
-        remote_account: &str,
-    ) -> Result<(Option<String>, Option<String>)> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT display_name, notification_label FROM conversations WHERE remote_account = ?1",
-                [remote_account],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .unwrap_or((None, None)))
+    pub fn set_notification_label(
+        &mut self,
+        conversation: ConversationId,
+        label: &str,
+    ) -> Result<()> {
+        store::conversations::set_notification_label(&self.conn, conversation, label)
     }
 }

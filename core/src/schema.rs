@@ -90,6 +90,42 @@ const MIGRATIONS: &[&str] = &[
         key BLOB NOT NULL,
         updated_at INTEGER NOT NULL
      );",
+    // v5: conversations by their own id, with members. A two-member
+    // conversation keeps its peer in `direct_peer` (unique: one direct
+    // conversation per peer, found by one index lookup); a group leaves it
+    // NULL and lists everyone in `conversation_members`. Messages name
+    // their sender; outbox items name their conversation beside the
+    // recipient (a group message becomes one item per member). The
+    // rebuild runs with foreign keys off and is checked before commit.
+    "ALTER TABLE messages ADD COLUMN sender_account TEXT;
+     UPDATE messages SET sender_account =
+        (SELECT remote_account FROM conversations c WHERE c.id = messages.conversation_id)
+        WHERE outgoing = 0;
+     INSERT INTO conversations (remote_account, created_at)
+        SELECT recipient, min(created_at) FROM outbox GROUP BY recipient
+        ON CONFLICT (remote_account) DO NOTHING;
+     ALTER TABLE outbox ADD COLUMN conversation_id INTEGER REFERENCES conversations(id);
+     UPDATE outbox SET conversation_id =
+        (SELECT id FROM conversations c WHERE c.remote_account = outbox.recipient);
+     CREATE TABLE conversations_v5 (
+        id INTEGER PRIMARY KEY,
+        direct_peer TEXT UNIQUE,
+        display_name TEXT,
+        notification_label TEXT,
+        created_at INTEGER NOT NULL
+     );
+     INSERT INTO conversations_v5 (id, direct_peer, display_name, notification_label, created_at)
+        SELECT id, remote_account, display_name, notification_label, created_at FROM conversations;
+     DROP TABLE conversations;
+     ALTER TABLE conversations_v5 RENAME TO conversations;
+     CREATE TABLE conversation_members (
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        account_id TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, account_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX members_by_account ON conversation_members (account_id, conversation_id);
+     INSERT INTO conversation_members (conversation_id, account_id)
+        SELECT id, direct_peer FROM conversations;",
 ];
 
 /// The schema version this build writes.
@@ -109,15 +145,33 @@ pub fn migrate(conn: &Connection, target: u32) -> Result<()> {
             supported: CURRENT_VERSION,
         });
     }
-    for v in found..target.min(CURRENT_VERSION) {
-        let sql = MIGRATIONS
-            .get(v as usize)
-            .ok_or_else(|| Error::Internal("migration index".into()))?;
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", v + 1))?;
-        tx.commit()?;
-        tracing::info!(from = v, to = v + 1, "migrated schema");
+    if found >= target.min(CURRENT_VERSION) {
+        return Ok(());
     }
+    // A step may rebuild a table others refer to (SQLite's documented
+    // way: foreign keys off outside the transaction, checked before
+    // commit), so the check is ours for the length of the migration.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = (found..target.min(CURRENT_VERSION)).try_for_each(|v| step(conn, v));
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    result
+}
+
+fn step(conn: &Connection, v: u32) -> Result<()> {
+    let sql = MIGRATIONS
+        .get(v as usize)
+        .ok_or_else(|| Error::Internal("migration index".into()))?;
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(sql)?;
+    let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if dangling != 0 {
+        // Rolled back on drop: the database stays at version `v`.
+        return Err(Error::Corrupt);
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {}", v + 1))?;
+    tx.commit()?;
+    tracing::info!(from = v, to = v + 1, "migrated schema");
     Ok(())
 }

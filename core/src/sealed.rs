@@ -5,10 +5,11 @@
 //! `sealed_sender_decrypt`, certificate validation).
 
 use libsignal_protocol::{PublicKey, SenderCertificate, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::account::{validate_account_id, Account};
 use crate::error::{Error, Result};
+use crate::store::{delivery_keys, settings};
 
 /// Length of a delivery key.
 pub const DELIVERY_KEY_LEN: usize = 32;
@@ -66,25 +67,14 @@ impl Account {
 
     /// The delivery key `remote_account` shared with us, if any.
     pub fn remote_delivery_key(&self, remote_account: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT key FROM delivery_keys WHERE remote_account = ?1",
-                [remote_account],
-                |r| r.get(0),
-            )
-            .optional()?)
+        delivery_keys::get(&self.conn, remote_account)
     }
 
     /// Forgets a contact's delivery key the relay refused (they changed
     /// it); the next message goes with credentials and their reply brings
     /// the new one.
     pub fn forget_remote_delivery_key(&mut self, remote_account: &str) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM delivery_keys WHERE remote_account = ?1",
-            [remote_account],
-        )?;
-        Ok(())
+        delivery_keys::forget(&self.conn, remote_account)
     }
 
     /// Our sender certificate if one is cached that stays valid for at
@@ -100,9 +90,7 @@ impl Account {
 
     /// Drops the cached sender certificate.
     pub(crate) fn forget_sender_certificate(&mut self) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM settings WHERE key = ?1", [SENDER_CERT])?;
-        Ok(())
+        settings::remove(&self.conn, SENDER_CERT)
     }
 
     /// Verifies a certificate the relay issued us (against the pinned
@@ -148,13 +136,7 @@ pub(crate) fn save_remote_delivery_key(
     if key.len() != DELIVERY_KEY_LEN {
         return Ok(());
     }
-    conn.prepare_cached(
-        "INSERT INTO delivery_keys (remote_account, key, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (remote_account) DO UPDATE SET key = excluded.key, updated_at = excluded.updated_at
-         WHERE delivery_keys.key != excluded.key",
-    )?
-    .execute(params![remote_account, key, now as i64])?;
-    Ok(())
+    delivery_keys::save(conn, remote_account, key, now)
 }
 
 /// Builds a sender certificate from raw bytes without checking it (the

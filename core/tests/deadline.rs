@@ -118,7 +118,12 @@ async fn sync_returns_by_its_deadline_when_the_relay_stalls_on_ack() {
 
     const N: usize = 5;
     for i in 0..N {
-        assert!(a.send_text(&b_id, &format!("m{i}")).await.unwrap().sent);
+        assert!(
+            a.send_text(a.conversation_with(&b_id).unwrap(), &format!("m{i}"))
+                .await
+                .unwrap()
+                .sent
+        );
     }
     proxy.stall_acks.store(true, Ordering::SeqCst);
 
@@ -135,11 +140,12 @@ async fn sync_returns_by_its_deadline_when_the_relay_stalls_on_ack() {
     // The page was stored before the ack was tried.
     assert_eq!(report.received as usize, N);
     assert_eq!(
-        b.account()
-            .unwrap()
-            .messages(&a_id, None, 100)
-            .unwrap()
-            .len(),
+        b.with_account(|acct| {
+            let with_a = acct.conversation_with(&a_id)?;
+            acct.messages(with_a, None, 100)
+        })
+        .unwrap()
+        .len(),
         N
     );
     // Not acked: the relay still holds every envelope.
@@ -159,9 +165,10 @@ async fn sync_returns_by_its_deadline_when_the_relay_stalls_on_ack() {
     assert_eq!(report.failed, 0);
     assert!(!report.more);
     let mut bodies: Vec<String> = b
-        .account()
-        .unwrap()
-        .messages(&a_id, None, 100)
+        .with_account(|acct| {
+            let with_a = acct.conversation_with(&a_id)?;
+            acct.messages(with_a, None, 100)
+        })
         .unwrap()
         .into_iter()
         .map(|m| m.body)
@@ -190,7 +197,9 @@ async fn a_sync_with_no_time_left_makes_no_relay_call_and_loses_nothing() {
     let b = Client::enroll(&dir.path().join("b.db"), &DbKey::random(), &url, &invite)
         .await
         .unwrap();
-    a.send_text(b.account_id(), "hello").await.unwrap();
+    a.send_text(a.conversation_with(b.account_id()).unwrap(), "hello")
+        .await
+        .unwrap();
 
     let report = b.sync(Instant::now()).await.unwrap();
     assert!(report.more);

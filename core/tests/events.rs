@@ -32,7 +32,11 @@ async fn sync_reports_messages_and_receipts_in_order() {
 
     let mut sent = Vec::new();
     for i in 0..3 {
-        sent.push(a.send_text(&b_id, &format!("m{i}")).await.unwrap());
+        sent.push(
+            a.send_text(a.conversation_with(&b_id).unwrap(), &format!("m{i}"))
+                .await
+                .unwrap(),
+        );
     }
     let report = b.sync(soon()).await.unwrap();
     assert_eq!(report.received, 3);
@@ -41,10 +45,10 @@ async fn sync_reports_messages_and_receipts_in_order() {
         .iter()
         .map(|e| match e {
             SyncEvent::MessageReceived {
-                remote_account,
+                conversation,
                 message_row,
             } => {
-                assert_eq!(remote_account, &a_id);
+                assert_eq!(*conversation, b.conversation_with(&a_id).unwrap());
                 *message_row
             }
             other => panic!("unexpected event {other:?}"),
@@ -54,7 +58,7 @@ async fn sync_reports_messages_and_receipts_in_order() {
     // The rows are the stored messages, in the order sent.
     let bodies: Vec<String> = rows
         .iter()
-        .map(|row| b.account().unwrap().message(*row).unwrap().unwrap().body)
+        .map(|row| b.with_account(|a| a.message(*row)).unwrap().unwrap().body)
         .collect();
     assert_eq!(bodies, ["m0", "m1", "m2"]);
 
@@ -63,18 +67,17 @@ async fn sync_reports_messages_and_receipts_in_order() {
     let ids: Vec<Vec<u8>> = rows[..2]
         .iter()
         .map(|row| {
-            b.account()
-                .unwrap()
-                .message(*row)
+            b.with_account(|a| a.message(*row))
                 .unwrap()
                 .unwrap()
                 .message_id
         })
         .collect();
-    b.account()
-        .unwrap()
-        .compose_receipt(&a_id, true, ids)
-        .unwrap();
+    b.with_account(|acct| {
+        let with_a = acct.conversation_with(&a_id)?;
+        acct.compose_receipt(with_a, true, ids)
+    })
+    .unwrap();
     let report = b.sync(soon()).await.unwrap();
     assert_eq!(report.sent, 1);
     assert!(report.events.is_empty());
@@ -82,7 +85,7 @@ async fn sync_reports_messages_and_receipts_in_order() {
     assert_eq!(
         report.events,
         [SyncEvent::ReceiptUpdated {
-            remote_account: Some(b_id.clone()),
+            conversation: Some(a.conversation_with(&b_id).unwrap()),
             read: true,
             updated: 2
         }]
@@ -103,9 +106,12 @@ async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
 
     // A's invite card for B carried the wrong key (here Mallory's): the
     // relay's bundle for B does not match it.
-    let wrong = m.account().unwrap().identity_key();
-    a.account().unwrap().pin_identity(&b_id, &wrong).unwrap();
-    let err = a.send_text(&b_id, "first").await.unwrap_err();
+    let wrong = m.with_account(|a| Ok(a.identity_key())).unwrap();
+    a.with_account(|a| a.pin_identity(&b_id, &wrong)).unwrap();
+    let err = a
+        .send_text(a.conversation_with(&b_id).unwrap(), "first")
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         Error::IdentityChanged {
@@ -118,9 +124,11 @@ async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
     assert_eq!(report.sent, 0);
     assert_eq!(report.events, [identity_changed(&b_id)]);
     // Others are not held back.
-    a.send_text(m.account_id(), "to mallory").await.unwrap();
+    a.send_text(a.conversation_with(m.account_id()).unwrap(), "to mallory")
+        .await
+        .unwrap();
 
-    a.account().unwrap().accept_identity_change(&b_id).unwrap();
+    a.with_account(|a| a.accept_identity_change(&b_id)).unwrap();
     let report = a.sync(soon()).await.unwrap();
     assert_eq!(report.sent, 1);
     assert!(report.events.is_empty());
@@ -131,23 +139,28 @@ async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
     // Receive side: C pinned a wrong key for A; A's first message arrives
     // (stored, as Signal does) and the sync reports the change before it.
     let c = enroll(&r, dir.path(), "c.db").await;
-    c.account().unwrap().pin_identity(&a_id, &wrong).unwrap();
-    a.send_text(c.account_id(), "hello c").await.unwrap();
+    c.with_account(|a| a.pin_identity(&a_id, &wrong)).unwrap();
+    a.send_text(a.conversation_with(c.account_id()).unwrap(), "hello c")
+        .await
+        .unwrap();
     let report = c.sync(soon()).await.unwrap();
     assert_eq!(report.received, 1);
     assert_eq!(report.events[0], identity_changed(&a_id));
     assert!(matches!(
         &report.events[1],
-        SyncEvent::MessageReceived { remote_account, .. } if remote_account == &a_id
+        SyncEvent::MessageReceived { conversation, .. } if *conversation == c.conversation_with(&a_id).unwrap()
     ));
     assert_eq!(report.events.len(), 2);
     // Replying is refused until accepted; the reply is kept.
     assert!(matches!(
-        c.send_text(&a_id, "reply").await,
+        c.send_text(c.conversation_with(&a_id).unwrap(), "reply")
+            .await,
         Err(Error::IdentityChanged { .. })
     ));
     // Already pending: a later message reports no new change.
-    a.send_text(c.account_id(), "again").await.unwrap();
+    a.send_text(a.conversation_with(c.account_id()).unwrap(), "again")
+        .await
+        .unwrap();
     let report = c.sync(soon()).await.unwrap();
     assert_eq!(report.received, 1);
     assert!(matches!(
@@ -156,7 +169,7 @@ async fn identity_change_is_an_error_on_send_and_an_event_on_sync() {
     ));
     // ...but the held reply meets it again in the outbox.
     assert_eq!(report.events[1..], [identity_changed(&a_id)]);
-    c.account().unwrap().accept_identity_change(&a_id).unwrap();
+    c.with_account(|a| a.accept_identity_change(&a_id)).unwrap();
     assert_eq!(c.sync(soon()).await.unwrap().sent, 1);
     let report = a.sync(soon()).await.unwrap();
     assert_eq!(report.received, 1);
@@ -171,7 +184,12 @@ async fn events_stay_bounded_on_a_large_backlog() {
     let b = enroll(&r, dir.path(), "b.db").await;
     let n = alcove_core::MAX_EVENTS + 30;
     for i in 0..n {
-        a.send_text(b.account_id(), &format!("m{i}")).await.unwrap();
+        a.send_text(
+            a.conversation_with(b.account_id()).unwrap(),
+            &format!("m{i}"),
+        )
+        .await
+        .unwrap();
     }
     let report = b.sync(soon()).await.unwrap();
     assert_eq!(report.received as usize, n);
@@ -180,7 +198,10 @@ async fn events_stay_bounded_on_a_large_backlog() {
     let SyncEvent::MessageReceived { message_row, .. } = report.events.last().unwrap() else {
         panic!("expected a message event");
     };
-    let last = b.account().unwrap().message(*message_row).unwrap().unwrap();
+    let last = b
+        .with_account(|a| a.message(*message_row))
+        .unwrap()
+        .unwrap();
     assert_eq!(last.body, format!("m{}", n - 1));
     r.stop().await;
 }

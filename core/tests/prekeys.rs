@@ -72,7 +72,7 @@ fn sending_is_refused_when_rotation_is_badly_overdue() {
     NOW.store(alcove_core_now() + OVERDUE_AFTER_MS + 1, Ordering::SeqCst);
     alice.account.set_clock(fake_now);
     assert_eq!(
-        alice.account.send_text(&bob.id(), "x").unwrap_err(),
+        alice.account.encrypt_text(&bob.id(), "x").unwrap_err(),
         Error::PrekeyRotationOverdue
     );
     let full = PreKeyCount {
@@ -80,7 +80,7 @@ fn sending_is_refused_when_rotation_is_badly_overdue() {
         one_time_kyber_prekeys: 100,
     };
     alice.account.prekey_upkeep(&full).unwrap().unwrap();
-    alice.account.send_text(&bob.id(), "x").unwrap();
+    alice.account.encrypt_text(&bob.id(), "x").unwrap();
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn one_time_keys_are_consumed_and_last_resort_replay_is_refused() {
     let mut carol = Peer::create(dir.path(), "carol");
     let b = bob.bundle();
     carol.account.process_bundle(&bob.id(), &b).unwrap();
-    let out = carol.account.send_text(&bob.id(), "hello").unwrap();
+    let out = carol.account.encrypt_text(&bob.id(), "hello").unwrap();
     let got = bob
         .account
         .receive(&[single_envelope(&carol.account, &out)])
@@ -106,7 +106,10 @@ fn one_time_keys_are_consumed_and_last_resort_replay_is_refused() {
     assert!(b.one_time_prekey.is_none());
     assert_eq!(b.kyber_prekey, bob.upload.kyber_last_resort);
     dave.account.process_bundle(&bob.id(), &b).unwrap();
-    let out = dave.account.send_text(&bob.id(), "hi from dave").unwrap();
+    let out = dave
+        .account
+        .encrypt_text(&bob.id(), "hi from dave")
+        .unwrap();
     let env = single_envelope(&dave.account, &out);
     let got = bob.account.receive(std::slice::from_ref(&env)).unwrap();
     assert!(matches!(&got[0].result, Ok(Received::Text(m)) if m.body == "hi from dave"));

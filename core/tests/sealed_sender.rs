@@ -89,7 +89,11 @@ fn pair(dir: &std::path::Path, root: &Root) -> (Peer, Peer) {
 
 fn text_of(r: &Result<Received, Error>) -> (String, u32, String) {
     match r {
-        Ok(Received::Text(m)) => (m.remote_account.clone(), m.sender_device, m.body.clone()),
+        Ok(Received::Text(m)) => (
+            m.sender.clone().unwrap_or_default(),
+            m.sender_device,
+            m.body.clone(),
+        ),
         other => panic!("expected a text, got {other:?}"),
     }
 }
@@ -105,7 +109,7 @@ fn sealed_mail_arrives_with_the_sender_from_the_certificate() {
     for text in ["first, sealed", "second, sealed"] {
         let out = alice
             .account
-            .send_text_sealed(&bob.id(), text, &cert)
+            .encrypt_text_sealed(&bob.id(), text, &cert)
             .unwrap();
         let env = sealed_envelope(&out);
         let r = bob.account.receive(&[env]).unwrap();
@@ -113,21 +117,24 @@ fn sealed_mail_arrives_with_the_sender_from_the_certificate() {
         assert_eq!(text_of(&r[0].result), (alice.id(), 1, text.to_owned()));
     }
     // Bob answers (unsealed is fine) and Alice reads it: a real session.
-    let reply = bob.account.send_text(&alice.id(), "got both").unwrap();
+    let reply = bob.account.encrypt_text(&alice.id(), "got both").unwrap();
     let r = alice
         .account
         .receive(&[support::single_envelope(&bob.account, &reply)])
         .unwrap();
     assert_eq!(text_of(&r[0].result).2, "got both");
     // A sealed receipt names its sender too.
-    let receipt = bob.account.send_receipt(&alice.id(), true, vec![]).unwrap();
+    let receipt = bob
+        .account
+        .encrypt_receipt(&alice.id(), true, vec![])
+        .unwrap();
     let r = alice
         .account
         .receive(&[support::single_envelope(&bob.account, &receipt)])
         .unwrap();
     assert!(matches!(
         &r[0].result,
-        Ok(Received::Receipt { kind: MessageStatus::Read, remote_account, .. }) if *remote_account == bob.id()
+        Ok(Received::Receipt { kind: MessageStatus::Read, sender, .. }) if *sender == bob.id()
     ));
 }
 
@@ -138,7 +145,7 @@ fn refused(alice: &mut Peer, bob: &mut Peer, cert: &[u8], expected: Error) {
     let key_before = bob.account.remote_delivery_key(&alice.id()).unwrap();
     let out = alice
         .account
-        .send_text_sealed(&bob.id(), "must not arrive", cert)
+        .encrypt_text_sealed(&bob.id(), "must not arrive", cert)
         .unwrap();
     let r = bob.account.receive(&[sealed_envelope(&out)]).unwrap();
     assert_eq!(r[0].result.as_ref().err(), Some(&expected));
@@ -160,7 +167,7 @@ fn bad_certificates_are_refused_and_the_good_mail_after_them_arrives() {
     // Establish the session with one good sealed message first.
     let out = alice
         .account
-        .send_text_sealed(&bob.id(), "hello", &good)
+        .encrypt_text_sealed(&bob.id(), "hello", &good)
         .unwrap();
     let r = bob.account.receive(&[sealed_envelope(&out)]).unwrap();
     assert_eq!(text_of(&r[0].result).2, "hello");
@@ -235,11 +242,11 @@ fn bad_certificates_are_refused_and_the_good_mail_after_them_arrives() {
     // bad one, and only the good one is stored.
     let bad = alice
         .account
-        .send_text_sealed(&bob.id(), "bad", &expired)
+        .encrypt_text_sealed(&bob.id(), "bad", &expired)
         .unwrap();
     let ok = alice
         .account
-        .send_text_sealed(&bob.id(), "still here", &good)
+        .encrypt_text_sealed(&bob.id(), "still here", &good)
         .unwrap();
     let r = bob
         .account
@@ -247,9 +254,10 @@ fn bad_certificates_are_refused_and_the_good_mail_after_them_arrives() {
         .unwrap();
     assert_eq!(r[0].result, Err(Error::SenderCertificateExpired));
     assert_eq!(text_of(&r[1].result), (alice.id(), 1, "still here".into()));
+    let with_alice = bob.account.conversation_with(&alice.id()).unwrap();
     let bodies: Vec<String> = bob
         .account
-        .messages(&alice.id(), None, 50)
+        .messages(with_alice, None, 50)
         .unwrap()
         .into_iter()
         .map(|m| m.body)
@@ -303,7 +311,7 @@ fn delivery_keys_travel_inside_encrypted_content() {
     alice.account.set_delivery_key(&key).unwrap();
     assert!(alice.account.set_delivery_key(&[0; 31]).is_err());
     assert_eq!(bob.account.remote_delivery_key(&alice.id()).unwrap(), None);
-    let out = alice.account.send_text(&bob.id(), "hi").unwrap();
+    let out = alice.account.encrypt_text(&bob.id(), "hi").unwrap();
     // Not visible in the ciphertext.
     assert!(!support::contains(&out.messages[0].ciphertext, &key));
     bob.account

@@ -68,7 +68,11 @@ impl Conversation {
     fn alice_sends(&mut self) {
         self.counter += 1;
         let text = format!("from alice #{} {}", self.counter, uuid_like());
-        let out = self.alice.account.send_text(&self.bob.id(), &text).unwrap();
+        let out = self
+            .alice
+            .account
+            .encrypt_text(&self.bob.id(), &text)
+            .unwrap();
         self.to_bob
             .pending
             .push((single_envelope(&self.alice.account, &out), text));
@@ -87,7 +91,11 @@ impl Conversation {
         }
         self.counter += 1;
         let text = format!("from bob #{} {}", self.counter, uuid_like());
-        let out = self.bob.account.send_text(&self.alice.id(), &text).unwrap();
+        let out = self
+            .bob
+            .account
+            .encrypt_text(&self.alice.id(), &text)
+            .unwrap();
         self.to_alice
             .pending
             .push((single_envelope(&self.bob.account, &out), text));
@@ -168,8 +176,9 @@ impl Conversation {
             };
             let mut stored = Vec::new();
             let mut before = None;
-            loop {
-                let page = peer.account.messages(&other, before, 300).unwrap();
+            let with_other = peer.account.find_conversation_with(&other).unwrap();
+            while let Some(with_other) = with_other {
+                let page = peer.account.messages(with_other, before, 300).unwrap();
                 let Some(last) = page.last() else { break };
                 before = Some(last.id);
                 stored.extend(page);
@@ -285,7 +294,11 @@ proptest! {
 fn same_envelope_twice_is_stored_once_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Conversation::start(dir.path());
-    let out = c.alice.account.send_text(&c.bob.id(), "once only").unwrap();
+    let out = c
+        .alice
+        .account
+        .encrypt_text(&c.bob.id(), "once only")
+        .unwrap();
     let env = single_envelope(&c.alice.account, &out);
     let first = c.bob.account.receive(std::slice::from_ref(&env)).unwrap();
     assert!(matches!(first[0].result, Ok(Received::Text(_))));
@@ -304,7 +317,8 @@ fn same_envelope_twice_is_stored_once_and_reported() {
         "{:?}",
         r[0].result
     );
-    let stored = c.bob.account.messages(&c.alice.id(), None, 10).unwrap();
+    let with_alice = c.bob.account.conversation_with(&c.alice.id()).unwrap();
+    let stored = c.bob.account.messages(with_alice, None, 10).unwrap();
     assert_eq!(stored.len(), 1);
 }
 
@@ -315,7 +329,7 @@ fn receipts_move_outgoing_status_forward() {
     let out = c
         .alice
         .account
-        .send_text(&c.bob.id(), "did you get this")
+        .encrypt_text(&c.bob.id(), "did you get this")
         .unwrap();
     let local = out.local_id.unwrap();
     c.alice.account.mark_sent(local).unwrap();
@@ -330,7 +344,7 @@ fn receipts_move_outgoing_status_forward() {
     let receipt = c
         .bob
         .account
-        .send_receipt(&c.alice.id(), true, vec![m.message_id.clone()])
+        .encrypt_receipt(&c.alice.id(), true, vec![m.message_id.clone()])
         .unwrap();
     assert!(receipt.local_id.is_none());
     let r = c
@@ -343,7 +357,8 @@ fn receipts_move_outgoing_status_forward() {
         Ok(Received::Receipt {
             kind: MessageStatus::Read,
             updated: 1,
-            remote_account: c.bob.id(),
+            conversation: c.alice.account.find_conversation_with(&c.bob.id()).unwrap(),
+            sender: c.bob.id(),
         })
     );
     assert_eq!(
@@ -398,7 +413,7 @@ fn identity_change_blocks_sending_until_accepted() {
     let err = c
         .alice
         .account
-        .send_text(&bob_id, "are you there")
+        .encrypt_text(&bob_id, "are you there")
         .unwrap_err();
     assert!(matches!(err, Error::IdentityChanged { .. }));
     // The safety number shown is the new key's.
@@ -410,7 +425,11 @@ fn identity_change_blocks_sending_until_accepted() {
         .account
         .process_bundle(&bob_id, &bob2.bundle())
         .unwrap();
-    let out = c.alice.account.send_text(&bob_id, "welcome back").unwrap();
+    let out = c
+        .alice
+        .account
+        .encrypt_text(&bob_id, "welcome back")
+        .unwrap();
     let got = bob2
         .account
         .receive(&[single_envelope(&c.alice.account, &out)])
@@ -434,7 +453,7 @@ fn identity_change_seen_on_receive_is_recorded_and_blocks_replies() {
         alcove_core::Account::create(&path, &alcove_core::DbKey::random(), &alice_id, 1).unwrap();
     alice2.initial_prekeys().unwrap();
     alice2.process_bundle(&c.bob.id(), &c.bob.bundle()).unwrap();
-    let out = alice2.send_text(&c.bob.id(), "new phone").unwrap();
+    let out = alice2.encrypt_text(&c.bob.id(), "new phone").unwrap();
     let got = c
         .bob
         .account
@@ -446,11 +465,11 @@ fn identity_change_seen_on_receive_is_recorded_and_blocks_replies() {
         IdentityStatus::ChangePending
     );
     assert!(matches!(
-        c.bob.account.send_text(&alice_id, "hi"),
+        c.bob.account.encrypt_text(&alice_id, "hi"),
         Err(Error::IdentityChanged { .. })
     ));
     c.bob.account.accept_identity_change(&alice_id).unwrap();
-    let out = c.bob.account.send_text(&alice_id, "hi").unwrap();
+    let out = c.bob.account.encrypt_text(&alice_id, "hi").unwrap();
     let got = alice2
         .receive(&[single_envelope(&c.bob.account, &out)])
         .unwrap();

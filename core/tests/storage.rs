@@ -27,12 +27,14 @@ fn peer_in(dir: &std::path::Path, name: &str, layout: StorageLayout) -> Peer {
 fn talk_in(dir: &std::path::Path, texts: &[&str], layout: StorageLayout) -> (Peer, Peer) {
     let mut alice = peer_in(dir, "alice", layout);
     let mut bob = peer_in(dir, "bob", layout);
+    let with_bob = alice.account.conversation_with(&bob.id()).unwrap();
     alice
         .account
-        .set_display_name(&bob.id(), "Dr. Imogen Featherstonehaugh")
+        .set_display_name(with_bob, "Dr. Imogen Featherstonehaugh")
         .unwrap();
+    let with_alice = bob.account.conversation_with(&alice.id()).unwrap();
     bob.account
-        .set_display_name(&alice.id(), "Bartholomew Quimby-Rourke")
+        .set_display_name(with_alice, "Bartholomew Quimby-Rourke")
         .unwrap();
     let bundle = bob.bundle();
     alice.account.process_bundle(&bob.id(), &bundle).unwrap();
@@ -42,7 +44,7 @@ fn talk_in(dir: &std::path::Path, texts: &[&str], layout: StorageLayout) -> (Pee
         } else {
             (&mut bob, &mut alice)
         };
-        let out = from.account.send_text(&to.id(), text).unwrap();
+        let out = from.account.encrypt_text(&to.id(), text).unwrap();
         let got = to
             .account
             .receive(&[single_envelope(&from.account, &out)])
@@ -182,8 +184,9 @@ fn migrates_from_every_earlier_schema_version() {
         let path = dir.path().join("old.db");
         let key = DbKey::random();
         {
-            // Build a database as an older Alcove left it: an account row
-            // and a conversation.
+            // Build a database as an older Alcove left it: an account row,
+            // two conversations with messages both ways, and (from v3, when
+            // the outbox came) a queued text and a queued receipt.
             let conn = alcove_core::testing::create_at_version(&path, &key, from).unwrap();
             let ikp = libsignal_protocol::IdentityKeyPair::generate(&mut rand::rng());
             conn.execute(
@@ -191,11 +194,23 @@ fn migrates_from_every_earlier_schema_version() {
                 [&ikp.serialize()[..]],
             )
             .unwrap();
-            conn.execute(
-                "INSERT INTO conversations (remote_account, display_name, created_at) VALUES ('acct-peer', 'kept', 0)",
-                [],
+            conn.execute_batch(
+                "INSERT INTO conversations (id, remote_account, display_name, created_at) VALUES (7, 'acct-peer', 'kept', 0);
+                 INSERT INTO conversations (id, remote_account, created_at) VALUES (9, 'acct-other', 0);
+                 INSERT INTO messages (conversation_id, message_id, outgoing, sender_device, body, sent_at, received_at, status)
+                    VALUES (7, x'01', 0, 2, 'from peer', 1, 1, 10),
+                           (7, x'02', 1, 1, 'to peer', 2, 2, 0),
+                           (9, x'03', 0, 1, 'from other', 3, 3, 10);",
             )
             .unwrap();
+            if from >= 3 {
+                conn.execute_batch(
+                    "INSERT INTO outbox (recipient, guid, content, message_row, created_at)
+                        VALUES ('acct-peer', x'00112233445566778899aabbccddeeff', x'aa', 2, 5),
+                               ('acct-stranger', x'ffeeddccbbaa99887766554433221100', x'bb', NULL, 6);",
+                )
+                .unwrap();
+            }
             let v: u32 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .unwrap();
@@ -208,10 +223,56 @@ fn migrates_from_every_earlier_schema_version() {
             .unwrap();
         assert_eq!(v, alcove_core::testing::CURRENT_VERSION);
         assert_eq!(acct.account_id(), "acct-old");
+        // v5: conversations keep their ids and gain members; messages
+        // name their senders; outbox items their conversations.
+        let peer = acct.find_conversation_with("acct-peer").unwrap().unwrap();
+        assert_eq!(peer, alcove_core::ConversationId::new(7));
+        assert_eq!(acct.members(peer).unwrap(), ["acct-peer"]);
+        let convs = acct.conversations().unwrap();
+        let kept = convs.iter().find(|c| c.id == peer).unwrap();
+        assert_eq!(kept.display_name.as_deref(), Some("kept"));
+        assert_eq!(kept.members, ["acct-peer"]);
+        let msgs = acct.messages(peer, None, 10).unwrap();
+        let senders: Vec<_> = msgs
+            .iter()
+            .map(|m| (m.body.as_str(), m.sender.as_deref()))
+            .collect();
         assert_eq!(
-            acct.conversations().unwrap()[0].display_name.as_deref(),
-            Some("kept")
+            senders,
+            [("to peer", None), ("from peer", Some("acct-peer"))]
         );
+        let other = acct.find_conversation_with("acct-other").unwrap().unwrap();
+        assert_eq!(
+            acct.messages(other, None, 10).unwrap()[0].sender.as_deref(),
+            Some("acct-other")
+        );
+        if from >= 3 {
+            let items = acct.outbox_items(10).unwrap();
+            assert_eq!(items.len(), 2);
+            assert_eq!(
+                (items[0].conversation, items[0].message_row),
+                (peer, Some(2))
+            );
+            // A receipt queued for someone we had no conversation with
+            // gets one, so every item has a conversation.
+            let stranger = acct
+                .find_conversation_with("acct-stranger")
+                .unwrap()
+                .unwrap();
+            assert_eq!(items[1].conversation, stranger);
+        }
+        // The direct conversation stays unique per peer, and new ones work.
+        assert_eq!(acct.conversation_with("acct-peer").unwrap(), peer);
+        let fresh = acct.conversation_with("acct-new").unwrap();
+        assert_eq!(acct.members(fresh).unwrap(), ["acct-new"]);
+        acct.verify_integrity().unwrap();
+        let dangling: i64 = acct
+            .connection()
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(dangling, 0);
         // The upgraded database works: it can make prekeys and keep a
         // contact's sealed-sender delivery key (v4).
         acct.initial_prekeys().unwrap();
@@ -341,10 +402,7 @@ fn shared_container_reopens_without_options_and_keeps_its_data() {
     for peer in [&alice, &bob] {
         let convs = peer.account.conversations().unwrap();
         assert_eq!(convs.len(), 1);
-        let msgs = peer
-            .account
-            .messages(&convs[0].remote_account, None, 100)
-            .unwrap();
+        let msgs = peer.account.messages(convs[0].id, None, 100).unwrap();
         let mut bodies: Vec<_> = msgs.iter().map(|m| m.body.clone()).collect();
         bodies.sort();
         let mut want: Vec<_> = SECRETS.iter().map(|s| s.to_string()).collect();

@@ -10,18 +10,21 @@ use std::sync::{Arc, Mutex, Weak};
 
 use alcove_core as core;
 
+use crate::types::ConversationId;
+
 /// What happened, with opaque ids only (read content from `messages`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum AlcoveEvent {
-    /// A text from `remote_account` was stored at local row `message_row`.
+    /// A text in `conversation_id` was stored at local row `message_row`.
     MessageReceived {
-        remote_account: String,
+        conversation_id: ConversationId,
         message_row: i64,
     },
-    /// A delivery or read receipt changed `updated` outgoing messages.
-    /// `remote_account` is empty when the envelope did not name its sender.
+    /// A delivery or read receipt changed `updated` of our messages in
+    /// `conversation_id` (`None`: from someone we share no conversation
+    /// with; nothing changed).
     ReceiptUpdated {
-        remote_account: String,
+        conversation_id: Option<ConversationId>,
         read: bool,
         updated: u32,
     },
@@ -35,18 +38,18 @@ impl From<core::SyncEvent> for AlcoveEvent {
         use core::SyncEvent as E;
         match e {
             E::MessageReceived {
-                remote_account,
+                conversation,
                 message_row,
             } => Self::MessageReceived {
-                remote_account,
+                conversation_id: conversation.get(),
                 message_row,
             },
             E::ReceiptUpdated {
-                remote_account,
+                conversation,
                 read,
                 updated,
             } => Self::ReceiptUpdated {
-                remote_account: remote_account.unwrap_or_default(),
+                conversation_id: conversation.map(|c| c.get()),
                 read,
                 updated,
             },

@@ -48,24 +48,31 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
     .await;
     assert!(matches!(reused, Err(AlcoveError::InvalidInvite)));
 
-    b.pin_identity(a.account_id().unwrap(), a.identity_key().unwrap())
+    b.pin_identity(a.account_id(), a.identity_key().unwrap())
         .unwrap();
-    a.send_text(b.account_id().unwrap(), "hello from a".into())
-        .await
-        .unwrap();
+    a.send_text(
+        a.conversation_with(b.account_id()).unwrap(),
+        "hello from a".into(),
+    )
+    .await
+    .unwrap();
     b.set_notification_privacy(NotificationPrivacy::Hidden)
         .unwrap();
     let r = b.sync(5000).await.unwrap();
     assert_eq!(r.received, 1);
     assert_eq!(r.notifications[0].body, "New secure message");
-    let msgs = b.messages(a.account_id().unwrap(), None, 10).unwrap();
+    let msgs = b
+        .messages(b.conversation_with(a.account_id()).unwrap(), None, 10)
+        .unwrap();
     assert_eq!(msgs[0].body, "hello from a");
     assert_eq!(msgs[0].status, MessageStatus::Received);
-    let sent = a.messages(b.account_id().unwrap(), None, 10).unwrap();
+    let sent = a
+        .messages(a.conversation_with(b.account_id()).unwrap(), None, 10)
+        .unwrap();
     assert_eq!(sent[0].status, MessageStatus::Sent);
     assert_eq!(
-        a.safety_number(b.account_id().unwrap()).unwrap().display,
-        b.safety_number(a.account_id().unwrap()).unwrap().display
+        a.safety_number(b.account_id()).unwrap().display,
+        b.safety_number(a.account_id()).unwrap().display
     );
 
     // Lock drops the database; calls fail typed; unlock with a wrong key
@@ -81,9 +88,38 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
     b.unlock(kb.clone()).unwrap();
     assert_eq!(b.conversations().unwrap().len(), 1);
     assert!(matches!(
-        AlcoveClient::open(path("b.db"), ka, url.clone()),
+        AlcoveClient::open(path("b.db"), ka.clone(), url.clone()),
         Err(AlcoveError::WrongKey)
     ));
+
+    // A push while auto-locked: unlocked for the sync only, then locked
+    // again; a wrong key changes nothing and leaves it locked.
+    a.send_text(
+        a.conversation_with(b.account_id()).unwrap(),
+        "while locked".into(),
+    )
+    .await
+    .unwrap();
+    b.lock().unwrap();
+    assert!(matches!(
+        b.sync_unlocking(ka.clone(), 5000).await,
+        Err(AlcoveError::WrongKey)
+    ));
+    assert!(b.is_locked());
+    let r = b.sync_unlocking(kb.clone(), 5000).await.unwrap();
+    assert_eq!(r.received, 1);
+    assert_eq!(
+        r.notifications[0],
+        alcove_ffi::Notification {
+            message_row: r.notifications[0].message_row,
+            ..alcove_ffi::hidden_notification()
+        }
+    );
+    assert!(b.is_locked());
+    b.unlock(kb).unwrap();
+    let with_a = b.conversation_with(a.account_id()).unwrap();
+    assert_eq!(b.messages(with_a, None, 1).unwrap()[0].body, "while locked");
+    assert_eq!(b.conversations().unwrap()[0].members, [a.account_id()]);
     relay.stop().await;
 }
 
@@ -128,7 +164,7 @@ async fn listeners_push_registration_and_identity_change() {
     };
     let a = enroll("a.db").await.unwrap();
     let b = enroll("b.db").await.unwrap();
-    let (a_id, b_id) = (a.account_id().unwrap(), b.account_id().unwrap());
+    let (a_id, b_id) = (a.account_id(), b.account_id());
 
     // Push registration: a malformed endpoint is refused typed; a real one
     // receives the content-free wake-up when mail arrives.
@@ -147,16 +183,21 @@ async fn listeners_push_registration_and_identity_change() {
     // A failing listener is contained: the sync succeeds and the other
     // listener still hears everything.
     let _bad = a.set_listener(Arc::new(Panicker));
-    b.send_text(a_id.clone(), "wake up".into()).await.unwrap();
+    b.send_text(b.conversation_with(a_id.clone()).unwrap(), "wake up".into())
+        .await
+        .unwrap();
     let wake = wakes.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(wake, b"wake");
     assert!(rec.take().is_empty(), "no events before the sync");
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
-    let row = a.messages(b_id.clone(), None, 1).unwrap()[0].row;
+    let row = a
+        .messages(a.conversation_with(b_id.clone()).unwrap(), None, 1)
+        .unwrap()[0]
+        .row;
     assert_eq!(
         rec.take(),
         [AlcoveEvent::MessageReceived {
-            remote_account: b_id.clone(),
+            conversation_id: a.conversation_with(b_id.clone()).unwrap(),
             message_row: row
         }]
     );
@@ -164,13 +205,17 @@ async fn listeners_push_registration_and_identity_change() {
     // Cancelled: no more events, even though mail keeps coming.
     handle.cancel();
     handle.cancel();
-    b.send_text(a_id.clone(), "second".into()).await.unwrap();
+    b.send_text(b.conversation_with(a_id.clone()).unwrap(), "second".into())
+        .await
+        .unwrap();
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
     assert!(rec.take().is_empty());
     // Dropping the handle unregisters too.
     let rec2 = Arc::new(Recorder::default());
     drop(a.set_listener(rec2.clone()));
-    b.send_text(a_id.clone(), "third".into()).await.unwrap();
+    b.send_text(b.conversation_with(a_id.clone()).unwrap(), "third".into())
+        .await
+        .unwrap();
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
     assert!(rec2.take().is_empty());
 
@@ -183,7 +228,7 @@ async fn listeners_push_registration_and_identity_change() {
     c.pin_identity(a_id.clone(), b.identity_key().unwrap())
         .unwrap();
     assert_eq!(
-        c.send_text(a_id.clone(), "hello a".into())
+        c.send_text(c.conversation_with(a_id.clone()).unwrap(), "hello a".into())
             .await
             .unwrap_err(),
         AlcoveError::IdentityChanged {
@@ -200,12 +245,14 @@ async fn listeners_push_registration_and_identity_change() {
     assert_eq!(c.sync(5000).await.unwrap().sent, 1);
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
 
-    // Locked: typed error, nothing sent to the relay.
+    // Locked: typed error, nothing sent to the relay; the registration
+    // is kept for the next sync.
     a.lock().unwrap();
     assert!(matches!(
         a.register_push(PushKind::Fcm, "token".into()).await,
         Err(AlcoveError::ClientLocked)
     ));
+    assert!(a.push_registration_pending());
     relay.stop().await;
 }
 
@@ -235,12 +282,20 @@ async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
     )
     .await
     .unwrap();
-    let (a_id, b_id) = (a.account_id().unwrap(), b.account_id().unwrap());
-    b.send_text(a_id.clone(), "to the app group".into())
-        .await
-        .unwrap();
+    let (a_id, b_id) = (a.account_id(), b.account_id());
+    b.send_text(
+        b.conversation_with(a_id.clone()).unwrap(),
+        "to the app group".into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
-    a.send_text(b_id.clone(), "and back".into()).await.unwrap();
+    a.send_text(
+        a.conversation_with(b_id.clone()).unwrap(),
+        "and back".into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(b.sync(5000).await.unwrap().received, 1);
 
     // Locked (as the app is before suspension), the file starts with
@@ -253,11 +308,15 @@ async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
     assert!(matches!(a.unlock(kb.clone()), Err(AlcoveError::WrongKey)));
     a.unlock(ka.clone()).unwrap();
     b.unlock(kb).unwrap();
-    let msgs = a.messages(b_id, None, 10).unwrap();
+    let msgs = a
+        .messages(a.conversation_with(b_id).unwrap(), None, 10)
+        .unwrap();
     let mut bodies: Vec<_> = msgs.iter().map(|m| m.body.as_str()).collect();
     bodies.sort();
     assert_eq!(bodies, ["and back", "to the app group"]);
-    b.send_text(a_id, "after unlock".into()).await.unwrap();
+    b.send_text(b.conversation_with(a_id).unwrap(), "after unlock".into())
+        .await
+        .unwrap();
     assert_eq!(a.sync(5000).await.unwrap().received, 1);
 
     // A second process (the NSE) opens the same file without an option.

@@ -1,5 +1,13 @@
-//! SQL over the open account database, one module per table group.
-//! Functions take a `&Connection` (a `&Transaction` derefs to one) so a
-//! caller can group several changes in one transaction.
+//! All SQL over the open account database, one module per table group.
+//! Functions take a `&Connection` (a `&Transaction` derefs to one), so a
+//! caller groups a change and its record (later: an audit row) in one
+//! transaction. libsignal's own stores (`signal_keys`) live here too.
 
+pub(crate) mod conversations;
+pub(crate) mod delivery_keys;
+pub(crate) mod envelopes;
+pub(crate) mod identities;
+pub(crate) mod messages;
+pub(crate) mod outbox;
 pub(crate) mod settings;
+pub(crate) mod signal_keys;

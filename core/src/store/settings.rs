@@ -21,6 +21,11 @@ pub(crate) fn set(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn remove(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
+    Ok(())
+}
+
 impl Account {
     pub(crate) fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
         get(&self.conn, key)

@@ -18,8 +18,8 @@ import UserNotifications
 ///         override func serviceExtensionTimeWillExpire() { handler.timeWillExpire() }
 ///     }
 public final class NotificationServiceHandler: @unchecked Sendable {
-    public static let hiddenTitle = "Alcove"
-    public static let hiddenBody = "New secure message"
+    /// The core's hidden text, the same on every shell.
+    public static let hidden = hiddenNotification()
     /// Under the NSE's ~30 s: 25 s minus headroom for lock() and delivery.
     public static let defaultDeadlineMs: UInt64 = 22_000
 
@@ -40,17 +40,17 @@ public final class NotificationServiceHandler: @unchecked Sendable {
     public func didReceive(_ request: UNNotificationRequest, contentHandler: @escaping (UNNotificationContent) -> Void) {
         let content = (request.content.mutableCopy() as? UNMutableNotificationContent) ?? UNMutableNotificationContent()
         // Whatever the payload said, start from the hidden text.
-        content.title = Self.hiddenTitle
-        content.body = Self.hiddenBody
+        content.title = Self.hidden.title
+        content.body = Self.hidden.body
         lock.lock()
         pending = (content, contentHandler)
         lock.unlock()
         task = Task { [client, keys, deadlineMs] in
-            // Lock afterwards even if the app had the client open: the NSE
-            // process may linger, and the key should not linger with it.
-            let report = try? await withUnlockedClient(client, keys: keys, alwaysLockAfter: true) {
-                try await $0.sync(deadlineMs: deadlineMs)
-            }
+            // The core unlocks for this sync and locks again after it.
+            let key = try? keys.databaseKey()
+            let report = try? await key.map { try await client.syncUnlocking(key: $0, deadlineMs: deadlineMs) }
+            // The NSE process may linger; the key must not linger with it.
+            try? client.lock()
             self.finish(with: report?.notifications.last)
         }
     }

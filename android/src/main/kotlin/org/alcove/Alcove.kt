@@ -1,8 +1,9 @@
 // The thin hand-written layer over the generated bindings (uniffi.alcove_ffi).
-// Logic lives in the Rust core; this only adapts it to Android's shapes.
+// Logic lives in the Rust core (locking, unlocking for a push, retrying a
+// push token, what a hidden notification says); this only adapts it to
+// Android's shapes.
 package org.alcove
 
-import java.util.concurrent.atomic.AtomicReference
 import uniffi.alcove_ffi.AlcoveClient
 import uniffi.alcove_ffi.AlcoveException
 import uniffi.alcove_ffi.Notification
@@ -18,43 +19,54 @@ fun interface NotificationRenderer {
     fun show(notification: Notification)
 }
 
+/** Runs [block] with a fresh copy of the key, wiped afterwards. */
+private inline fun <T> KeyProvider.withKey(block: (ByteArray) -> T): T {
+    val key = databaseKey()
+    try {
+        return block(key)
+    } finally {
+        key.fill(0)
+    }
+}
+
 /**
  * The push entry point: FCM / UnifiedPush receivers call [onWake] with the
  * time the platform allows (FCM high-priority: ~10 s before the process may
  * be frozen). It syncs until that deadline and hands notifications on.
  * Token callbacks (FCM `onNewToken`, UnifiedPush `onNewEndpoint`) call
- * [onNewToken].
+ * [onNewToken]. With [keys], a client the app auto-locked is unlocked by
+ * the core for the length of the call only.
  */
 class PushHandler(
     private val client: AlcoveClient,
     private val renderer: NotificationRenderer,
+    private val keys: KeyProvider? = null,
 ) {
-    /** A token the relay has not accepted yet because it was unreachable. */
-    private val pendingToken = AtomicReference<Pair<PushKind, String>?>(null)
-
     suspend fun onWake(deadlineMs: Long = DEFAULT_DEADLINE_MS): Int {
-        pendingToken.get()?.let { (kind, token) -> onNewToken(kind, token) }
-        val report = client.sync(deadlineMs.coerceAtLeast(0).toULong())
+        val ms = deadlineMs.coerceAtLeast(0).toULong()
+        val report = if (keys == null) {
+            client.sync(ms)
+        } else {
+            keys.withKey { client.syncUnlocking(it, ms) }
+        }
         report.notifications.forEach(renderer::show)
         return report.received.toInt()
     }
 
     /**
      * Registers the platform's new push token with the relay. Offline, the
-     * token is kept and registered on the next [onWake] (or call again);
-     * returns whether the relay has it now. Other failures are thrown typed.
+     * core keeps the token and registers it on the next [onWake]; returns
+     * whether the relay has it now. Other failures are thrown typed.
      */
-    suspend fun onNewToken(kind: PushKind, token: String): Boolean {
-        val mine = kind to token
-        pendingToken.set(mine)
-        return try {
+    suspend fun onNewToken(kind: PushKind, token: String): Boolean = try {
+        if (keys == null) {
             client.registerPush(kind, token)
-            // A newer token may have arrived meanwhile: keep that one.
-            pendingToken.compareAndSet(mine, null)
-            true
-        } catch (e: AlcoveException.Network) {
-            false
+        } else {
+            keys.withKey { client.registerPushUnlocking(it, kind, token) }
         }
+        true
+    } catch (e: AlcoveException.Network) {
+        false
     }
 
     companion object {

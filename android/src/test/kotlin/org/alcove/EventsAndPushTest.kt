@@ -54,13 +54,13 @@ class EventsAndPushTest {
             val fromFlow = async(start = CoroutineStart.UNDISPATCHED) { therapist.events().first() }
             yield() // let the flow's producer register its listener
 
-            client.sendText(therapist.accountId(), "are we still on for Tuesday?")
+            client.sendText(client.conversationWith(therapist.accountId()), "are we still on for Tuesday?")
             assertArrayEquals("wake".toByteArray(), endpoint.next())
             assertTrue(recorder.events.isEmpty())
             assertEquals(1, handler.onWake(5_000))
 
-            val row = therapist.messages(client.accountId(), null, 1u).single().row
-            val expected = AlcoveEvent.MessageReceived(client.accountId(), row)
+            val row = therapist.messages(therapist.conversationWith(client.accountId()), null, 1u).single().row
+            val expected = AlcoveEvent.MessageReceived(therapist.conversationWith(client.accountId()), row)
             assertEquals(listOf<AlcoveEvent>(expected), recorder.events.toList())
             assertEquals(expected, withTimeout(10_000) { fromFlow.await() })
 
@@ -68,7 +68,7 @@ class EventsAndPushTest {
             handle.cancel()
             thrower.close()
             recorder.events.clear()
-            client.sendText(therapist.accountId(), "second")
+            client.sendText(client.conversationWith(therapist.accountId()), "second")
             assertArrayEquals("wake".toByteArray(), endpoint.next())
             assertEquals(1, handler.onWake(5_000))
             assertTrue(recorder.events.isEmpty())
@@ -82,11 +82,11 @@ class EventsAndPushTest {
         val b = relay.enroll("fb")
         val three = async(start = CoroutineStart.UNDISPATCHED) { a.events().take(3).toList() }
         yield() // let the flow's producer register its listener
-        repeat(3) { b.sendText(a.accountId(), "m$it") }
+        repeat(3) { b.sendText(b.conversationWith(a.accountId()), "m$it") }
         assertEquals(3u, a.sync(5_000u).received)
-        val rows = a.messages(b.accountId(), null, 10u).map { it.row }.sorted()
+        val rows = a.messages(a.conversationWith(b.accountId()), null, 10u).map { it.row }.sorted()
         assertEquals(
-            rows.map { AlcoveEvent.MessageReceived(b.accountId(), it) },
+            rows.map { AlcoveEvent.MessageReceived(a.conversationWith(b.accountId()), it) },
             withTimeout(10_000) { three.await() },
         )
     }
@@ -101,7 +101,7 @@ class EventsAndPushTest {
         val recorder = Recorder()
         val handle = client.setListener(recorder)
         val e = assertThrows(AlcoveException.IdentityChanged::class.java) {
-            runBlocking { client.sendText(therapist.accountId(), "hello") }
+            runBlocking { client.sendText(client.conversationWith(therapist.accountId()), "hello") }
         }
         assertEquals(therapist.accountId(), e.accountId)
         val changed = AlcoveEvent.IdentityChanged(therapist.accountId())
@@ -116,7 +116,7 @@ class EventsAndPushTest {
         client.acceptIdentityChange(therapist.accountId())
         assertEquals(1u, client.sync(5_000u).sent)
         assertEquals(1u, therapist.sync(5_000u).received)
-        assertEquals("hello", therapist.messages(client.accountId(), null, 1u).single().body)
+        assertEquals("hello", therapist.messages(therapist.conversationWith(client.accountId()), null, 1u).single().body)
         assertEquals(shown, therapist.safetyNumber(client.accountId()).display)
         handle.close()
     }
@@ -134,5 +134,7 @@ class EventsAndPushTest {
             runBlocking { c.registerPush(PushKind.FCM, "token") }
         }
         assertTrue(c.isLocked())
+        // The core keeps the token and retries it on the next sync.
+        assertTrue(c.pushRegistrationPending())
     }
 }

@@ -67,7 +67,7 @@ fun main() {
         val receiver = s.enroll()
         val to = receiver.accountId()
         runBlocking {
-            for (i in 0 until MESSAGES) sender.sendText(to, "message $i")
+            for (i in 0 until MESSAGES) sender.sendText(sender.conversationWith(to), "message $i")
             // Let the sends' garbage go first (the Rust half pauses too).
             System.gc()
             Thread.sleep(PAUSE_MS)

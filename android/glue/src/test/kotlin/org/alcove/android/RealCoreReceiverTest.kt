@@ -111,7 +111,7 @@ class RealCoreReceiverTest {
         val keys = KeystoreKeyProvider.forContext(app, alias = "therapist", wrappingKey = { wrapping })
         val therapist = AlcoveClient.enroll(File(dir, "therapist.db").path, keys.databaseKey(), url, invite())
         val client = AlcoveClient.enroll(File(dir, "client.db").path, generateDatabaseKey(), url, invite())
-        val hooks = Observed(CorePushHooks(therapist, keys, PushHandler(therapist, AndroidNotificationRenderer(app))))
+        val hooks = Observed(CorePushHooks(PushHandler(therapist, AndroidNotificationRenderer(app), keys)))
         app.hooks = hooks
 
         val therapistId = therapist.accountId()
@@ -125,7 +125,7 @@ class RealCoreReceiverTest {
         assertEquals("token ok", hooks.outcomes.poll(20, TimeUnit.SECONDS))
         assertTrue("locked again after registering", therapist.isLocked())
 
-        client.sendText(therapistId, "hello from the client")
+        client.sendText(client.conversationWith(therapistId), "hello from the client")
         val wake = wakes.poll(20, TimeUnit.SECONDS)
         assertArrayEquals("wake".toByteArray(), wake)
 
@@ -138,7 +138,7 @@ class RealCoreReceiverTest {
         assertEquals(AlcoveNotifications.PUBLIC_TEXT, posted.publicVersion.extras.getCharSequence(Notification.EXTRA_TITLE).toString())
         assertTrue("locked again after the wake", therapist.isLocked())
         therapist.unlock(keys.databaseKey())
-        val msgs = therapist.messages(client.accountId(), null, 10u)
+        val msgs = therapist.messages(therapist.conversationWith(client.accountId()), null, 10u)
         assertEquals(listOf("hello from the client"), msgs.map { it.body })
     }
 }

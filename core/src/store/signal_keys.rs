@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::store::identities;
 use crate::time::now_ms;
 
 type SResult<T> = std::result::Result<T, SignalProtocolError>;
@@ -64,6 +65,7 @@ impl<'c> Stores<'c> {
                 conn,
                 identity,
                 registration_id,
+                changed: Vec::new(),
             },
             prekeys: PreKeys { conn },
             signed: SignedPreKeys { conn },
@@ -77,6 +79,16 @@ pub(crate) struct Identities<'c> {
     conn: &'c Connection,
     identity: IdentityKeyPair,
     registration_id: u32,
+    /// Accounts whose key changed (newly pending) since the last
+    /// `take_changed`: the inbound path reports them with the envelope
+    /// that showed the change, without a second look at the table.
+    changed: Vec<String>,
+}
+
+impl Identities<'_> {
+    pub(crate) fn take_changed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.changed)
+    }
 }
 pub(crate) struct PreKeys<'c> {
     conn: &'c Connection,
@@ -146,35 +158,18 @@ impl IdentityKeyStore for Identities<'_> {
         address: &ProtocolAddress,
         identity: &IdentityKey,
     ) -> SResult<IdentityChange> {
-        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = self
-            .conn
-            .query_row(
-                "SELECT identity_key, pending_key FROM identities WHERE account_id = ?1",
-                [address.name()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(cb)?;
         let new = identity.serialize();
-        match row {
+        match identities::keys(self.conn, address.name()).map_err(cb)? {
             None => {
-                self.conn
-                    .execute(
-                        "INSERT INTO identities (account_id, identity_key, updated_at) VALUES (?1, ?2, ?3)",
-                        params![address.name(), &new[..], now_ms()],
-                    )
-                    .map_err(cb)?;
+                identities::insert(self.conn, address.name(), &new, now_ms()).map_err(cb)?;
                 Ok(IdentityChange::NewOrUnchanged)
             }
-            Some((current, _)) if current[..] == new[..] => Ok(IdentityChange::NewOrUnchanged),
-            Some((_, pending)) => {
-                if pending.as_deref() != Some(&new[..]) {
-                    self.conn
-                        .execute(
-                            "UPDATE identities SET pending_key = ?2, updated_at = ?3 WHERE account_id = ?1",
-                            params![address.name(), &new[..], now_ms()],
-                        )
+            Some(k) if k.trusted[..] == new[..] => Ok(IdentityChange::NewOrUnchanged),
+            Some(k) => {
+                if k.pending.as_deref() != Some(&new[..]) {
+                    identities::set_pending(self.conn, address.name(), &new, now_ms())
                         .map_err(cb)?;
+                    self.changed.push(address.name().to_owned());
                     tracing::warn!(target: "alcove::identity", "remote identity key changed; sending blocked until accepted");
                 }
                 Ok(IdentityChange::ReplacedExisting)
@@ -193,34 +188,19 @@ impl IdentityKeyStore for Identities<'_> {
             // as pending by `save_identity` and blocks sending instead.
             return Ok(true);
         }
-        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = self
-            .conn
-            .query_row(
-                "SELECT identity_key, pending_key FROM identities WHERE account_id = ?1",
-                [address.name()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(cb)?;
-        Ok(match row {
-            None => true,
-            Some((current, pending)) => {
-                pending.is_none() && current[..] == identity.serialize()[..]
-            }
-        })
+        Ok(
+            match identities::keys(self.conn, address.name()).map_err(cb)? {
+                None => true,
+                Some(k) => k.pending.is_none() && k.trusted[..] == identity.serialize()[..],
+            },
+        )
     }
 
     async fn get_identity(&self, address: &ProtocolAddress) -> SResult<Option<IdentityKey>> {
-        let row: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT identity_key FROM identities WHERE account_id = ?1",
-                [address.name()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(cb)?;
-        row.map(|b| IdentityKey::decode(&b)).transpose()
+        identities::keys(self.conn, address.name())
+            .map_err(cb)?
+            .map(|k| IdentityKey::decode(&k.trusted))
+            .transpose()
     }
 }
 

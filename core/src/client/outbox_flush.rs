@@ -1,0 +1,227 @@
+//! Sending: a text is stored and queued (`compose_text`), then the outbox
+//! goes out in order. Items for a recipient whose identity changed stay
+//! queued (and behind them that recipient's later items) while other
+//! recipients' items go; a changed device list is re-encrypted.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use alcove_proto::relay::SendRequest;
+
+use super::Client;
+use crate::conversations::{ConversationId, MessageStatus};
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+use crate::events::{push_event, SyncEvent};
+use crate::outbox::OutboxItem;
+use crate::outgoing::Sealing;
+use crate::relay_client::SendOutcome;
+
+/// Where a sent text stands after `send_text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    pub message_row: i64,
+    /// False when the relay could not be reached: the text waits in the
+    /// outbox and goes out on a later `flush_outbox`/`sync`.
+    pub sent: bool,
+}
+
+impl Client {
+    /// Stores and queues a text, then tries to send the outbox. A relay
+    /// that cannot be reached is not an error: the text waits, in order.
+    /// `IdentityChanged`: a member's identity key changed; the text stays
+    /// queued and goes once the change is accepted (the change is also
+    /// kept for `take_events`).
+    pub async fn send_text(&self, conversation: ConversationId, text: &str) -> Result<SendReport> {
+        let row = self.with_account(|a| a.compose_text(conversation, text))?;
+        let mut events = Vec::new();
+        let flushed = self.flush_outbox_reporting(None, &mut events).await;
+        let _ = self.with_account(|a| a.release_lease());
+        let sent = match flushed {
+            Ok(_) => self.is_sent(row)?,
+            Err(Error::Network(_)) => false,
+            Err(e) => return Err(e),
+        };
+        let members = self.with_account(|a| a.members(conversation))?;
+        let held = events.into_iter().find(|e| {
+            matches!(e, SyncEvent::IdentityChanged { remote_account } if members.contains(remote_account))
+        });
+        if let (false, Some(SyncEvent::IdentityChanged { remote_account })) = (sent, held) {
+            self.tell(SyncEvent::IdentityChanged {
+                remote_account: remote_account.clone(),
+            });
+            return Err(Error::IdentityChanged {
+                account_id: remote_account,
+            });
+        }
+        Ok(SendReport {
+            message_row: row,
+            sent,
+        })
+    }
+
+    fn is_sent(&self, row: i64) -> Result<bool> {
+        Ok(self
+            .with_account(|a| a.message(row))?
+            .is_some_and(|m| m.status >= MessageStatus::Sent && m.status != MessageStatus::Failed))
+    }
+
+    /// Sends queued items in order until the outbox is empty or
+    /// `deadline` comes. Returns how many went.
+    pub async fn flush_outbox(&self, deadline: Option<Instant>) -> Result<u32> {
+        self.flush_outbox_reporting(deadline, &mut Vec::new()).await
+    }
+
+    /// `flush_outbox`, recording the identity changes it meets.
+    pub(super) async fn flush_outbox_reporting(
+        &self,
+        deadline: Option<Instant>,
+        events: &mut Vec<SyncEvent>,
+    ) -> Result<u32> {
+        let deadline = Deadline::from(deadline);
+        let mut sent = 0;
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut skip_ids: HashSet<i64> = HashSet::new();
+        loop {
+            if deadline.expired() {
+                break;
+            }
+            let next = self.next_unblocked(&blocked, &skip_ids)?;
+            let Some(item) = next else { break };
+            match self.send_item(&item, deadline).await {
+                Ok(()) => sent += 1,
+                // Out of time: the item stays queued for the next wake (a
+                // send the relay took but whose answer came too late goes
+                // again under the same guid; the receiver drops the copy).
+                Err(Error::Network(_)) if deadline.expired() => break,
+                Err(Error::IdentityChanged { .. }) => {
+                    push_event(
+                        events,
+                        SyncEvent::IdentityChanged {
+                            remote_account: item.recipient.clone(),
+                        },
+                    );
+                    blocked.insert(item.recipient.clone());
+                    skip_ids.insert(item.id);
+                }
+                Err(Error::Relay { status: 404, .. }) => {
+                    self.with_account(|a| a.outbox_abandon(&item))?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn next_unblocked(
+        &self,
+        blocked: &HashSet<String>,
+        skip: &HashSet<i64>,
+    ) -> Result<Option<OutboxItem>> {
+        self.with_account(|account| {
+            if blocked.is_empty() {
+                return account.outbox_next();
+            }
+            Ok(account
+                .outbox_items(200)?
+                .into_iter()
+                .find(|i| !blocked.contains(&i.recipient) && !skip.contains(&i.id)))
+        })
+    }
+
+    async fn send_item(&self, item: &OutboxItem, deadline: Deadline) -> Result<()> {
+        for _attempt in 0..4 {
+            if self
+                .with_account(|a| a.session_devices(&item.recipient))?
+                .is_empty()
+            {
+                self.fetch_sessions(&item.recipient, None, deadline).await?;
+            }
+            let Some(outcome) = self.send_encrypted(item, deadline).await? else {
+                continue;
+            };
+            match outcome {
+                SendOutcome::Sent => {
+                    self.with_account(|a| a.outbox_done(item))?;
+                    return Ok(());
+                }
+                SendOutcome::Mismatch(m) => {
+                    tracing::debug!(
+                        missing = m.missing_devices.len(),
+                        extra = m.extra_devices.len(),
+                        stale = m.stale_devices.len(),
+                        "device list changed; re-encrypting"
+                    );
+                    let mut gone = m.extra_devices.clone();
+                    gone.extend(&m.stale_devices);
+                    self.with_account(|a| a.drop_sessions(&item.recipient, &gone))?;
+                    let mut need = m.missing_devices.clone();
+                    need.extend(&m.stale_devices);
+                    if !need.is_empty() {
+                        self.fetch_sessions(&item.recipient, Some(&need), deadline)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Err(Error::Relay {
+            status: 409,
+            code: "device_list_unstable".into(),
+        })
+    }
+
+    /// Encrypts an outbox item and hands it to the relay: sealed (no
+    /// credentials, the recipient's delivery key) when `sealed_route`
+    /// finds a way, else with our credentials. `None`: the relay refused
+    /// the sealed route (forgotten; send again, signed).
+    async fn send_encrypted(
+        &self,
+        item: &OutboxItem,
+        deadline: Deadline,
+    ) -> Result<Option<SendOutcome>> {
+        let sealed = self.sealed_route(&item.recipient, deadline).await?;
+        let sealing = sealed
+            .as_ref()
+            .map_or(Sealing::Unsealed, |(cert, _)| Sealing::Sealed(cert));
+        let messages = self.with_account(|a| a.encrypt_outbox_item_as(item, sealing))?;
+        let req = SendRequest {
+            guid: item.guid.clone(),
+            messages,
+        };
+        match sealed {
+            None => {
+                let creds = self.creds()?;
+                self.relay_within(deadline)?
+                    .send(&creds, &item.recipient, &req)
+                    .await
+                    .map(Some)
+            }
+            Some((_, key)) => {
+                self.send_sealed(&item.recipient, &key, &req, deadline)
+                    .await
+            }
+        }
+    }
+
+    /// Fetches prekey bundles and starts sessions (all devices, or `only`).
+    async fn fetch_sessions(
+        &self,
+        remote_account: &str,
+        only: Option<&[u32]>,
+        deadline: Deadline,
+    ) -> Result<()> {
+        let creds = self.creds()?;
+        let bundles = self
+            .relay_within(deadline)?
+            .bundles(&creds, remote_account)
+            .await?;
+        self.with_account(|account| {
+            for b in &bundles.devices {
+                if only.is_none_or(|o| o.contains(&b.device_id)) {
+                    account.process_bundle(remote_account, b)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! The one place that decides what each kind of decrypted content does.
+//! It runs inside the page's transaction (in the envelope's savepoint)
+//! and returns everything the caller needs — what was stored, the events
+//! for listeners, what a notification may show — so nothing reads the
+//! database again after commit. A new content kind is one arm here and
+//! one `on_…` function.
+
+use alcove_proto::content::{content::Body, receipt, Content, Receipt, Text};
+use rusqlite::Connection;
+
+use crate::conversations::{ConversationId, MessageStatus};
+use crate::error::{Error, Result};
+use crate::events::SyncEvent;
+use crate::store::{self, messages::NewMessage};
+
+use super::open::Sender;
+use super::Received;
+
+/// What a notification for a stored text may draw on; rendered at the
+/// account's privacy level by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub(crate) message_row: i64,
+    pub(crate) display_name: Option<String>,
+    pub(crate) label: Option<String>,
+    pub(crate) body: String,
+}
+
+/// The dispatcher's answer for one envelope.
+pub(crate) struct Dispatched {
+    pub(crate) received: Received,
+    pub(crate) events: Vec<SyncEvent>,
+    pub(crate) notice: Option<Notice>,
+}
+
+pub(crate) fn dispatch(
+    tx: &Connection,
+    from: Sender,
+    content: Content,
+    received_at: u64,
+) -> Result<Dispatched> {
+    if !content.delivery_key.is_empty() {
+        // It decrypted under their session (or their verified
+        // certificate): the key is theirs.
+        crate::sealed::save_remote_delivery_key(
+            tx,
+            &from.account,
+            &content.delivery_key,
+            received_at,
+        )?;
+    }
+    match content.body {
+        Some(Body::Text(text)) => on_text(
+            tx,
+            from,
+            &content.message_id,
+            content.sent_at,
+            text,
+            received_at,
+        ),
+        Some(Body::Receipt(r)) => on_receipt(tx, from, r),
+        None => Err(Error::UnknownContent),
+    }
+}
+
+fn on_text(
+    tx: &Connection,
+    from: Sender,
+    message_id: &[u8],
+    sent_at: u64,
+    text: Text,
+    received_at: u64,
+) -> Result<Dispatched> {
+    let conversation = store::conversations::direct(tx, &from.account, received_at)?;
+    let message = store::messages::insert(
+        tx,
+        &NewMessage {
+            conversation: conversation.id,
+            sender: Some(&from.account),
+            message_id,
+            sender_device: from.device,
+            body: &text.body,
+            sent_at,
+            received_at,
+            status: MessageStatus::Received,
+        },
+    )?;
+    Ok(Dispatched {
+        events: vec![SyncEvent::MessageReceived {
+            conversation: conversation.id,
+            message_row: message.id,
+        }],
+        notice: Some(Notice {
+            message_row: message.id,
+            display_name: conversation.display_name,
+            label: conversation.notification_label,
+            body: text.body,
+        }),
+        received: Received::Text(message),
+    })
+}
+
+fn on_receipt(tx: &Connection, from: Sender, r: Receipt) -> Result<Dispatched> {
+    let kind = match receipt::Kind::try_from(r.kind) {
+        Ok(receipt::Kind::Read) => MessageStatus::Read,
+        _ => MessageStatus::Delivered,
+    };
+    // Only our messages in a conversation the sender is in can move: a
+    // receipt from a stranger changes nothing.
+    let conversation: Option<ConversationId> =
+        store::conversations::with_member(tx, &from.account)?;
+    let updated = match conversation {
+        Some(c) => store::messages::apply_receipt(tx, c, &r.message_ids, kind)?,
+        None => 0,
+    };
+    Ok(Dispatched {
+        events: vec![SyncEvent::ReceiptUpdated {
+            conversation,
+            read: kind == MessageStatus::Read,
+            updated: u32::try_from(updated).unwrap_or(u32::MAX),
+        }],
+        notice: None,
+        received: Received::Receipt {
+            kind,
+            updated,
+            conversation,
+            sender: from.account,
+        },
+    })
+}

@@ -1,0 +1,125 @@
+//! The inbound path: a page of envelopes received in one transaction.
+//! Each envelope is opened (`open`), then its content goes through the
+//! one dispatcher (`dispatch`), inside its own savepoint: one that fails
+//! leaves no trace, the others still commit.
+
+mod dispatch;
+mod open;
+
+use alcove_proto::wire::Envelope;
+
+use crate::account::Account;
+use crate::content;
+use crate::conversations::{ConversationId, Message, MessageStatus};
+use crate::drive::guard;
+use crate::error::{Error, Result};
+use crate::events::SyncEvent;
+use crate::store::signal_keys::Stores;
+
+pub(crate) use dispatch::Notice;
+
+/// Largest envelope ciphertext the core will try to parse.
+pub const MAX_CIPHERTEXT_LEN: usize = 96 * 1024;
+
+/// What one envelope turned into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// A text message, now stored.
+    Text(Message),
+    /// A receipt; `updated` of our messages in `conversation` changed
+    /// status. `sender` is from the envelope, or for sealed sender from the
+    /// verified certificate; `conversation` is `None` when we share none
+    /// with them.
+    Receipt {
+        kind: MessageStatus,
+        updated: usize,
+        conversation: Option<ConversationId>,
+        sender: String,
+    },
+}
+
+/// The result for one envelope of a page.
+#[derive(Debug)]
+pub struct EnvelopeOutcome {
+    pub guid: Vec<u8>,
+    pub result: Result<Received>,
+    /// What listeners hear of this envelope (a stored text, a receipt, an
+    /// identity change it revealed), as the dispatcher decided. Empty when
+    /// it failed.
+    pub events: Vec<SyncEvent>,
+    pub(crate) notice: Option<Notice>,
+}
+
+impl EnvelopeOutcome {
+    /// Whether the relay may drop this envelope: it was stored, was a
+    /// duplicate, or can never be processed. Only storage failures (disk
+    /// full, I/O) keep it queued for a retry.
+    pub fn ackable(&self) -> bool {
+        !matches!(
+            self.result,
+            Err(Error::StorageFull) | Err(Error::Storage(_)) | Err(Error::Corrupt)
+        )
+    }
+}
+
+impl Account {
+    /// Receives a page of envelopes in one transaction. Ack to the relay
+    /// only after this returns `Ok`, and only envelopes whose outcome is
+    /// `ackable`.
+    pub fn receive(&mut self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeOutcome>> {
+        let received_at = self.now();
+        let local = open::Local {
+            account_id: &self.account_id,
+            device_id: crate::account::device_id(self.device_id)?,
+            trust_root: self.trust_root_key()?,
+        };
+        let tx = self.ratchet_tx()?;
+        let mut stores = Stores::new(&tx, self.identity, self.registration_id);
+        let mut outcomes = Vec::with_capacity(envelopes.len());
+        for env in envelopes {
+            tx.execute_batch("SAVEPOINT envelope")?;
+            let result = guard(|| {
+                let (from, plaintext) = open::open(&tx, &mut stores, &local, env, received_at)?;
+                let content = content::decode(&plaintext)?;
+                dispatch::dispatch(&tx, from, content, received_at)
+            });
+            let changed = stores.identities.take_changed();
+            let outcome = match result {
+                Ok(d) => {
+                    tx.execute_batch("RELEASE envelope")?;
+                    stores.sessions.commit_staged();
+                    let mut events: Vec<SyncEvent> = changed
+                        .into_iter()
+                        .map(|remote_account| SyncEvent::IdentityChanged { remote_account })
+                        .collect();
+                    events.extend(d.events);
+                    EnvelopeOutcome {
+                        guid: env.guid.clone(),
+                        result: Ok(d.received),
+                        events,
+                        notice: d.notice,
+                    }
+                }
+                Err(e) => {
+                    tx.execute_batch("ROLLBACK TO envelope; RELEASE envelope")?;
+                    stores.sessions.drop_staged();
+                    if matches!(e, Error::StorageFull | Error::Storage(_) | Error::Corrupt) {
+                        // The page cannot be stored: give up on it whole.
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "envelope not processed");
+                    EnvelopeOutcome {
+                        guid: env.guid.clone(),
+                        result: Err(e),
+                        events: Vec::new(),
+                        notice: None,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        stores.sessions.flush()?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+}
