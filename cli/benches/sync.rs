@@ -4,7 +4,11 @@
 //!   messages;
 //! - peak RSS of a process doing that sync, against the same process
 //!   syncing an empty mailbox (and against the iOS NSE's 24 MB);
-//! - relay throughput: send + fetch + ack per second on SQLite.
+//! - relay throughput: send + fetch + ack per second on SQLite;
+//! - the mailbox quota check on the send path: sends into a mailbox that
+//!   already holds 2,000 envelopes of 6 KB against sends into an empty one;
+//! - the rate-limit checks a signed send passes (per account, per pair)
+//!   against the cost of the send itself.
 
 #[path = "../tests/common.rs"]
 mod common;
@@ -139,6 +143,48 @@ async fn main() {
     let drain_time = t.elapsed();
     assert_eq!(fetched, ops);
 
+    // 4. The quota check on the send path must not grow with the queue:
+    // the same sends into an empty mailbox and into one holding 2,000
+    // envelopes of 6 KB (sealed-size mail a device offline for weeks holds).
+    let send_batch = |n: usize, size: usize, tag: u8| {
+        let (rc, creds_a, b_id) = (&rc, &creds_a, &b_id);
+        async move {
+            let t = Instant::now();
+            for i in 0..n {
+                let mut guid = vec![tag; 16];
+                guid[8..].copy_from_slice(&(i as u64).to_be_bytes());
+                let req = SendRequest {
+                    guid,
+                    messages: vec![alcove_core::proto::relay::OutgoingMessage {
+                        destination_device: 1,
+                        destination_registration_id: reg_b,
+                        r#type: envelope::Type::SignalMessage as i32,
+                        ciphertext: vec![0x42; size],
+                    }],
+                };
+                rc.send(creds_a, b_id, &req).await.unwrap();
+            }
+            t.elapsed()
+        }
+    };
+    let probe = 200;
+    let empty_sends = send_batch(probe, 200, 1).await;
+    send_batch(2000, 6000, 2).await;
+    let full_sends = send_batch(probe, 200, 3).await;
+
+    // 5. The rate-limit checks of one signed send, at the default limits,
+    // over many accounts (so no bucket runs dry).
+    let limits = alcove_relay::rate_limits::RateLimits::new(&Default::default());
+    let senders: Vec<String> = (0..1000).map(|i| format!("acct-{i}")).collect();
+    let checks = 100_000;
+    let t = Instant::now();
+    for i in 0..checks {
+        let s = &senders[i % senders.len()];
+        let r = &senders[(i / senders.len()) % senders.len()];
+        let _ = std::hint::black_box(limits.send(s).and(limits.signed_send(s, r)));
+    }
+    let limit_time = t.elapsed();
+
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n as f64;
     println!("== push-wake sync, {N} queued messages, relay on loopback (SQLite) ==");
     println!(
@@ -176,5 +222,25 @@ async fn main() {
     println!(
         "relay send+fetch+ack                      : {:>8.0} messages/s",
         ops as f64 / (send_time + drain_time).as_secs_f64()
+    );
+    println!(
+        "relay send, empty mailbox                 : {:>8.1} µs/send",
+        per(empty_sends, probe)
+    );
+    println!(
+        "relay send, mailbox holding 2,000 × 6 KB  : {:>8.1} µs/send",
+        per(full_sends, probe)
+    );
+    println!(
+        "ratio send full / empty mailbox           : {:>8.2}x",
+        full_sends.as_secs_f64() / empty_sends.as_secs_f64()
+    );
+    println!(
+        "rate-limit checks of one signed send      : {:>8.3} µs",
+        per(limit_time, checks)
+    );
+    println!(
+        "ratio rate-limit checks / relay send      : {:>8.4}x",
+        (limit_time.as_secs_f64() / checks as f64) / (empty_sends.as_secs_f64() / probe as f64)
     );
 }

@@ -8,6 +8,7 @@
 //! its own buckets, so the effective limit is the configured one times
 //! the number of processes (said in README, "Running a relay safely").
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::connections::AddrKey;
 
 /// `count` requests per `window`, all of which may come at once. A count
 /// of zero turns the limit off.
@@ -49,7 +52,7 @@ impl Rate {
 /// The `[rate_limits]` section of the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimitConfig {
-    /// Sends (signed or sealed) by one account.
+    /// Signed sends by one account (a sealed send names no account).
     pub sends_per_account: Rate,
     /// Signed (not sealed) sends from one account to one recipient. Sealed
     /// sends need the recipient's delivery key, which only its contacts
@@ -113,12 +116,12 @@ pub struct Refused {
     pub retry_after: Duration,
 }
 
-struct Limiter {
+struct Limiter<K: Hash + Eq + Clone> {
     name: &'static str,
-    inner: Option<DefaultKeyedRateLimiter<String>>,
+    inner: Option<DefaultKeyedRateLimiter<K>>,
 }
 
-impl Limiter {
+impl<K: Hash + Eq + Clone> Limiter<K> {
     fn new(name: &'static str, rate: Rate) -> Self {
         Self {
             name,
@@ -126,14 +129,24 @@ impl Limiter {
         }
     }
 
-    fn check(&self, key: String) -> Result<(), Refused> {
+    fn check(&self, key: K) -> Result<(), Refused> {
         let Some(l) = &self.inner else { return Ok(()) };
         l.check_key(&key).map_err(|not_until| Refused {
             limit: self.name,
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })
     }
+}
 
+/// What the sweeper does to every limiter, whatever its key.
+trait Remembered {
+    /// Forgets keys whose bucket has refilled.
+    fn sweep(&self);
+    /// How many keys it remembers.
+    fn len(&self) -> usize;
+}
+
+impl<K: Hash + Eq + Clone> Remembered for Limiter<K> {
     fn sweep(&self) {
         if let Some(l) = &self.inner {
             l.retain_recent();
@@ -146,36 +159,24 @@ impl Limiter {
     }
 }
 
-/// One address, as the limits see it: an IPv4 address, or the /64 of an
-/// IPv6 one (a single host commonly holds a whole /64).
-fn address_key(addr: IpAddr) -> String {
-    match addr {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
-
-/// Most addresses remembered as blocked for failed logins; past it the
-/// oldest entries are dropped first (memory stays bounded under a flood
-/// from many addresses).
+/// Most addresses remembered as blocked for failed logins: memory stays
+/// bounded under a flood from many addresses. When full (after dropping
+/// ended blocks), a newly blocked address is not remembered; the ones
+/// already blocked stay blocked.
 const MAX_BLOCKED: usize = 100_000;
 
 /// Every rate limit of one relay process.
+/// Addresses count as the connection limits count them
+/// ([`AddrKey`]: an IPv4 address, or the /64 of an IPv6 one).
 pub struct RateLimits {
-    sends: Limiter,
-    signed_pairs: Limiter,
-    bundle_requesters: Limiter,
-    bundle_targets: Limiter,
-    registrations: Limiter,
-    failed_auth: Limiter,
+    sends: Limiter<String>,
+    signed_pairs: Limiter<(String, String)>,
+    bundle_requesters: Limiter<String>,
+    bundle_targets: Limiter<String>,
+    registrations: Limiter<AddrKey>,
+    failed_auth: Limiter<AddrKey>,
     /// Addresses over the failed-login limit, and until when.
-    blocked: Mutex<std::collections::HashMap<String, Instant>>,
+    blocked: Mutex<std::collections::HashMap<AddrKey, Instant>>,
 }
 
 impl RateLimits {
@@ -204,7 +205,8 @@ impl RateLimits {
 
     /// A signed send from `sender` to `recipient`.
     pub fn signed_send(&self, sender: &str, recipient: &str) -> Result<(), Refused> {
-        self.signed_pairs.check(format!("{sender}\n{recipient}"))
+        self.signed_pairs
+            .check((sender.to_owned(), recipient.to_owned()))
     }
 
     /// `requester` fetching `target`'s prekey bundles.
@@ -215,12 +217,12 @@ impl RateLimits {
 
     /// A registration attempt from `addr`.
     pub fn registration(&self, addr: IpAddr) -> Result<(), Refused> {
-        self.registrations.check(address_key(addr))
+        self.registrations.check(AddrKey::of(addr))
     }
 
     /// Whether `addr` may try to authenticate now.
     pub fn auth_allowed(&self, addr: IpAddr) -> Result<(), Refused> {
-        let key = address_key(addr);
+        let key = AddrKey::of(addr);
         let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         match blocked.get(&key) {
             Some(until) if *until > Instant::now() => Err(Refused {
@@ -234,17 +236,16 @@ impl RateLimits {
     /// Records a failed authentication from `addr`; once over the limit
     /// the address is refused until its bucket refills.
     pub fn failed_auth(&self, addr: IpAddr) {
-        let key = address_key(addr);
-        if let Err(r) = self.failed_auth.check(key.clone()) {
+        let key = AddrKey::of(addr);
+        if let Err(r) = self.failed_auth.check(key) {
             let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
             if blocked.len() >= MAX_BLOCKED {
                 let now = Instant::now();
                 blocked.retain(|_, until| *until > now);
-                if blocked.len() >= MAX_BLOCKED {
-                    blocked.clear();
-                }
             }
-            blocked.insert(key, Instant::now() + r.retry_after);
+            if blocked.len() < MAX_BLOCKED || blocked.contains_key(&key) {
+                blocked.insert(key, Instant::now() + r.retry_after);
+            }
         }
     }
 
@@ -266,7 +267,7 @@ impl RateLimits {
         self.limiters().iter().map(|l| l.len()).sum()
     }
 
-    fn limiters(&self) -> [&Limiter; 6] {
+    fn limiters(&self) -> [&dyn Remembered; 6] {
         [
             &self.sends,
             &self.signed_pairs,
@@ -359,7 +360,7 @@ mod tests {
         l.auth_allowed(other).unwrap();
         // An IPv4-mapped address is its IPv4 address.
         let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
-        assert_eq!(address_key(mapped), address_key(other));
+        assert_eq!(AddrKey::of(mapped), AddrKey::of(other));
     }
 
     #[test]

@@ -62,24 +62,20 @@ pub(super) async fn authenticate(
         .ok_or_else(unauthorized)?;
     let (account, device, secret) = auth::parse_basic(header).ok_or_else(failed)?;
     match state.storage.device_secret(&account, device).await? {
-        Some(s) if auth::verify(&s.salt, &s.secret_hash, &secret) => Ok(Caller { account, device }),
-        Some(_) => Err(failed()),
-        None => {
-            // A revoked device that proves it is that device (its old
-            // secret) learns so, distinctly: the app wipes itself on it.
-            match state
-                .storage
-                .revoked_device_secret(&account, device)
-                .await?
-            {
-                Some(s) if auth::verify(&s.salt, &s.secret_hash, &secret) => Err(err(
+        Some(s) if auth::verify(&s.salt, &s.hash, &secret) => {
+            if s.revoked {
+                // A revoked device that proves it is that device (its old
+                // secret) learns so, distinctly: the app wipes itself on it.
+                Err(err(
                     StatusCode::FORBIDDEN,
                     "device_revoked",
                     "this device was revoked",
-                )),
-                _ => Err(failed()),
+                ))
+            } else {
+                Ok(Caller { account, device })
             }
         }
+        _ => Err(failed()),
     }
 }
 

@@ -2,8 +2,9 @@
 //! relies on, stated once as behaviour (invites used once, credentials
 //! stored as given hashes, one-time prekeys handed out once with the Kyber
 //! last-resort key after them, GUID deduplication, TTL expiry, bounded
-//! queues, ordered paging, acks, the single-reader lease, device
-//! revocation, push targets), including under concurrent calls.
+//! queues and the usage they are checked against, ordered paging, acks,
+//! the single-reader lease, device revocation, push targets), including
+//! under concurrent calls.
 //!
 //! A backend's test target runs all of it with one macro and a factory
 //! for a fresh, empty backend (anything returned beside it, such as a
@@ -26,7 +27,9 @@ use std::sync::Arc;
 use alcove_proto::relay::{PreKey, PreKeyUpload, SignedPreKey};
 use alcove_proto::wire::{envelope, Envelope};
 
-use super::{MailboxQuota, NewDevice, PushTarget, Storage, StorageError, StoredSecret};
+use prost::Message;
+
+use super::{DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Storage, StorageError};
 
 /// One `#[tokio::test]` per case of the suite, each on a fresh backend
 /// from `$factory` (a future of `(Arc<dyn Storage>, guard)`).
@@ -42,6 +45,7 @@ macro_rules! storage_conformance {
             envelopes_are_deduplicated_by_guid,
             expired_envelopes_are_never_delivered,
             queues_are_bounded,
+            mailbox_usage_is_the_queue,
             pages_come_oldest_first,
             acks_delete_only_what_they_name,
             one_reader_holds_a_mailbox,
@@ -218,14 +222,14 @@ pub async fn credentials_are_the_hashes_given(s: Arc<dyn Storage>) {
     .unwrap();
     assert_eq!(
         s.device_secret("alice", 1).await.unwrap(),
-        Some(StoredSecret {
+        Some(DeviceSecret {
             salt: vec![9; 16],
-            secret_hash: vec![109; 32],
+            hash: vec![109; 32],
+            revoked: false,
         })
     );
     assert_eq!(s.device_secret("alice", 2).await.unwrap(), None);
     assert_eq!(s.device_secret("nobody", 1).await.unwrap(), None);
-    assert_eq!(s.revoked_device_secret("alice", 1).await.unwrap(), None);
     assert_eq!(s.identity_key("alice").await.unwrap(), Some(vec![5; 33]));
     assert_eq!(s.identity_key("nobody").await.unwrap(), None);
     assert_eq!(
@@ -297,12 +301,14 @@ pub async fn devices_are_added_capped_and_revoked(s: Arc<dyn Storage>) {
 
     s.revoke_device("alice", 2, NOW).await.unwrap();
     assert_eq!(s.devices("alice").await.unwrap(), vec![(1, 1), (3, 30)]);
-    assert_eq!(s.device_secret("alice", 2).await.unwrap(), None);
+    // Its secret stays as a tombstone, marked revoked, so the device can
+    // be told what it is.
     assert_eq!(
-        s.revoked_device_secret("alice", 2).await.unwrap(),
-        Some(StoredSecret {
+        s.device_secret("alice", 2).await.unwrap(),
+        Some(DeviceSecret {
             salt: vec![2; 16],
-            secret_hash: vec![102; 32],
+            hash: vec![102; 32],
+            revoked: true,
         })
     );
     // Its mail, lease, push target and keys went with it.
@@ -565,6 +571,151 @@ pub async fn queues_are_bounded(s: Arc<dyn Storage>) {
     s.enqueue("bob", &[envelope(3, 1, NOW, true, 1_100)], &quota)
         .await
         .unwrap();
+}
+
+/// The queue as `fetch` returns it, counted as the quota counts it.
+async fn counted(s: &dyn Storage, account: &str, device: u32) -> Queued {
+    let mut q = Queued::default();
+    for e in s.fetch(account, device, 1000, 0).await.unwrap().0 {
+        let size = e.encoded_len() as u64;
+        let signed = !e.source_account.is_empty();
+        q.count += 1;
+        q.bytes += size;
+        q.signed_count += u64::from(signed);
+        q.signed_bytes += if signed { size } else { 0 };
+    }
+    q
+}
+
+async fn assert_usage_is_queue(s: &dyn Storage, account: &str, devices: &[u32], when: &str) {
+    for &d in devices {
+        assert_eq!(
+            s.mailbox_usage(account, d).await.unwrap(),
+            counted(s, account, d).await,
+            "usage of device {d} after {when}"
+        );
+    }
+}
+
+pub async fn mailbox_usage_is_the_queue(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", 1).await.unwrap(),
+        Queued::default()
+    );
+    assert_eq!(
+        s.mailbox_usage("nobody", 1).await.unwrap(),
+        Queued::default()
+    );
+    // Inserts of both kinds and many sizes, each replayed (stored and
+    // counted once), some older than the others.
+    let mut sent = Vec::new();
+    for i in 0..40u8 {
+        let at = if i % 4 == 0 { NOW - 100 } else { NOW };
+        let e = envelope(
+            i,
+            1 + u32::from(i % 2),
+            at,
+            i % 3 != 0,
+            100 + usize::from(i) * 10,
+        );
+        s.enqueue("alice", std::slice::from_ref(&e), &ROOMY)
+            .await
+            .unwrap();
+        s.enqueue("alice", std::slice::from_ref(&e), &ROOMY)
+            .await
+            .unwrap();
+        sent.push(e);
+    }
+    assert_usage_is_queue(s, "alice", &[1, 2], "inserts and replays").await;
+    let expected = counted(s, "alice", 1).await;
+    assert_eq!(expected.count, 20);
+    assert!(expected.signed_count > 0 && expected.signed_count < expected.count);
+    // A send refused as a whole changes nothing.
+    let tight = MailboxQuota {
+        max_envelopes: 21,
+        max_bytes: 1 << 24,
+    };
+    let refused = [
+        envelope(100, 1, NOW, true, 10),
+        envelope(101, 1, NOW, true, 10),
+    ];
+    assert!(matches!(
+        s.enqueue("alice", &refused, &tight).await,
+        Err(StorageError::MailboxFull)
+    ));
+    assert_usage_is_queue(s, "alice", &[1, 2], "a refused send").await;
+    assert_eq!(s.mailbox_usage("alice", 1).await.unwrap(), expected);
+    // Acks, including unknown and repeated GUIDs.
+    let acked: Vec<Vec<u8>> = sent
+        .iter()
+        .filter(|e| e.destination_device == 1)
+        .take(6)
+        .map(|e| e.guid.clone())
+        .collect();
+    s.ack("alice", 1, &acked).await.unwrap();
+    s.ack("alice", 1, &acked).await.unwrap();
+    s.ack("alice", 1, &[vec![200; 16]]).await.unwrap();
+    assert_usage_is_queue(s, "alice", &[1, 2], "acks").await;
+    // Expiry, by the sweeper and by a fetch.
+    assert!(s.purge_expired(NOW - 50).await.unwrap() > 0);
+    assert_usage_is_queue(s, "alice", &[1, 2], "the sweeper's purge").await;
+    s.enqueue("alice", &[envelope(150, 2, NOW - 100, false, 70)], &ROOMY)
+        .await
+        .unwrap();
+    s.fetch("alice", 2, 1, NOW - 50).await.unwrap();
+    assert_usage_is_queue(s, "alice", &[1, 2], "expiry on fetch").await;
+    // Everything delivered: nothing counted.
+    for d in [1, 2] {
+        let guids: Vec<Vec<u8>> = s
+            .fetch("alice", d, 1000, 0)
+            .await
+            .unwrap()
+            .0
+            .iter()
+            .map(|e| e.guid.clone())
+            .collect();
+        s.ack("alice", d, &guids).await.unwrap();
+        assert_eq!(
+            s.mailbox_usage("alice", d).await.unwrap(),
+            Queued::default()
+        );
+    }
+    // Revocation takes a mailbox's usage with its mail: the revoked device
+    // counts nothing, the others keep theirs, and a device added after it
+    // starts empty.
+    for g in 1..=6 {
+        s.enqueue(
+            "alice",
+            &[
+                envelope(g, 1, NOW, g % 2 == 0, 500),
+                envelope(g, 2, NOW, g % 2 == 0, 500),
+            ],
+            &ROOMY,
+        )
+        .await
+        .unwrap();
+    }
+    s.revoke_device("alice", 2, NOW).await.unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", 2).await.unwrap(),
+        Queued::default()
+    );
+    assert_usage_is_queue(s, "alice", &[1], "revocation").await;
+    assert_eq!(s.mailbox_usage("alice", 1).await.unwrap().count, 6);
+    let added = s
+        .add_device("alice", &device(3, 3), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", added).await.unwrap(),
+        Queued::default()
+    );
+    assert_usage_is_queue(s, "alice", &[1, added], "a device added").await;
 }
 
 pub async fn pages_come_oldest_first(s: Arc<dyn Storage>) {

@@ -157,11 +157,13 @@ pub struct NewDevice {
     pub secret_hash: Vec<u8>,
 }
 
-/// A device's stored credential: the salt and the hash of its secret.
+/// A device's salted secret hash as stored; `revoked` for the tombstone
+/// of a revoked device.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredSecret {
+pub struct DeviceSecret {
     pub salt: Vec<u8>,
-    pub secret_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub revoked: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +190,9 @@ pub struct MailboxQuota {
     pub max_bytes: u64,
 }
 
-/// What one mailbox holds now, as a backend counts it for the quota.
+/// What one mailbox holds now, as a backend counts it for the quota: an
+/// envelope's size is the length of its encoding (as `fetch` returns it),
+/// and it is signed when it names its sender (`source_account` set).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Queued {
     pub count: u64,
@@ -253,12 +257,6 @@ pub trait Storage: Send + Sync + 'static {
     /// tombstone with its hashed secret so the device can be told it was
     /// revoked. Device ids are never reused.
     async fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
-    /// The credential of a revoked device.
-    async fn revoked_device_secret(
-        &self,
-        account_id: &str,
-        device_id: u32,
-    ) -> Result<Option<StoredSecret>>;
     /// The account's registered identity key (what sender certificates bind).
     async fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the hash of the account's sealed-sender delivery key;
@@ -267,9 +265,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The stored delivery-key hash; `None` for an unknown account or one
     /// that never set a key.
     async fn delivery_key_hash(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
-    /// The credential of a live device.
+    /// The hashed secret of a device, live or revoked: one lookup per
+    /// authentication (a failed login costs one query), and a revoked
+    /// device can be told what it is.
     async fn device_secret(&self, account_id: &str, device_id: u32)
-        -> Result<Option<StoredSecret>>;
+        -> Result<Option<DeviceSecret>>;
     /// Stores the signed prekey and Kyber last-resort key (replacing the
     /// previous ones) and adds one-time keys (same id: replaced).
     async fn upload_prekeys(
@@ -296,6 +296,11 @@ pub trait Storage: Send + Sync + 'static {
         envelopes: &[Envelope],
         quota: &MailboxQuota,
     ) -> Result<Enqueued>;
+    /// What the device's mailbox holds, as `enqueue` checks it against the
+    /// quota on every send (a backend keeps it so that reading it does not
+    /// grow with the queue). Always equal to the queue itself, after every
+    /// insert, ack, expiry and revocation; empty for an unknown device.
+    async fn mailbox_usage(&self, account_id: &str, device_id: u32) -> Result<Queued>;
     /// Oldest first, at most `limit`; returns (page, more). Envelopes
     /// queued before `not_before` are deleted, never returned.
     async fn fetch(

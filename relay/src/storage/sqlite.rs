@@ -15,8 +15,8 @@ use prost::Message;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::{
-    migrations, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Storage,
-    StorageError, StoredSecret,
+    migrations, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result,
+    Storage, StorageError,
 };
 
 /// SQLite's failures, by kind only: its messages can name tables and
@@ -80,6 +80,12 @@ type OneTimeRow = (u32, Vec<u8>, Option<Vec<u8>>);
 
 const EC: i64 = 0;
 const KYBER: i64 = 1;
+
+/// What a device's mailbox holds: (envelopes, bytes, signed envelopes,
+/// signed bytes). Runs on every send: one row of `mailbox_usage`, kept by
+/// triggers (migration v6; no row: an empty mailbox).
+const MAILBOX_USAGE: &str = "SELECT envelopes, bytes, signed_envelopes, signed_bytes
+     FROM mailbox_usage WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)";
 
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
@@ -180,16 +186,6 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn revoked_device_secret(
-        &self,
-        account_id: &str,
-        device_id: u32,
-    ) -> Result<Option<StoredSecret>> {
-        let account = account_id.to_owned();
-        self.run(move |c| revoked_device_secret(c, &account, device_id))
-            .await
-    }
-
     async fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>> {
         let account = account_id.to_owned();
         self.run(move |c| identity_key(c, &account)).await
@@ -210,7 +206,7 @@ impl Storage for SqliteStorage {
         &self,
         account_id: &str,
         device_id: u32,
-    ) -> Result<Option<StoredSecret>> {
+    ) -> Result<Option<DeviceSecret>> {
         let account = account_id.to_owned();
         self.run(move |c| device_secret(c, &account, device_id))
             .await
@@ -252,6 +248,11 @@ impl Storage for SqliteStorage {
         let (account, envelopes, quota) = (account_id.to_owned(), envelopes.to_vec(), *quota);
         self.run(move |c| enqueue(c, &account, &envelopes, &quota))
             .await
+    }
+
+    async fn mailbox_usage(&self, account_id: &str, device_id: u32) -> Result<Queued> {
+        let account = account_id.to_owned();
+        self.run(move |c| usage(c, &account, device_id)).await
     }
 
     async fn fetch(
@@ -521,24 +522,6 @@ fn revoke_device(conn: &mut Connection, account_id: &str, device_id: u32, now: u
     Ok(())
 }
 
-fn revoked_device_secret(
-    conn: &mut Connection,
-    account_id: &str,
-    device_id: u32,
-) -> Result<Option<StoredSecret>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT salt, secret_hash FROM revoked_devices WHERE account_id = ?1 AND device_id = ?2",
-        )?
-        .query_row(params![account_id, device_id], |r| {
-            Ok(StoredSecret {
-                salt: r.get(0)?,
-                secret_hash: r.get(1)?,
-            })
-        })
-        .optional()?)
-}
-
 fn identity_key(conn: &mut Connection, account_id: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT identity_key FROM accounts WHERE account_id = ?1")?
@@ -569,15 +552,18 @@ fn device_secret(
     conn: &mut Connection,
     account_id: &str,
     device_id: u32,
-) -> Result<Option<StoredSecret>> {
+) -> Result<Option<DeviceSecret>> {
     Ok(conn
         .prepare_cached(
-            "SELECT salt, secret_hash FROM devices WHERE account_id = ?1 AND device_id = ?2",
+            "SELECT salt, secret_hash, 0 FROM devices WHERE account_id = ?1 AND device_id = ?2
+             UNION ALL
+             SELECT salt, secret_hash, 1 FROM revoked_devices WHERE account_id = ?1 AND device_id = ?2",
         )?
         .query_row(params![account_id, device_id], |r| {
-            Ok(StoredSecret {
+            Ok(DeviceSecret {
                 salt: r.get(0)?,
-                secret_hash: r.get(1)?,
+                hash: r.get(1)?,
+                revoked: r.get(2)?,
             })
         })
         .optional()?)
@@ -706,20 +692,7 @@ fn enqueue(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut out = Enqueued::default();
     for env in envelopes {
-        let queued: Queued = tx
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(signed), 0),
-                    coalesce(sum(size * signed), 0)
-                 FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2)",
-            )?
-            .query_row(params![account_id, env.destination_device], |r| {
-                Ok(Queued {
-                    count: r.get::<_, i64>(0)?.max(0) as u64,
-                    bytes: r.get::<_, i64>(1)?.max(0) as u64,
-                    signed_count: r.get::<_, i64>(2)?.max(0) as u64,
-                    signed_bytes: r.get::<_, i64>(3)?.max(0) as u64,
-                })
-            })?;
+        let queued = usage(&tx, account_id, env.destination_device)?;
         let dup: bool = tx
             .prepare_cached("SELECT count(*) > 0 FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND guid = ?3")?
             .query_row(params![account_id, env.destination_device, env.guid], |r| r.get(0))?;
@@ -748,6 +721,22 @@ fn enqueue(
     }
     tx.commit()?;
     Ok(out)
+}
+
+/// The device's row of `mailbox_usage` ([`MAILBOX_USAGE`]).
+fn usage(conn: &Connection, account_id: &str, device_id: u32) -> Result<Queued> {
+    Ok(conn
+        .prepare_cached(MAILBOX_USAGE)?
+        .query_row(params![account_id, device_id], |r| {
+            Ok(Queued {
+                count: r.get::<_, i64>(0)?.max(0) as u64,
+                bytes: r.get::<_, i64>(1)?.max(0) as u64,
+                signed_count: r.get::<_, i64>(2)?.max(0) as u64,
+                signed_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 fn fetch(
@@ -897,4 +886,143 @@ fn drop_push(
         params![account_id, device_id, endpoint],
     )?;
     Ok(())
+}
+
+/// What only SQLite has: the trigger-kept `mailbox_usage` table and the
+/// plan of the quota check. The backend-neutral half (usage equals the
+/// queue) is in the conformance suite.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    type Row = (i64, i64, i64, i64, i64);
+
+    fn rows(conn: &Connection, sql: &str) -> Vec<Row> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// The usage rows the triggers keep, against the queue itself: no
+    /// row for an empty mailbox, none left behind by a revoked device.
+    fn usage_rows_are_the_queue(storage: &SqliteStorage) {
+        let conn = storage.conn.lock().unwrap();
+        assert_eq!(
+            rows(&conn, "SELECT * FROM mailbox_usage ORDER BY mailbox_id"),
+            rows(
+                &conn,
+                "SELECT mailbox_id, count(*), sum(size), sum(signed), sum(size * signed)
+                 FROM mailbox GROUP BY mailbox_id ORDER BY mailbox_id",
+            )
+        );
+    }
+
+    fn envelope(guid: u8, device: u32, signed: bool, size: usize, at: u64) -> Envelope {
+        Envelope {
+            guid: vec![guid; 16],
+            r#type: 1,
+            source_account: if signed {
+                "sender".into()
+            } else {
+                String::new()
+            },
+            source_device: u32::from(signed),
+            destination_device: device,
+            ciphertext: vec![7; size],
+            server_timestamp: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn usage_rows_follow_every_insert_ack_expiry_and_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
+        storage.create_invite(b"invite", 0, None).await.unwrap();
+        let device = NewDevice {
+            registration_id: 7,
+            identity_key: vec![5; 33],
+            salt: vec![1; 16],
+            secret_hash: vec![2; 32],
+        };
+        let keys = PreKeyUpload::default();
+        storage
+            .register(b"invite", "acct", &device, &keys, None, 0)
+            .await
+            .unwrap();
+        storage
+            .add_device("acct", &device, &keys, 0, 5)
+            .await
+            .unwrap();
+        let quota = MailboxQuota {
+            max_envelopes: 1_000,
+            max_bytes: 10_000_000,
+        };
+        let mut guids = Vec::new();
+        for i in 0..40u8 {
+            let e = envelope(
+                i,
+                1 + u32::from(i % 2),
+                i % 3 == 0,
+                100 + usize::from(i) * 10,
+                1_000,
+            );
+            guids.push(e.guid.clone());
+            storage
+                .enqueue("acct", std::slice::from_ref(&e), &quota)
+                .await
+                .unwrap();
+            storage.enqueue("acct", &[e], &quota).await.unwrap();
+        }
+        usage_rows_are_the_queue(&storage);
+        storage.ack("acct", 1, &guids[..10]).await.unwrap();
+        usage_rows_are_the_queue(&storage);
+        storage.purge_expired(2_000).await.unwrap();
+        usage_rows_are_the_queue(&storage);
+        let left: i64 = storage
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM mailbox_usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "an empty mailbox keeps no usage row");
+        for i in 0..6u8 {
+            storage
+                .enqueue(
+                    "acct",
+                    &[envelope(100 + i, 2, i % 2 == 0, 500, 3_000)],
+                    &quota,
+                )
+                .await
+                .unwrap();
+        }
+        storage.revoke_device("acct", 2, 0).await.unwrap();
+        usage_rows_are_the_queue(&storage);
+    }
+
+    #[test]
+    fn the_quota_check_reads_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
+        let conn = storage.conn.lock().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {MAILBOX_USAGE}"))
+            .unwrap()
+            .query_map(params!["a", 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("SEARCH mailbox_usage USING INTEGER PRIMARY KEY")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|l| l.contains("SCAN")), "{plan:?}");
+    }
 }
