@@ -63,7 +63,7 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         for _ in 0..count.max(1) {
             println!(
                 "{}",
-                alcove_relay::create_invite(&config.db_path, Some(ttl_ms))?
+                alcove_relay::create_invite(&config.storage, Some(ttl_ms))?
             );
         }
         // Tokens alone on stdout (scripts read them); the expiry for people.
@@ -78,11 +78,11 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         let Some(sealed) = &config.sealed_sender else {
             return Err("sealed sender is turned off in the configuration".into());
         };
-        let root = alcove_relay::trust_root_public_key(sealed, &config.db_path)?;
+        let root = alcove_relay::trust_root_public_key(sealed, &config.storage)?;
         println!("{}", hex::encode(root));
         eprintln!(
             "key files in {}",
-            alcove_relay::sealed_sender_key_dir(sealed, &config.db_path).display()
+            alcove_relay::sealed_sender_key_dir(sealed, &config.storage)?.display()
         );
         return Ok(());
     }
@@ -90,12 +90,11 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
     file.push.unified_push.loopback = config.loopback_test_mode();
     // Key files are read and checked now, not at the first wake-up.
     let push = alcove_relay::push_sender_from_config(&file.push)?;
-    let db = config.db_path.clone();
+    let storage = config.storage.clone();
     let handle = alcove_relay::start(config, push).await?;
     eprintln!(
-        "alcove relay listening on {} (database {})",
-        handle.local_addr(),
-        db.display()
+        "alcove relay listening on {} (storage: {storage})",
+        handle.local_addr()
     );
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down");

@@ -798,6 +798,7 @@ async fn a_registered_name_rebound_to_private_addresses_is_refused_at_wake() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while storage
         .push_target(&bob.account, bob.device)
+        .await
         .unwrap()
         .is_some()
     {

@@ -33,12 +33,12 @@ fn start_relay(dir: &Path) -> RelayProcess {
 
 /// Every envelope queued for `accounts` (device 1), as stored in the
 /// relay's database file.
-fn queued_at(relay: &RelayProcess, accounts: &[&str]) -> Vec<Envelope> {
+async fn queued_at(relay: &RelayProcess, accounts: &[&str]) -> Vec<Envelope> {
     use alcove_relay::Storage;
     let storage = alcove_relay::SqliteStorage::open(&relay.db).unwrap();
     let mut out = Vec::new();
     for a in accounts {
-        out.extend(storage.fetch(a, 1, 1000, 0).unwrap().0);
+        out.extend(storage.fetch(a, 1, 1000, 0).await.unwrap().0);
     }
     out
 }
@@ -105,7 +105,7 @@ async fn the_relay_learns_no_senders() {
     // 1. The client writes first: it has no delivery key for the therapist
     //    yet, so this one goes with credentials, and the relay sees it.
     say(&c, &t, "first message, signed").await;
-    let queued = queued_at(&relay, &[&t_id, &c_id]);
+    let queued = queued_at(&relay, &[&t_id, &c_id]).await;
     assert_eq!(queued.len(), 1);
     assert_eq!(
         queued[0].source_account, c_id,
@@ -140,7 +140,7 @@ async fn the_relay_learns_no_senders() {
     say(&c, &t, "queued for the therapist").await;
     assert_eq!((t.client.sealed_sends(), c.client.sealed_sends()), (5, 4));
 
-    let queued = queued_at(&relay, &[&t_id, &c_id]);
+    let queued = queued_at(&relay, &[&t_id, &c_id]).await;
     assert_eq!(queued.len(), 3);
     for env in &queued {
         assert_eq!(env.r#type, envelope::Type::SealedSender as i32);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::limits::Limits;
+use crate::storage::StorageConfig;
 
 /// Milliseconds since the Unix epoch; injectable so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -30,8 +31,8 @@ pub struct TlsConfig {
 #[derive(Clone)]
 pub struct RelayConfig {
     pub bind: SocketAddr,
-    /// SQLite database file (created if absent).
-    pub db_path: PathBuf,
+    /// Where the relay keeps its state (an SQLite file by default).
+    pub storage: StorageConfig,
     /// Required unless `bind` is a loopback address.
     pub tls: Option<TlsConfig>,
     /// Envelopes older than this are never delivered and are purged
@@ -74,7 +75,8 @@ pub struct SealedSenderConfig {
     /// Directory holding `trust_root.pub`, `trust_root.key` (only needed to
     /// sign a new server certificate; may be moved offline afterwards),
     /// `server.key` and `server.cert`. `None`: `<db>.sealed-sender/` next
-    /// to the database. Created with 0700/0600 permissions at first start
+    /// to the SQLite database (a storage without a local file needs it
+    /// set). Created with 0700/0600 permissions at first start
     /// when absent; a directory with only some of the files is refused.
     pub key_dir: Option<PathBuf>,
     /// Lifetime of an issued sender certificate (24 hours by default).
@@ -92,13 +94,12 @@ impl Default for SealedSenderConfig {
 }
 
 impl SealedSenderConfig {
-    /// The key directory for a relay whose database is `db_path`.
-    pub fn key_dir_for(&self, db_path: &std::path::Path) -> PathBuf {
-        self.key_dir.clone().unwrap_or_else(|| {
-            let mut p = db_path.as_os_str().to_owned();
-            p.push(".sealed-sender");
-            PathBuf::from(p)
-        })
+    /// The key directory for a relay on `storage`; `None` when it is not
+    /// set and the storage has no local file to keep it beside.
+    pub fn key_dir_for(&self, storage: &StorageConfig) -> Option<PathBuf> {
+        self.key_dir
+            .clone()
+            .or_else(|| storage.default_dir_for(".sealed-sender"))
     }
 }
 
@@ -110,10 +111,12 @@ impl RelayConfig {
         self.loopback_push_endpoints && self.tls.is_none() && self.bind.ip().is_loopback()
     }
 
-    pub fn new(bind: SocketAddr, db_path: PathBuf) -> Self {
+    /// Defaults for a relay on `bind` over `storage` (a path means an
+    /// SQLite file).
+    pub fn new(bind: SocketAddr, storage: impl Into<StorageConfig>) -> Self {
         Self {
             bind,
-            db_path,
+            storage: storage.into(),
             tls: None,
             message_ttl: Duration::from_secs(30 * 24 * 3600),
             max_queue: 10_000,
@@ -135,7 +138,7 @@ impl std::fmt::Debug for RelayConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayConfig")
             .field("bind", &self.bind)
-            .field("db_path", &self.db_path)
+            .field("storage", &self.storage)
             .field("tls", &self.tls)
             .field("message_ttl", &self.message_ttl)
             .field("max_queue", &self.max_queue)

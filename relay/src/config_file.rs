@@ -1,5 +1,5 @@
 //! The relay's TOML configuration file (`alcove relay --config FILE`):
-//! `[relay]`, `[sealed_sender]`, `[limits]` and `[push]` with `[push.retry]`,
+//! `[relay]`, `[storage]`, `[sealed_sender]`, `[limits]` and `[push]` with `[push.retry]`,
 //! `[push.budget]`,
 //! `[push.apns]`, `[push.fcm]` and `[push.unified_push]`. Every key is
 //! documented in relay/CONFIG.md. Unknown keys are refused, so a typo never
@@ -19,6 +19,7 @@ use crate::push::{
     RetryPolicy, ServiceAccount, UnifiedPushOptions, UnifiedPushSender, APNS_PRODUCTION,
     APNS_SANDBOX, FCM_PRODUCTION,
 };
+use crate::storage::StorageConfig;
 
 /// A configuration that cannot be used; the message names the key or file.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub enum ConfigError {
 pub struct FileConfig {
     #[serde(default)]
     pub relay: RelaySection,
+    #[serde(default)]
+    pub storage: StorageSection,
     #[serde(default)]
     pub sealed_sender: SealedSenderSection,
     #[serde(default)]
@@ -205,6 +208,16 @@ pub struct RelaySection {
     pub loopback_push_endpoints: Option<bool>,
 }
 
+/// `[storage]`: where the relay keeps its state, one backend key.
+/// `sqlite = "relay.db"` today; the PostgreSQL backend adds
+/// `postgres = "postgres://..."` beside it (exactly one may be set).
+/// `[relay] db` (and `alcove relay --db`) still name the SQLite file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    pub sqlite: Option<PathBuf>,
+}
+
 /// `[sealed_sender]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -345,6 +358,7 @@ impl FileConfig {
         let r = &mut self.relay;
         for p in [
             &mut r.db,
+            &mut self.storage.sqlite,
             &mut r.tls_cert,
             &mut r.tls_key,
             &mut self.sealed_sender.key_dir,
@@ -368,6 +382,23 @@ impl FileConfig {
         }
     }
 
+    /// The storage: the `--db` flag's SQLite file when given, else
+    /// `[storage]`, else `[relay] db`, else `alcove-relay.db`. Naming the
+    /// database in both `[storage]` and `[relay] db` is refused rather
+    /// than guessed at.
+    pub fn storage_config(&self, db_flag: Option<PathBuf>) -> Result<StorageConfig, ConfigError> {
+        if let Some(path) = db_flag {
+            return Ok(StorageConfig::sqlite(path));
+        }
+        match (&self.storage.sqlite, &self.relay.db) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "the database is named twice: keep [storage] sqlite, drop [relay] db".into(),
+            )),
+            (Some(path), None) | (None, Some(path)) => Ok(StorageConfig::sqlite(path.clone())),
+            (None, None) => Ok(StorageConfig::sqlite("alcove-relay.db")),
+        }
+    }
+
     /// The relay's settings: `bind`, `db` and TLS from the command line
     /// when given there, else from the file, else the defaults.
     pub fn relay_config(
@@ -380,10 +411,7 @@ impl FileConfig {
         let bind = bind
             .or(r.bind)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787)));
-        let db = db
-            .or_else(|| r.db.clone())
-            .unwrap_or_else(|| PathBuf::from("alcove-relay.db"));
-        let mut c = RelayConfig::new(bind, db);
+        let mut c = RelayConfig::new(bind, self.storage_config(db)?);
         c.tls = match (tls, &r.tls_cert, &r.tls_key) {
             (Some(t), _, _) => Some(t),
             (None, Some(cert), Some(key)) => Some(TlsConfig {
@@ -616,5 +644,55 @@ mod tests {
         assert!(parse_config("[push.budget]\nper_target = 1\n").is_err());
         // The loopback exception is never a file key.
         assert!(parse_config("[push.unified_push]\nloopback = true\n").is_err());
+    }
+
+    #[test]
+    fn storage_section_names_the_database_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("relay.toml");
+        let sqlite = |c: &RelayConfig| c.storage.sqlite_path().map(Path::to_path_buf);
+
+        // [storage] sqlite, relative to the file's directory.
+        std::fs::write(&file, "[storage]\nsqlite = \"data/relay.db\"\n").unwrap();
+        let cfg = load_config(&file).unwrap();
+        let c = cfg.relay_config(None, None, None).unwrap();
+        assert_eq!(sqlite(&c), Some(dir.path().join("data/relay.db")));
+        // The --db flag wins.
+        let c = cfg
+            .relay_config(None, Some(PathBuf::from("/elsewhere.db")), None)
+            .unwrap();
+        assert_eq!(sqlite(&c), Some(PathBuf::from("/elsewhere.db")));
+
+        // Today's [relay] db key keeps working.
+        std::fs::write(&file, "[relay]\ndb = \"old.db\"\n").unwrap();
+        let c = load_config(&file)
+            .unwrap()
+            .relay_config(None, None, None)
+            .unwrap();
+        assert_eq!(sqlite(&c), Some(dir.path().join("old.db")));
+
+        // Both: refused, not guessed.
+        std::fs::write(
+            &file,
+            "[relay]\ndb = \"a.db\"\n[storage]\nsqlite = \"b.db\"\n",
+        )
+        .unwrap();
+        let err = load_config(&file)
+            .unwrap()
+            .relay_config(None, None, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("named twice"), "{err}");
+
+        // Neither: the default file.
+        let c = parse_config("")
+            .unwrap()
+            .relay_config(None, None, None)
+            .unwrap();
+        assert_eq!(sqlite(&c), Some(PathBuf::from("alcove-relay.db")));
+
+        // A backend this relay does not have, or a typo, is refused.
+        assert!(parse_config("[storage]\npostgres = \"postgres://x\"\n").is_err());
+        assert!(parse_config("[storage]\nsqlit = \"x.db\"\n").is_err());
+        assert!(parse_config("[storage]\nsqlite = 5\n").is_err());
     }
 }

@@ -9,10 +9,8 @@ pub enum RelayError {
     Tls(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
-    #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("database schema version {0} is newer than this relay")]
-    SchemaTooNew(u32),
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     #[error("internal: {0}")]
     Internal(String),
 }

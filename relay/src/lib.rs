@@ -12,13 +12,13 @@ mod connections;
 mod error;
 pub mod key_checks;
 mod limits;
+mod mailbox;
 mod push;
 pub mod rate_limits;
 mod sealed_sender;
 mod server;
-mod storage;
-
-use std::path::Path;
+pub mod storage;
+mod wake;
 
 use rand::RngCore;
 
@@ -27,7 +27,7 @@ pub use config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, T
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
     ConfigError, FcmSettings, FileConfig, LimitsSection, PushConfig, RelaySection,
-    SealedSenderSection, UnifiedPushSettings,
+    SealedSenderSection, StorageSection, UnifiedPushSettings,
 };
 pub use error::RelayError;
 pub use push::{
@@ -41,28 +41,54 @@ pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
 };
 pub use server::{start, start_with_storage, RelayHandle};
-pub use storage::{PushTarget, SqliteStorage, Storage, StorageError};
+pub use storage::{PushTarget, SqliteStorage, Storage, StorageConfig, StorageError};
+pub use wake::Wake;
 
 /// How long an invite stays valid unless told otherwise: 14 days.
 pub const DEFAULT_INVITE_TTL_MS: u64 = 14 * 24 * 3600 * 1000;
 
-/// Issues a one-time invite token (base64url, 32 random bytes) into the
-/// relay database at `db_path`; only its hash is stored. It expires after
-/// `ttl_ms` ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token that leaks
-/// from an old e-mail or a lost printout opens nothing.
-pub fn create_invite(db_path: &Path, ttl_ms: Option<u64>) -> Result<String, RelayError> {
+/// Issues a one-time invite token (base64url, 32 random bytes) through
+/// any [`Storage`]; only its hash is stored. It expires after `ttl_ms`
+/// ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token that leaks from an old
+/// e-mail or a lost printout opens nothing.
+pub async fn issue_invite(
+    storage: &dyn Storage,
+    now: u64,
+    ttl_ms: Option<u64>,
+) -> Result<String, StorageError> {
     use base64::Engine;
-    let storage = SqliteStorage::open(db_path)?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let now = (system_clock())();
+    let expires = now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS));
     storage
-        .create_invite(
-            &auth::hash_invite(&token),
-            now,
-            Some(now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS))),
-        )
-        .map_err(|e| RelayError::Internal(e.to_string()))?;
+        .create_invite(&auth::hash_invite(&token), now, Some(expires))
+        .await?;
     Ok(token)
+}
+
+/// [`issue_invite`] for the admin command and tests: opens the relay's
+/// storage (a path means its SQLite file) and waits for the token. It
+/// works from synchronous code and from inside an async runtime alike,
+/// running on a thread of its own.
+pub fn create_invite(
+    storage: impl Into<StorageConfig>,
+    ttl_ms: Option<u64>,
+) -> Result<String, RelayError> {
+    let storage = storage.into();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let opened = storage.open().await?;
+                    let now = (system_clock())();
+                    Ok(issue_invite(opened.as_ref(), now, ttl_ms).await?)
+                })
+            })
+            .join()
+            .map_err(|_| RelayError::Internal("invite thread panicked".into()))?
+    })
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::SealedSenderConfig;
 use crate::error::RelayError;
+use crate::storage::StorageConfig;
 
 const TRUST_ROOT_PUB: &str = "trust_root.pub";
 const TRUST_ROOT_KEY: &str = "trust_root.key";
@@ -109,9 +110,9 @@ impl SealedSender {
     /// pinned the old one.
     pub(crate) fn load_or_create(
         cfg: &SealedSenderConfig,
-        db_path: &Path,
+        storage: &StorageConfig,
     ) -> Result<Self, RelayError> {
-        let dir = cfg.key_dir_for(db_path);
+        let dir = key_dir(cfg, storage)?;
         let present = |n: &str| dir.join(n).exists();
         let needed = [TRUST_ROOT_PUB, SERVER_KEY, SERVER_CERT];
         if !needed.iter().any(|n| present(n)) && !present(TRUST_ROOT_KEY) {
@@ -191,19 +192,24 @@ impl SealedSender {
     }
 }
 
-/// The trust root public key (33 bytes) of the relay whose database is
-/// `db_path`, creating the keys if the relay never ran. For `alcove relay
-/// keys` and practice admins who print it on invite cards.
+/// The trust root public key (33 bytes) of the relay on `storage` (a path
+/// means its SQLite file), creating the keys if the relay never ran. For
+/// `alcove relay keys` and practice admins who print it on invite cards.
 pub fn trust_root_public_key(
     cfg: &SealedSenderConfig,
-    db_path: &Path,
+    storage: impl Into<StorageConfig>,
 ) -> Result<Vec<u8>, RelayError> {
-    Ok(SealedSender::load_or_create(cfg, db_path)?.trust_root())
+    Ok(SealedSender::load_or_create(cfg, &storage.into())?.trust_root())
 }
 
-/// Where the keys of the relay at `db_path` live under `cfg`.
-pub fn key_dir(cfg: &SealedSenderConfig, db_path: &Path) -> PathBuf {
-    cfg.key_dir_for(db_path)
+/// Where the sealed-sender keys of the relay on `storage` live under `cfg`.
+pub fn key_dir(
+    cfg: &SealedSenderConfig,
+    storage: impl Into<StorageConfig>,
+) -> Result<PathBuf, RelayError> {
+    cfg.key_dir_for(&storage.into()).ok_or_else(|| {
+        RelayError::Internal("[sealed_sender] key_dir is required with this storage backend".into())
+    })
 }
 
 /// What the relay stores for a delivery key: SHA-256 under a domain tag.

@@ -24,9 +24,11 @@ use crate::config::{RelayConfig, TlsConfig};
 use crate::connections::{BusyBody, ProgressBody, Registry, Ticket};
 use crate::error::RelayError;
 use crate::limits::{self, Limits};
+use crate::mailbox::Mailboxes;
 use crate::push::{Dispatcher, PushSender};
 use crate::sealed_sender::SealedSender;
-use crate::storage::{SqliteStorage, Storage};
+use crate::storage::Storage;
+use crate::wake::Wake;
 
 /// A running relay.
 pub struct RelayHandle {
@@ -69,16 +71,18 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, RelayError
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Starts the relay on `config.bind` with its SQLite database.
+/// Starts the relay on `config.bind` over the storage `config.storage`
+/// names (opened and migrated first).
 pub async fn start(
     config: RelayConfig,
     push: Arc<dyn PushSender>,
 ) -> Result<RelayHandle, RelayError> {
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&config.db_path)?);
+    let storage = config.storage.open().await?;
     start_with_storage(config, storage, push).await
 }
 
-/// Starts the relay over any `Storage`.
+/// Starts the relay over an opened `Storage`, waking devices through the
+/// in-process push dispatcher.
 pub async fn start_with_storage(
     config: RelayConfig,
     storage: Arc<dyn Storage>,
@@ -96,7 +100,7 @@ pub async fn start_with_storage(
     };
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let dispatcher = Dispatcher::new(
+    let wake: Arc<dyn Wake> = Dispatcher::new(
         push,
         Arc::clone(&storage),
         config.push_coalesce,
@@ -104,14 +108,14 @@ pub async fn start_with_storage(
         config.loopback_test_mode(),
     );
     let sealed = match &config.sealed_sender {
-        Some(ss) => Some(Arc::new(SealedSender::load_or_create(ss, &config.db_path)?)),
+        Some(ss) => Some(Arc::new(SealedSender::load_or_create(ss, &config.storage)?)),
         None => None,
     };
     let cfg = Arc::new(config);
     let rate = Arc::new(crate::rate_limits::RateLimits::new(&cfg.rate_limits));
     let state = AppState {
         storage: Arc::clone(&storage),
-        push: dispatcher,
+        mailboxes: Arc::new(Mailboxes::new(Arc::clone(&storage), wake, Arc::clone(&cfg))),
         cfg: Arc::clone(&cfg),
         sealed,
         rate: Arc::clone(&rate),
@@ -146,9 +150,10 @@ pub async fn start_with_storage(
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
                     rate.sweep();
                     let not_before = (cfg.clock)().saturating_sub(cfg.message_ttl.as_millis() as u64);
-                    let s = Arc::clone(&storage);
-                    if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || s.purge_expired(not_before)).await {
-                        if n > 0 { tracing::info!(purged = n, "expired envelopes purged"); }
+                    match storage.purge_expired(not_before).await {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "expired envelopes purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging expired envelopes failed"),
                     }
                 }
             }

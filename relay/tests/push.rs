@@ -602,7 +602,7 @@ endpoint = "{fcm}"
     let mut file = load_config(&dir.path().join("relay.toml")).unwrap();
     let config = file.relay_config(None, None, None).unwrap();
     file.push.unified_push.loopback = config.loopback_test_mode();
-    let db = config.db_path.clone();
+    let db = config.storage.sqlite_path().unwrap().to_path_buf();
     let handle = start(config, push_sender_from_config(&file.push).unwrap())
         .await
         .unwrap();

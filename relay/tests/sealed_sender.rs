@@ -195,7 +195,7 @@ impl Fixture {
     }
 
     fn key_dir(&self) -> std::path::PathBuf {
-        alcove_relay::sealed_sender_key_dir(&SealedSenderConfig::default(), &self.db)
+        alcove_relay::sealed_sender_key_dir(&SealedSenderConfig::default(), &self.db).unwrap()
     }
 }
 

@@ -35,7 +35,11 @@ impl Relay {
 
     /// Starts with `config` as given (its bind address and database).
     pub async fn start_with(config: alcove_relay::RelayConfig) -> Relay {
-        let db = config.db_path.clone();
+        let db = config
+            .storage
+            .sqlite_path()
+            .expect("test relays run on an SQLite file")
+            .to_path_buf();
         let handle = alcove_relay::start(config, alcove_relay::default_push_sender().unwrap())
             .await
             .unwrap();

@@ -17,7 +17,7 @@ mod unified_push;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use alcove_proto::relay::push_registration::Kind;
@@ -33,6 +33,7 @@ pub use unified_push::{UnifiedPushOptions, UnifiedPushSender, UNIFIED_PUSH_MAX_M
 
 use crate::config_file::ConfigError;
 use crate::storage::{PushTarget, Storage};
+use crate::wake::Wake;
 
 /// The body of every UnifiedPush wake-up.
 pub const WAKE_BODY: &[u8] = b"wake";
@@ -167,7 +168,13 @@ struct DeviceState {
     trailing_scheduled: bool,
 }
 
+/// The in-process [`Wake`]: looks up the device's push target and sends
+/// one content-free push, at most one per device per coalescing window
+/// plus one trailing wake so mail that lands just after a wake is not
+/// stranded.
 pub(crate) struct Dispatcher {
+    /// Itself, for the tasks a wake spawns.
+    this: Weak<Dispatcher>,
     sender: Arc<dyn PushSender>,
     storage: Arc<dyn Storage>,
     window: Duration,
@@ -185,7 +192,8 @@ impl Dispatcher {
         clock: crate::config::Clock,
         loopback: bool,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
             sender,
             storage,
             window,
@@ -194,10 +202,15 @@ impl Dispatcher {
             state: Mutex::new(HashMap::new()),
         })
     }
+}
 
+impl Wake for Dispatcher {
     /// Mail landed for a device: wake it now, or once at the end of the
     /// current coalescing window.
-    pub(crate) fn request(self: &Arc<Self>, account_id: &str, device_id: u32) {
+    fn wake(&self, account_id: &str, device_id: u32) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
         let key = (account_id.to_owned(), device_id);
         let delay = {
             let Ok(mut state) = self.state.lock() else {
@@ -219,7 +232,6 @@ impl Dispatcher {
                 }
             }
         };
-        let this = Arc::clone(self);
         tokio::spawn(async move {
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
@@ -232,19 +244,23 @@ impl Dispatcher {
             this.send(&key.0, key.1).await;
         });
     }
+}
 
+impl Dispatcher {
     async fn send(&self, account_id: &str, device_id: u32) {
-        let storage = Arc::clone(&self.storage);
-        let (a, now) = (account_id.to_owned(), (self.clock)());
-        let looked_up = tokio::task::spawn_blocking(move || {
-            let target = storage.push_target(&a, device_id)?;
-            let busy = storage.reader_active(&a, device_id, now)?;
+        let now = (self.clock)();
+        let looked_up = async {
+            let target = self.storage.push_target(account_id, device_id).await?;
+            let busy = self
+                .storage
+                .reader_active(account_id, device_id, now)
+                .await?;
             Ok::<_, crate::storage::StorageError>((target, busy))
-        })
+        }
         .await;
         let (target, busy) = match looked_up {
-            Ok(Ok(v)) => v,
-            _ => return,
+            Ok(v) => v,
+            Err(_) => return,
         };
         let Some(target) = target.filter(|_| !busy) else {
             // Nothing was sent (no target, or the device is syncing and will
@@ -270,12 +286,10 @@ impl Dispatcher {
             Ok(()) => tracing::debug!(device = device_id, "wake-up sent"),
             Err(e @ (PushError::Gone | PushError::Refused)) => {
                 tracing::info!(device = device_id, reason = %e, "push target dropped");
-                let storage = Arc::clone(&self.storage);
-                let a = account_id.to_owned();
-                let _ = tokio::task::spawn_blocking(move || {
-                    storage.drop_push(&a, device_id, &target.endpoint)
-                })
-                .await;
+                let _ = self
+                    .storage
+                    .drop_push(account_id, device_id, &target.endpoint)
+                    .await;
             }
             Err(e) => tracing::warn!(device = device_id, error = %e, "wake-up failed"),
         }

@@ -1,0 +1,470 @@
+//! Mailboxes as a service, free of HTTP: a send is checked against the
+//! recipient's current device list (missing, extra and stale devices are
+//! reported back, as Signal's server does), queued as one envelope per
+//! device and the devices woken; a device reads its mailbox in pages under
+//! a single-reader lease, acks what it stored, and releases the lease. The
+//! API layer maps the outcomes to HTTP; any backend and any wake
+//! implementation plug in underneath.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use alcove_proto::relay::{MismatchedDevices, SendRequest};
+use alcove_proto::wire::{envelope, Envelope};
+
+use crate::config::RelayConfig;
+use crate::storage::{MailboxQuota, Storage, StorageError};
+use crate::wake::Wake;
+
+/// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
+/// server caps devices likewise): no send needs more messages.
+pub(crate) const MAX_MESSAGES_PER_SEND: usize = 127;
+pub(crate) const PAGE_DEFAULT: u32 = 50;
+pub(crate) const PAGE_MAX: u32 = 100;
+pub(crate) const MAX_ACK_GUIDS: usize = 1000;
+const GUID_LEN: usize = 16;
+
+/// Why a send, fetch or ack was not done.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MailboxError {
+    #[error("guid must be 16 bytes")]
+    InvalidGuid,
+    #[error("one message per device required")]
+    NoMessages,
+    #[error("{0} messages: one per recipient device, at most {MAX_MESSAGES_PER_SEND}")]
+    TooManyMessages(usize),
+    #[error("two messages for device {0}: one per recipient device")]
+    DuplicateDevice(u32),
+    #[error("message type or ciphertext missing")]
+    InvalidMessage,
+    #[error("no such account")]
+    NoSuchAccount,
+    /// The send does not cover exactly the account's devices.
+    #[error("device list mismatch")]
+    Mismatched(MismatchedDevices),
+    /// A device was re-registered since the sender fetched its keys.
+    #[error("stale devices")]
+    Stale(MismatchedDevices),
+    #[error("another reader holds this mailbox")]
+    Busy,
+    #[error("at most {MAX_ACK_GUIDS} per ack")]
+    TooManyGuids,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Who sent a message: the authenticated device, or nobody (sealed
+/// sender: the envelope names no one).
+pub(crate) struct Sender {
+    pub account: String,
+    pub device: u32,
+}
+
+pub(crate) struct Mailboxes {
+    storage: Arc<dyn Storage>,
+    wake: Arc<dyn Wake>,
+    cfg: Arc<RelayConfig>,
+}
+
+impl Mailboxes {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        wake: Arc<dyn Wake>,
+        cfg: Arc<RelayConfig>,
+    ) -> Self {
+        Self { storage, wake, cfg }
+    }
+
+    /// Checks the device list and enqueues one envelope per device, waking
+    /// each device that got new mail. `source` is `None` for sealed sender.
+    pub(crate) async fn deliver(
+        &self,
+        account: &str,
+        req: SendRequest,
+        source: Option<&Sender>,
+    ) -> Result<(), MailboxError> {
+        check_send(&req)?;
+        let devices = self.storage.devices(account).await?;
+        if devices.is_empty() {
+            return Err(MailboxError::NoSuchAccount);
+        }
+        reconcile(&devices, &req)?;
+        let now = (self.cfg.clock)();
+        let envelopes: Vec<Envelope> = req
+            .messages
+            .into_iter()
+            .map(|m| Envelope {
+                guid: req.guid.clone(),
+                r#type: m.r#type,
+                source_account: source.map(|s| s.account.clone()).unwrap_or_default(),
+                source_device: source.map(|s| s.device).unwrap_or_default(),
+                destination_device: m.destination_device,
+                ciphertext: m.ciphertext,
+                server_timestamp: now,
+            })
+            .collect();
+        let quota = MailboxQuota {
+            max_envelopes: self.cfg.max_queue,
+            max_bytes: self.cfg.max_queue_bytes,
+        };
+        let enqueued = self.storage.enqueue(account, &envelopes, &quota).await?;
+        // Counts only: never the recipient's or the sender's account id.
+        tracing::debug!(
+            devices = enqueued.fresh.len(),
+            sealed = source.is_none(),
+            "mail queued"
+        );
+        for device in enqueued.fresh {
+            self.wake.wake(account, device);
+        }
+        Ok(())
+    }
+
+    /// Takes or renews `reader`'s lease, then returns the oldest page
+    /// (`limit` clamped to 1..=100, 50 when absent) and whether more wait.
+    pub(crate) async fn fetch(
+        &self,
+        account: &str,
+        device: u32,
+        reader: &str,
+        limit: Option<u32>,
+    ) -> Result<(Vec<Envelope>, bool), MailboxError> {
+        let now = (self.cfg.clock)();
+        self.lease(account, device, reader, now).await?;
+        let not_before = now.saturating_sub(self.cfg.message_ttl.as_millis() as u64);
+        let limit = limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+        Ok(self
+            .storage
+            .fetch(account, device, limit, not_before)
+            .await?)
+    }
+
+    /// Deletes acknowledged envelopes, under `reader`'s lease.
+    pub(crate) async fn ack(
+        &self,
+        account: &str,
+        device: u32,
+        reader: &str,
+        guids: &[Vec<u8>],
+    ) -> Result<(), MailboxError> {
+        if guids.len() > MAX_ACK_GUIDS {
+            return Err(MailboxError::TooManyGuids);
+        }
+        self.lease(account, device, reader, (self.cfg.clock)())
+            .await?;
+        Ok(self.storage.ack(account, device, guids).await?)
+    }
+
+    /// Ends `reader`'s lease; mail that arrived meanwhile (no wake was
+    /// sent while the device was syncing) wakes the device now.
+    pub(crate) async fn release(
+        &self,
+        account: &str,
+        device: u32,
+        reader: &str,
+    ) -> Result<(), MailboxError> {
+        self.storage.release_reader(account, device, reader).await?;
+        let (left, _) = self.storage.fetch(account, device, 1, 0).await?;
+        if !left.is_empty() {
+            self.wake.wake(account, device);
+        }
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        account: &str,
+        device: u32,
+        reader: &str,
+        now: u64,
+    ) -> Result<(), MailboxError> {
+        let until = now + self.cfg.reader_lease.as_millis() as u64;
+        if self
+            .storage
+            .acquire_reader(account, device, reader, now, until)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(MailboxError::Busy)
+        }
+    }
+}
+
+/// The shape of a send, before any storage is asked.
+fn check_send(req: &SendRequest) -> Result<(), MailboxError> {
+    if req.guid.len() != GUID_LEN {
+        return Err(MailboxError::InvalidGuid);
+    }
+    if req.messages.is_empty() {
+        return Err(MailboxError::NoMessages);
+    }
+    if req.messages.len() > MAX_MESSAGES_PER_SEND {
+        return Err(MailboxError::TooManyMessages(req.messages.len()));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = req
+        .messages
+        .iter()
+        .find(|m| !seen.insert(m.destination_device))
+    {
+        return Err(MailboxError::DuplicateDevice(dup.destination_device));
+    }
+    for m in &req.messages {
+        let kind = envelope::Type::try_from(m.r#type).unwrap_or(envelope::Type::Unknown);
+        if kind == envelope::Type::Unknown || m.ciphertext.is_empty() {
+            return Err(MailboxError::InvalidMessage);
+        }
+    }
+    Ok(())
+}
+
+/// The send must name exactly the account's devices (else `Mismatched`
+/// with the missing and extra ones), each at its current registration id
+/// (else `Stale`).
+fn reconcile(devices: &[(u32, u32)], req: &SendRequest) -> Result<(), MailboxError> {
+    let current: BTreeSet<u32> = devices.iter().map(|(d, _)| *d).collect();
+    let given: BTreeSet<u32> = req.messages.iter().map(|m| m.destination_device).collect();
+    let missing: Vec<u32> = current.difference(&given).copied().collect();
+    let extra: Vec<u32> = given.difference(&current).copied().collect();
+    if !missing.is_empty() || !extra.is_empty() || given.len() != req.messages.len() {
+        return Err(MailboxError::Mismatched(MismatchedDevices {
+            missing_devices: missing,
+            extra_devices: extra,
+            stale_devices: vec![],
+        }));
+    }
+    let stale: Vec<u32> = req
+        .messages
+        .iter()
+        .filter(|m| {
+            devices
+                .iter()
+                .any(|(d, reg)| *d == m.destination_device && *reg != m.destination_registration_id)
+        })
+        .map(|m| m.destination_device)
+        .collect();
+    if !stale.is_empty() {
+        return Err(MailboxError::Stale(MismatchedDevices {
+            missing_devices: vec![],
+            extra_devices: vec![],
+            stale_devices: stale,
+        }));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use alcove_proto::relay::OutgoingMessage;
+    use std::sync::Mutex;
+
+    use crate::storage::{NewDevice, SqliteStorage};
+
+    /// A wake that records which devices it was asked to wake.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(String, u32)>>);
+
+    impl Wake for Recorded {
+        fn wake(&self, account_id: &str, device_id: u32) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((account_id.to_owned(), device_id));
+        }
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        storage: Arc<dyn Storage>,
+        woken: Arc<Recorded>,
+        mailboxes: Mailboxes,
+    }
+
+    async fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("relay.db");
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&db).unwrap());
+        let woken = Arc::new(Recorded::default());
+        let mut cfg = RelayConfig::new("127.0.0.1:0".parse().unwrap(), db);
+        cfg.clock = Arc::new(|| 1_000_000);
+        let mailboxes = Mailboxes::new(
+            Arc::clone(&storage),
+            Arc::clone(&woken) as Arc<dyn Wake>,
+            Arc::new(cfg),
+        );
+        storage.create_invite(b"invite", 0, None).await.unwrap();
+        let device = |reg| NewDevice {
+            registration_id: reg,
+            identity_key: vec![5; 33],
+            salt: vec![1; 16],
+            secret_hash: vec![2; 32],
+        };
+        let keys = Default::default();
+        storage
+            .register(b"invite", "bob", &device(11), &keys, None, 0)
+            .await
+            .unwrap();
+        storage
+            .add_device("bob", &device(12), &keys, 0, 5)
+            .await
+            .unwrap();
+        Setup {
+            _dir: dir,
+            storage,
+            woken,
+            mailboxes,
+        }
+    }
+
+    fn send(guid: u8, to: &[(u32, u32)]) -> SendRequest {
+        SendRequest {
+            guid: vec![guid; 16],
+            messages: to
+                .iter()
+                .map(|&(device, reg)| OutgoingMessage {
+                    r#type: envelope::Type::SignalMessage as i32,
+                    destination_device: device,
+                    destination_registration_id: reg,
+                    ciphertext: vec![9; 40],
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_must_cover_exactly_the_current_devices() {
+        let s = setup().await;
+        let alice = Sender {
+            account: "alice".into(),
+            device: 1,
+        };
+        match s
+            .mailboxes
+            .deliver("bob", send(1, &[(1, 11), (3, 13)]), Some(&alice))
+            .await
+        {
+            Err(MailboxError::Mismatched(m)) => {
+                assert_eq!(m.missing_devices, vec![2]);
+                assert_eq!(m.extra_devices, vec![3]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match s
+            .mailboxes
+            .deliver("bob", send(1, &[(1, 11), (2, 99)]), Some(&alice))
+            .await
+        {
+            Err(MailboxError::Stale(m)) => assert_eq!(m.stale_devices, vec![2]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            s.mailboxes
+                .deliver("nobody", send(1, &[(1, 1)]), None)
+                .await,
+            Err(MailboxError::NoSuchAccount)
+        ));
+        // Nothing was queued, nobody woken.
+        assert!(s.storage.fetch("bob", 1, 10, 0).await.unwrap().0.is_empty());
+        assert!(s.woken.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_send_queues_once_per_device_and_wakes_only_for_new_mail() {
+        let s = setup().await;
+        let alice = Sender {
+            account: "alice".into(),
+            device: 2,
+        };
+        let req = send(7, &[(1, 11), (2, 12)]);
+        s.mailboxes
+            .deliver("bob", req.clone(), Some(&alice))
+            .await
+            .unwrap();
+        // The same GUID again (a client retrying): queued once, no wake.
+        s.mailboxes.deliver("bob", req, Some(&alice)).await.unwrap();
+        assert_eq!(
+            *s.woken.0.lock().unwrap(),
+            vec![("bob".to_owned(), 1), ("bob".to_owned(), 2)]
+        );
+        let (page, more) = s.mailboxes.fetch("bob", 1, "r1", None).await.unwrap();
+        assert!(!more);
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].source_account, "alice");
+        assert_eq!(page[0].source_device, 2);
+        assert_eq!(page[0].server_timestamp, 1_000_000);
+        // Sealed: the envelope names nobody.
+        s.mailboxes
+            .deliver("bob", send(8, &[(1, 11), (2, 12)]), None)
+            .await
+            .unwrap();
+        let (page, _) = s.mailboxes.fetch("bob", 2, "r2", None).await.unwrap();
+        assert_eq!(page.len(), 2);
+        assert!(page[1].source_account.is_empty() && page[1].source_device == 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_reader_is_refused_and_release_wakes_for_mail_left() {
+        let s = setup().await;
+        s.mailboxes
+            .deliver("bob", send(1, &[(1, 11), (2, 12)]), None)
+            .await
+            .unwrap();
+        s.woken.0.lock().unwrap().clear();
+        let (page, _) = s.mailboxes.fetch("bob", 1, "app", Some(500)).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert!(matches!(
+            s.mailboxes.fetch("bob", 1, "extension", None).await,
+            Err(MailboxError::Busy)
+        ));
+        assert!(matches!(
+            s.mailboxes.ack("bob", 1, "extension", &[vec![1; 16]]).await,
+            Err(MailboxError::Busy)
+        ));
+        assert!(matches!(
+            s.mailboxes
+                .ack("bob", 1, "app", &vec![vec![1; 16]; 1001])
+                .await,
+            Err(MailboxError::TooManyGuids)
+        ));
+        // Released with mail unacked: the device is woken again.
+        s.mailboxes.release("bob", 1, "app").await.unwrap();
+        assert_eq!(*s.woken.0.lock().unwrap(), vec![("bob".to_owned(), 1)]);
+        // Acked and released: nothing left, no wake.
+        s.mailboxes
+            .ack("bob", 1, "extension", &[vec![1; 16]])
+            .await
+            .unwrap();
+        s.mailboxes.release("bob", 1, "extension").await.unwrap();
+        assert_eq!(s.woken.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn malformed_sends_are_refused_before_storage() {
+        let mut r = send(1, &[(1, 11)]);
+        r.guid = vec![1; 15];
+        assert!(matches!(check_send(&r), Err(MailboxError::InvalidGuid)));
+        assert!(matches!(
+            check_send(&send(1, &[])),
+            Err(MailboxError::NoMessages)
+        ));
+        let many: Vec<(u32, u32)> = (1..=128).map(|d| (d, d)).collect();
+        assert!(matches!(
+            check_send(&send(1, &many)),
+            Err(MailboxError::TooManyMessages(128))
+        ));
+        assert!(matches!(
+            check_send(&send(1, &[(4, 1), (4, 1)])),
+            Err(MailboxError::DuplicateDevice(4))
+        ));
+        let mut r = send(1, &[(1, 11)]);
+        r.messages[0].ciphertext.clear();
+        assert!(matches!(check_send(&r), Err(MailboxError::InvalidMessage)));
+        let mut r = send(1, &[(1, 11)]);
+        r.messages[0].r#type = 999;
+        assert!(matches!(check_send(&r), Err(MailboxError::InvalidMessage)));
+    }
+}

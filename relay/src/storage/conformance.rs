@@ -1,0 +1,886 @@
+//! The conformance suite every [`Storage`] backend runs: what the relay
+//! relies on, stated once as behaviour (invites used once, credentials
+//! stored as given hashes, one-time prekeys handed out once with the Kyber
+//! last-resort key after them, GUID deduplication, TTL expiry, bounded
+//! queues and the usage they are checked against, ordered paging, acks,
+//! the single-reader lease, device revocation, push targets), including
+//! under concurrent calls.
+//!
+//! A backend's test target runs all of it with one macro and a factory
+//! for a fresh, empty backend (anything returned beside it, such as a
+//! temporary directory, lives as long as the test):
+//!
+//! ```ignore
+//! alcove_relay::storage_conformance!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
+//!     (Arc::new(storage) as Arc<dyn Storage>, dir)
+//! });
+//! ```
+//!
+//! Compiled for tests and with the `testing` feature only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use alcove_proto::relay::{PreKey, PreKeyUpload, SignedPreKey};
+use alcove_proto::wire::{envelope, Envelope};
+
+use prost::Message;
+
+use super::{DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Storage, StorageError};
+
+/// One `#[tokio::test]` per case of the suite, each on a fresh backend
+/// from `$factory` (a future of `(Arc<dyn Storage>, guard)`).
+#[macro_export]
+macro_rules! storage_conformance {
+    ($factory:expr) => {
+        $crate::storage_conformance!(@cases $factory;
+            invites_are_used_once,
+            credentials_are_the_hashes_given,
+            devices_are_added_capped_and_revoked,
+            one_time_prekeys_are_handed_out_once,
+            concurrent_claims_never_share_a_key,
+            envelopes_are_deduplicated_by_guid,
+            expired_envelopes_are_never_delivered,
+            queues_are_bounded,
+            mailbox_usage_is_the_queue,
+            pages_come_oldest_first,
+            acks_delete_only_what_they_name,
+            one_reader_holds_a_mailbox,
+            push_targets_are_kept_and_dropped);
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (storage, _guard) = $factory.await;
+                $crate::storage::conformance::$case(storage).await;
+            }
+        )*
+    };
+}
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn device(registration_id: u32, tag: u8) -> NewDevice {
+    NewDevice {
+        registration_id,
+        identity_key: vec![5; 33],
+        salt: vec![tag; 16],
+        secret_hash: vec![tag.wrapping_add(100); 32],
+    }
+}
+
+fn signed(id: u32, tag: u8) -> SignedPreKey {
+    SignedPreKey {
+        id,
+        public_key: vec![tag; 33],
+        signature: vec![tag; 64],
+    }
+}
+
+/// A signed prekey, a Kyber last-resort key (id 900) and `n` one-time
+/// keys of each kind (ids `first..first + n`).
+fn keys(first: u32, n: u32) -> PreKeyUpload {
+    PreKeyUpload {
+        signed_prekey: Some(signed(1, 1)),
+        kyber_last_resort: Some(signed(900, 2)),
+        one_time_prekeys: (first..first + n)
+            .map(|id| PreKey {
+                id,
+                public_key: vec![3; 33],
+            })
+            .collect(),
+        one_time_kyber_prekeys: (first..first + n).map(|id| signed(id, 4)).collect(),
+    }
+}
+
+/// Registers `account` with device 1 (registration id 1) by a fresh invite.
+async fn account(s: &dyn Storage, account: &str, upload: &PreKeyUpload) {
+    let invite = format!("invite for {account}").into_bytes();
+    s.create_invite(&invite, NOW, None).await.unwrap();
+    let id = s
+        .register(&invite, account, &device(1, 1), upload, None, NOW)
+        .await
+        .unwrap();
+    assert_eq!(id, 1, "the first device is device 1");
+}
+
+fn envelope(guid: u8, to: u32, at: u64, sealed: bool, size: usize) -> Envelope {
+    Envelope {
+        guid: vec![guid; 16],
+        r#type: if sealed {
+            envelope::Type::SealedSender as i32
+        } else {
+            envelope::Type::SignalMessage as i32
+        },
+        source_account: if sealed {
+            String::new()
+        } else {
+            "sender".into()
+        },
+        source_device: u32::from(!sealed),
+        destination_device: to,
+        ciphertext: vec![guid; size],
+        server_timestamp: at,
+    }
+}
+
+const ROOMY: MailboxQuota = MailboxQuota {
+    max_envelopes: 1000,
+    max_bytes: 1 << 24,
+};
+
+async fn queued(s: &dyn Storage, account: &str, device: u32) -> Vec<Envelope> {
+    s.fetch(account, device, 100, 0).await.unwrap().0
+}
+
+pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
+    let shared = Arc::clone(&s);
+    let s = s.as_ref();
+    let k = keys(1, 1);
+    s.create_invite(b"one", NOW, Some(NOW + 1000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.register(b"one", "alice", &device(7, 1), &k, None, NOW)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        s.register(b"one", "bob", &device(7, 2), &k, None, NOW)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    assert!(matches!(
+        s.register(b"never issued", "bob", &device(7, 2), &k, None, NOW)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    // Expired at its expiry instant.
+    s.create_invite(b"old", NOW, Some(NOW + 10)).await.unwrap();
+    assert!(matches!(
+        s.register(b"old", "bob", &device(7, 2), &k, None, NOW + 10)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    // A taken account id refuses the registration and leaves the invite
+    // unused, so its holder can pick another id.
+    s.create_invite(b"two", NOW, None).await.unwrap();
+    assert!(matches!(
+        s.register(b"two", "alice", &device(7, 2), &k, None, NOW)
+            .await,
+        Err(StorageError::AccountExists)
+    ));
+    s.register(b"two", "bob", &device(7, 2), &k, None, NOW)
+        .await
+        .unwrap();
+    // The same invite raced from many tasks: exactly one account.
+    s.create_invite(b"raced", NOW, None).await.unwrap();
+    let tries: Vec<_> = (0..20)
+        .map(|i| {
+            let s = Arc::clone(&shared);
+            tokio::spawn(async move {
+                s.register(
+                    b"raced",
+                    &format!("racer-{i}"),
+                    &device(7, 3),
+                    &keys(1, 1),
+                    None,
+                    NOW,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tries {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StorageError::InvalidInvite)));
+}
+
+pub async fn credentials_are_the_hashes_given(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    s.create_invite(b"inv", NOW, None).await.unwrap();
+    s.register(
+        b"inv",
+        "alice",
+        &device(7, 9),
+        &keys(1, 1),
+        Some(&[8; 32]),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.device_secret("alice", 1).await.unwrap(),
+        Some(DeviceSecret {
+            salt: vec![9; 16],
+            hash: vec![109; 32],
+            revoked: false,
+        })
+    );
+    assert_eq!(s.device_secret("alice", 2).await.unwrap(), None);
+    assert_eq!(s.device_secret("nobody", 1).await.unwrap(), None);
+    assert_eq!(s.identity_key("alice").await.unwrap(), Some(vec![5; 33]));
+    assert_eq!(s.identity_key("nobody").await.unwrap(), None);
+    assert_eq!(
+        s.delivery_key_hash("alice").await.unwrap(),
+        Some(vec![8; 32])
+    );
+    s.set_delivery_key("alice", &[6; 32]).await.unwrap();
+    assert_eq!(
+        s.delivery_key_hash("alice").await.unwrap(),
+        Some(vec![6; 32])
+    );
+    assert_eq!(s.delivery_key_hash("nobody").await.unwrap(), None);
+    assert!(matches!(
+        s.set_delivery_key("nobody", &[6; 32]).await,
+        Err(StorageError::NotFound)
+    ));
+    // An account registered without a delivery key has none.
+    account(s, "bob", &keys(1, 1)).await;
+    assert_eq!(s.delivery_key_hash("bob").await.unwrap(), None);
+}
+
+pub async fn devices_are_added_capped_and_revoked(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 2)).await;
+    assert_eq!(
+        s.add_device("alice", &device(20, 2), &keys(1, 2), NOW, 3)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.add_device("alice", &device(30, 3), &keys(1, 2), NOW, 3)
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(matches!(
+        s.add_device("alice", &device(40, 4), &keys(1, 2), NOW, 3)
+            .await,
+        Err(StorageError::TooManyDevices)
+    ));
+    assert!(matches!(
+        s.add_device("nobody", &device(40, 4), &keys(1, 2), NOW, 3)
+            .await,
+        Err(StorageError::NotFound)
+    ));
+    assert_eq!(
+        s.devices("alice").await.unwrap(),
+        vec![(1, 1), (2, 20), (3, 30)]
+    );
+    assert!(s.devices("nobody").await.unwrap().is_empty());
+
+    let mail: Vec<Envelope> = (1..=3).map(|d| envelope(1, d, NOW, true, 10)).collect();
+    s.enqueue("alice", &mail, &ROOMY).await.unwrap();
+    s.set_push(
+        "alice",
+        2,
+        Some(&PushTarget {
+            kind: 1,
+            endpoint: "https://push.example/2".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .acquire_reader("alice", 2, "r", NOW, NOW + 1000)
+        .await
+        .unwrap());
+
+    s.revoke_device("alice", 2, NOW).await.unwrap();
+    assert_eq!(s.devices("alice").await.unwrap(), vec![(1, 1), (3, 30)]);
+    // Its secret stays as a tombstone, marked revoked, so the device can
+    // be told what it is.
+    assert_eq!(
+        s.device_secret("alice", 2).await.unwrap(),
+        Some(DeviceSecret {
+            salt: vec![2; 16],
+            hash: vec![102; 32],
+            revoked: true,
+        })
+    );
+    // Its mail, lease, push target and keys went with it.
+    assert!(queued(s, "alice", 2).await.is_empty());
+    assert!(!s.reader_active("alice", 2, NOW).await.unwrap());
+    assert_eq!(s.push_target("alice", 2).await.unwrap(), None);
+    let bundles = s.take_bundles("alice").await.unwrap();
+    let ids: Vec<u32> = bundles.devices.iter().map(|b| b.device_id).collect();
+    assert_eq!(ids, vec![1, 3]);
+    // The other devices keep theirs.
+    assert_eq!(queued(s, "alice", 1).await.len(), 1);
+    assert_eq!(queued(s, "alice", 3).await.len(), 1);
+    // Device ids are never reused, even for the highest revoked one.
+    s.revoke_device("alice", 3, NOW).await.unwrap();
+    assert_eq!(
+        s.add_device("alice", &device(50, 5), &keys(1, 2), NOW, 3)
+            .await
+            .unwrap(),
+        4
+    );
+}
+
+pub async fn one_time_prekeys_are_handed_out_once(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(10, 2)).await;
+    let count = s.prekey_count("alice", 1).await.unwrap();
+    assert_eq!(
+        (count.one_time_prekeys, count.one_time_kyber_prekeys),
+        (2, 2)
+    );
+    let mut ec = Vec::new();
+    let mut kyber = Vec::new();
+    for _ in 0..3 {
+        let b = s.take_bundles("alice").await.unwrap();
+        assert_eq!(b.devices.len(), 1);
+        let d = &b.devices[0];
+        assert_eq!((d.device_id, d.registration_id), (1, 1));
+        assert_eq!(d.identity_key, vec![5; 33]);
+        assert_eq!(d.signed_prekey.as_ref().map(|k| k.id), Some(1));
+        ec.push(d.one_time_prekey.as_ref().map(|k| k.id));
+        kyber.push(d.kyber_prekey.as_ref().map(|k| k.id));
+    }
+    // Lowest id first, each once; then no EC one-time key and the Kyber
+    // last-resort key (id 900), which is never consumed.
+    assert_eq!(ec, vec![Some(10), Some(11), None]);
+    assert_eq!(kyber, vec![Some(10), Some(11), Some(900)]);
+    let again = s.take_bundles("alice").await.unwrap();
+    assert_eq!(
+        again.devices[0].kyber_prekey.as_ref().map(|k| k.id),
+        Some(900)
+    );
+    let count = s.prekey_count("alice", 1).await.unwrap();
+    assert_eq!(
+        (count.one_time_prekeys, count.one_time_kyber_prekeys),
+        (0, 0)
+    );
+    // A refill adds keys and replaces the signed ones.
+    let mut refill = keys(20, 1);
+    refill.signed_prekey = Some(signed(2, 7));
+    refill.kyber_last_resort = Some(signed(901, 8));
+    s.upload_prekeys("alice", 1, &refill).await.unwrap();
+    let b = s.take_bundles("alice").await.unwrap();
+    let d = &b.devices[0];
+    assert_eq!(d.signed_prekey.as_ref().map(|k| k.id), Some(2));
+    assert_eq!(d.one_time_prekey.as_ref().map(|k| k.id), Some(20));
+    assert_eq!(d.kyber_prekey.as_ref().map(|k| k.id), Some(20));
+    let d = &s.take_bundles("alice").await.unwrap().devices[0];
+    assert_eq!(d.kyber_prekey.as_ref().map(|k| k.id), Some(901));
+    assert!(matches!(
+        s.take_bundles("nobody").await,
+        Err(StorageError::NotFound)
+    ));
+    // A device that never uploaded a signed prekey gets no bundle.
+    let mut bare = keys(1, 1);
+    bare.signed_prekey = None;
+    s.add_device("alice", &device(2, 2), &bare, NOW, 5)
+        .await
+        .unwrap();
+    let ids: Vec<u32> = s
+        .take_bundles("alice")
+        .await
+        .unwrap()
+        .devices
+        .iter()
+        .map(|b| b.device_id)
+        .collect();
+    assert_eq!(ids, vec![1]);
+}
+
+pub async fn concurrent_claims_never_share_a_key(s: Arc<dyn Storage>) {
+    account(s.as_ref(), "alice", &keys(1, 20)).await;
+    let claims: Vec<_> = (0..60)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.take_bundles("alice").await })
+        })
+        .collect();
+    let mut ec = Vec::new();
+    let mut kyber = Vec::new();
+    for c in claims {
+        let b = c.await.unwrap().unwrap();
+        let d = &b.devices[0];
+        ec.extend(d.one_time_prekey.as_ref().map(|k| k.id));
+        kyber.push(d.kyber_prekey.as_ref().map(|k| k.id).unwrap());
+    }
+    let unique: BTreeSet<u32> = ec.iter().copied().collect();
+    assert_eq!(ec.len(), 20, "each of the 20 EC keys handed out");
+    assert_eq!(unique.len(), 20, "no EC key handed out twice");
+    let one_time: Vec<u32> = kyber.iter().copied().filter(|&id| id != 900).collect();
+    let unique: BTreeSet<u32> = one_time.iter().copied().collect();
+    assert_eq!((one_time.len(), unique.len()), (20, 20));
+    assert_eq!(kyber.iter().filter(|&&id| id == 900).count(), 40);
+}
+
+pub async fn envelopes_are_deduplicated_by_guid(s: Arc<dyn Storage>) {
+    let s2 = Arc::clone(&s);
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    let both = [envelope(1, 1, NOW, true, 10), envelope(1, 2, NOW, true, 10)];
+    assert_eq!(
+        s.enqueue("alice", &both, &ROOMY).await.unwrap().fresh,
+        vec![1, 2]
+    );
+    // A retried send: nothing new.
+    assert!(s
+        .enqueue("alice", &both, &ROOMY)
+        .await
+        .unwrap()
+        .fresh
+        .is_empty());
+    // The same GUID twice in one call: queued once.
+    let twice = [envelope(2, 1, NOW, true, 10), envelope(2, 1, NOW, true, 10)];
+    assert_eq!(
+        s.enqueue("alice", &twice, &ROOMY).await.unwrap().fresh,
+        vec![1]
+    );
+    // Raced from many tasks: queued once.
+    let races: Vec<_> = (0..30)
+        .map(|_| {
+            let s = Arc::clone(&s2);
+            tokio::spawn(async move {
+                s.enqueue("alice", &[envelope(3, 1, NOW, true, 10)], &ROOMY)
+                    .await
+                    .unwrap()
+                    .fresh
+                    .len()
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    for r in races {
+        fresh += r.await.unwrap();
+    }
+    assert_eq!(fresh, 1);
+    let guids: Vec<u8> = queued(s, "alice", 1)
+        .await
+        .iter()
+        .map(|e| e.guid[0])
+        .collect();
+    assert_eq!(guids, vec![1, 2, 3]);
+    assert_eq!(queued(s, "alice", 2).await.len(), 1);
+    // Once acked, the GUID may be used again.
+    s.ack("alice", 1, &[vec![1; 16]]).await.unwrap();
+    assert_eq!(
+        s.enqueue("alice", &[envelope(1, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap()
+            .fresh,
+        vec![1]
+    );
+}
+
+pub async fn expired_envelopes_are_never_delivered(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    account(s, "bob", &keys(1, 1)).await;
+    s.enqueue("alice", &[envelope(1, 1, NOW - 50, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    s.enqueue("alice", &[envelope(2, 1, NOW, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    s.enqueue("bob", &[envelope(3, 1, NOW - 50, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    let (page, more) = s.fetch("alice", 1, 10, NOW - 10).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.guid[0]).collect::<Vec<_>>(), vec![2]);
+    assert!(!more);
+    // Deleted, not just hidden.
+    assert_eq!(queued(s, "alice", 1).await.len(), 1);
+    assert_eq!(s.purge_expired(NOW - 10).await.unwrap(), 1, "bob's old one");
+    assert!(queued(s, "bob", 1).await.is_empty());
+    assert_eq!(s.purge_expired(NOW - 10).await.unwrap(), 0);
+    assert_eq!(queued(s, "alice", 1).await[0].server_timestamp, NOW);
+}
+
+pub async fn queues_are_bounded(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    let quota = MailboxQuota {
+        max_envelopes: 4,
+        max_bytes: 1 << 20,
+    };
+    // Signed mail fills half the count.
+    for g in 1..=2 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, false, 10)], &quota)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.enqueue("alice", &[envelope(3, 1, NOW, false, 10)], &quota)
+            .await,
+        Err(StorageError::MailboxFull)
+    ));
+    // Sealed mail the rest, and no more.
+    for g in 4..=5 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &quota)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.enqueue("alice", &[envelope(6, 1, NOW, true, 10)], &quota)
+            .await,
+        Err(StorageError::MailboxFull)
+    ));
+    assert_eq!(queued(s, "alice", 1).await.len(), 4);
+
+    // Bytes, and all or nothing: a send with one envelope too many for
+    // its device queues none.
+    account(s, "bob", &keys(1, 1)).await;
+    s.add_device("bob", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    let quota = MailboxQuota {
+        max_envelopes: 100,
+        max_bytes: 2_000,
+    };
+    s.enqueue("bob", &[envelope(1, 2, NOW, true, 1_500)], &quota)
+        .await
+        .unwrap();
+    let send = [
+        envelope(2, 1, NOW, true, 800),
+        envelope(2, 2, NOW, true, 800),
+    ];
+    assert!(matches!(
+        s.enqueue("bob", &send, &quota).await,
+        Err(StorageError::MailboxFull)
+    ));
+    assert!(queued(s, "bob", 1).await.is_empty());
+    assert_eq!(queued(s, "bob", 2).await.len(), 1);
+    // Signed mail gets half the bytes.
+    assert!(matches!(
+        s.enqueue("bob", &[envelope(3, 1, NOW, false, 1_100)], &quota)
+            .await,
+        Err(StorageError::MailboxFull)
+    ));
+    s.enqueue("bob", &[envelope(3, 1, NOW, true, 1_100)], &quota)
+        .await
+        .unwrap();
+}
+
+/// The queue as `fetch` returns it, counted as the quota counts it.
+async fn counted(s: &dyn Storage, account: &str, device: u32) -> Queued {
+    let mut q = Queued::default();
+    for e in s.fetch(account, device, 1000, 0).await.unwrap().0 {
+        let size = e.encoded_len() as u64;
+        let signed = !e.source_account.is_empty();
+        q.count += 1;
+        q.bytes += size;
+        q.signed_count += u64::from(signed);
+        q.signed_bytes += if signed { size } else { 0 };
+    }
+    q
+}
+
+async fn assert_usage_is_queue(s: &dyn Storage, account: &str, devices: &[u32], when: &str) {
+    for &d in devices {
+        assert_eq!(
+            s.mailbox_usage(account, d).await.unwrap(),
+            counted(s, account, d).await,
+            "usage of device {d} after {when}"
+        );
+    }
+}
+
+pub async fn mailbox_usage_is_the_queue(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", 1).await.unwrap(),
+        Queued::default()
+    );
+    assert_eq!(
+        s.mailbox_usage("nobody", 1).await.unwrap(),
+        Queued::default()
+    );
+    // Inserts of both kinds and many sizes, each replayed (stored and
+    // counted once), some older than the others.
+    let mut sent = Vec::new();
+    for i in 0..40u8 {
+        let at = if i % 4 == 0 { NOW - 100 } else { NOW };
+        let e = envelope(
+            i,
+            1 + u32::from(i % 2),
+            at,
+            i % 3 != 0,
+            100 + usize::from(i) * 10,
+        );
+        s.enqueue("alice", std::slice::from_ref(&e), &ROOMY)
+            .await
+            .unwrap();
+        s.enqueue("alice", std::slice::from_ref(&e), &ROOMY)
+            .await
+            .unwrap();
+        sent.push(e);
+    }
+    assert_usage_is_queue(s, "alice", &[1, 2], "inserts and replays").await;
+    let expected = counted(s, "alice", 1).await;
+    assert_eq!(expected.count, 20);
+    assert!(expected.signed_count > 0 && expected.signed_count < expected.count);
+    // A send refused as a whole changes nothing.
+    let tight = MailboxQuota {
+        max_envelopes: 21,
+        max_bytes: 1 << 24,
+    };
+    let refused = [
+        envelope(100, 1, NOW, true, 10),
+        envelope(101, 1, NOW, true, 10),
+    ];
+    assert!(matches!(
+        s.enqueue("alice", &refused, &tight).await,
+        Err(StorageError::MailboxFull)
+    ));
+    assert_usage_is_queue(s, "alice", &[1, 2], "a refused send").await;
+    assert_eq!(s.mailbox_usage("alice", 1).await.unwrap(), expected);
+    // Acks, including unknown and repeated GUIDs.
+    let acked: Vec<Vec<u8>> = sent
+        .iter()
+        .filter(|e| e.destination_device == 1)
+        .take(6)
+        .map(|e| e.guid.clone())
+        .collect();
+    s.ack("alice", 1, &acked).await.unwrap();
+    s.ack("alice", 1, &acked).await.unwrap();
+    s.ack("alice", 1, &[vec![200; 16]]).await.unwrap();
+    assert_usage_is_queue(s, "alice", &[1, 2], "acks").await;
+    // Expiry, by the sweeper and by a fetch.
+    assert!(s.purge_expired(NOW - 50).await.unwrap() > 0);
+    assert_usage_is_queue(s, "alice", &[1, 2], "the sweeper's purge").await;
+    s.enqueue("alice", &[envelope(150, 2, NOW - 100, false, 70)], &ROOMY)
+        .await
+        .unwrap();
+    s.fetch("alice", 2, 1, NOW - 50).await.unwrap();
+    assert_usage_is_queue(s, "alice", &[1, 2], "expiry on fetch").await;
+    // Everything delivered: nothing counted.
+    for d in [1, 2] {
+        let guids: Vec<Vec<u8>> = s
+            .fetch("alice", d, 1000, 0)
+            .await
+            .unwrap()
+            .0
+            .iter()
+            .map(|e| e.guid.clone())
+            .collect();
+        s.ack("alice", d, &guids).await.unwrap();
+        assert_eq!(
+            s.mailbox_usage("alice", d).await.unwrap(),
+            Queued::default()
+        );
+    }
+    // Revocation takes a mailbox's usage with its mail: the revoked device
+    // counts nothing, the others keep theirs, and a device added after it
+    // starts empty.
+    for g in 1..=6 {
+        s.enqueue(
+            "alice",
+            &[
+                envelope(g, 1, NOW, g % 2 == 0, 500),
+                envelope(g, 2, NOW, g % 2 == 0, 500),
+            ],
+            &ROOMY,
+        )
+        .await
+        .unwrap();
+    }
+    s.revoke_device("alice", 2, NOW).await.unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", 2).await.unwrap(),
+        Queued::default()
+    );
+    assert_usage_is_queue(s, "alice", &[1], "revocation").await;
+    assert_eq!(s.mailbox_usage("alice", 1).await.unwrap().count, 6);
+    let added = s
+        .add_device("alice", &device(3, 3), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.mailbox_usage("alice", added).await.unwrap(),
+        Queued::default()
+    );
+    assert_usage_is_queue(s, "alice", &[1, added], "a device added").await;
+}
+
+pub async fn pages_come_oldest_first(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    for g in 1..=7 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, g % 2 == 0, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    loop {
+        let (page, more) = s.fetch("alice", 1, 3, 0).await.unwrap();
+        assert!(page.len() <= 3);
+        let guids: Vec<Vec<u8>> = page.iter().map(|e| e.guid.clone()).collect();
+        seen.extend(page.iter().map(|e| e.guid[0]));
+        s.ack("alice", 1, &guids).await.unwrap();
+        if !more {
+            break;
+        }
+        assert!(seen.len() < 7, "more said after the last page");
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 7]);
+    // Stored as given.
+    s.enqueue("alice", &[envelope(9, 1, NOW, false, 33)], &ROOMY)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued(s, "alice", 1).await,
+        vec![envelope(9, 1, NOW, false, 33)]
+    );
+    // Exactly a page: no more.
+    let (page, more) = s.fetch("alice", 1, 1, 0).await.unwrap();
+    assert_eq!((page.len(), more), (1, false));
+    assert_eq!(s.fetch("nobody", 1, 10, 0).await.unwrap().0, vec![]);
+}
+
+pub async fn acks_delete_only_what_they_name(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    for g in 1..=3 {
+        s.enqueue(
+            "alice",
+            &[envelope(g, 1, NOW, true, 10), envelope(g, 2, NOW, true, 10)],
+            &ROOMY,
+        )
+        .await
+        .unwrap();
+    }
+    s.ack("alice", 1, &[vec![2; 16], vec![77; 16], vec![]])
+        .await
+        .unwrap();
+    let left: Vec<u8> = queued(s, "alice", 1)
+        .await
+        .iter()
+        .map(|e| e.guid[0])
+        .collect();
+    assert_eq!(left, vec![1, 3]);
+    assert_eq!(
+        queued(s, "alice", 2).await.len(),
+        3,
+        "other device untouched"
+    );
+    // Acking again, or for an unknown account, changes nothing.
+    s.ack("alice", 1, &[vec![2; 16]]).await.unwrap();
+    s.ack("nobody", 1, &[vec![1; 16]]).await.unwrap();
+    assert_eq!(queued(s, "alice", 1).await.len(), 2);
+}
+
+pub async fn one_reader_holds_a_mailbox(s: Arc<dyn Storage>) {
+    let s2 = Arc::clone(&s);
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    assert!(!s.reader_active("alice", 1, NOW).await.unwrap());
+    assert!(s
+        .acquire_reader("alice", 1, "app", NOW, NOW + 100)
+        .await
+        .unwrap());
+    assert!(s.reader_active("alice", 1, NOW).await.unwrap());
+    assert!(!s
+        .acquire_reader("alice", 1, "extension", NOW + 50, NOW + 150)
+        .await
+        .unwrap());
+    // The holder renews; another device's mailbox is its own.
+    assert!(s
+        .acquire_reader("alice", 1, "app", NOW + 60, NOW + 200)
+        .await
+        .unwrap());
+    assert!(s
+        .acquire_reader("alice", 2, "extension", NOW, NOW + 100)
+        .await
+        .unwrap());
+    assert!(!s
+        .acquire_reader("alice", 1, "extension", NOW + 150, NOW + 250)
+        .await
+        .unwrap());
+    // Releasing someone else's lease does nothing.
+    s.release_reader("alice", 1, "extension").await.unwrap();
+    assert!(s.reader_active("alice", 1, NOW + 150).await.unwrap());
+    // An expired lease is taken over.
+    assert!(!s.reader_active("alice", 1, NOW + 200).await.unwrap());
+    assert!(s
+        .acquire_reader("alice", 1, "extension", NOW + 200, NOW + 300)
+        .await
+        .unwrap());
+    s.release_reader("alice", 1, "extension").await.unwrap();
+    assert!(!s.reader_active("alice", 1, NOW + 200).await.unwrap());
+    // Raced: one reader wins.
+    let races: Vec<_> = (0..30)
+        .map(|i| {
+            let s = Arc::clone(&s2);
+            tokio::spawn(async move {
+                s.acquire_reader("alice", 1, &format!("reader-{i}"), NOW + 400, NOW + 500)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for r in races {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1);
+}
+
+pub async fn push_targets_are_kept_and_dropped(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    let target = |e: &str| PushTarget {
+        kind: 1,
+        endpoint: e.into(),
+    };
+    assert_eq!(s.push_target("alice", 1).await.unwrap(), None);
+    s.set_push("alice", 1, Some(&target("https://push.example/a")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.push_target("alice", 1).await.unwrap(),
+        Some(target("https://push.example/a"))
+    );
+    // A drop for an endpoint that was replaced meanwhile keeps the new one.
+    s.set_push("alice", 1, Some(&target("https://push.example/b")))
+        .await
+        .unwrap();
+    s.drop_push("alice", 1, "https://push.example/a")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.push_target("alice", 1).await.unwrap(),
+        Some(target("https://push.example/b"))
+    );
+    s.drop_push("alice", 1, "https://push.example/b")
+        .await
+        .unwrap();
+    assert_eq!(s.push_target("alice", 1).await.unwrap(), None);
+    s.set_push("alice", 1, Some(&target("https://push.example/c")))
+        .await
+        .unwrap();
+    s.set_push("alice", 1, None).await.unwrap();
+    assert_eq!(s.push_target("alice", 1).await.unwrap(), None);
+    assert_eq!(s.push_target("nobody", 1).await.unwrap(), None);
+}

@@ -1,0 +1,341 @@
+//! Relay storage behind one backend-neutral trait: devices (public keys and
+//! salted secret hashes only), prekeys, invite hashes and mailboxes of
+//! ciphertext. SQLite ([`SqliteStorage`]) is the embedded default; a
+//! PostgreSQL backend implements the same [`Storage`] trait, is chosen by a
+//! [`StorageConfig`] variant, and must pass the same conformance suite
+//! ([`conformance`]).
+//!
+//! The trait is async: a network database driver awaits, and the embedded
+//! SQLite backend runs its blocking work on tokio's blocking pool, so the
+//! API layer never blocks a runtime thread whichever backend it talks to.
+
+mod migrations;
+mod sqlite;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alcove_proto::relay::{PreKeyBundles, PreKeyCount, PreKeyUpload};
+use alcove_proto::wire::Envelope;
+
+pub use sqlite::SqliteStorage;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// What a backend reports, whichever database it runs on. Domain outcomes
+/// the API maps to HTTP statuses, plus `Busy` (try again) and `Backend`
+/// (anything else). Messages never carry user data: no account ids, keys
+/// or ciphertext, only what kind of failure it was.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The invite is unknown, already used or expired.
+    #[error("invalid invite")]
+    InvalidInvite,
+    /// Registration with an account id that is taken.
+    #[error("account exists")]
+    AccountExists,
+    /// No such account (or device).
+    #[error("not found")]
+    NotFound,
+    /// The account holds its maximum of devices, or device ids ran out.
+    #[error("too many devices")]
+    TooManyDevices,
+    /// The recipient's mailbox is at its quota.
+    #[error("mailbox full")]
+    MailboxFull,
+    /// The database is locked or overloaded right now; the same call may
+    /// succeed later.
+    #[error("storage busy")]
+    Busy,
+    /// The database was written by a newer relay.
+    #[error("database schema version {0} is newer than this relay")]
+    SchemaTooNew(u32),
+    /// Any other failure of the backend, described without user data.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Where the relay keeps its state. Today one embedded SQLite file; a
+/// PostgreSQL URL becomes a second variant (config file `[storage]
+/// postgres = "..."`) without touching the API layer.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageConfig {
+    /// An SQLite database file, created (0600) if absent.
+    Sqlite { path: PathBuf },
+}
+
+impl StorageConfig {
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        StorageConfig::Sqlite { path: path.into() }
+    }
+
+    /// The SQLite file, for tools that read it directly (tests, backups).
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            StorageConfig::Sqlite { path } => Some(path),
+        }
+    }
+
+    /// Where the relay keeps files of its own (the sealed-sender keys)
+    /// when not told: beside the SQLite file. `None` for a backend with no
+    /// local file; its configuration must then name the directory.
+    pub fn default_dir_for(&self, suffix: &str) -> Option<PathBuf> {
+        match self {
+            StorageConfig::Sqlite { path } => {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                Some(PathBuf::from(p))
+            }
+        }
+    }
+
+    /// Opens (and migrates) the backend.
+    pub async fn open(&self) -> Result<Arc<dyn Storage>> {
+        match self {
+            StorageConfig::Sqlite { path } => {
+                let path = path.clone();
+                let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&path))
+                    .await
+                    .map_err(|_| StorageError::Backend("storage open task failed".into()))??;
+                Ok(Arc::new(storage))
+            }
+        }
+    }
+}
+
+/// Paths only: a later database URL is shown without its credentials.
+impl fmt::Display for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageConfig::Sqlite { path } => write!(f, "SQLite {}", path.display()),
+        }
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl From<PathBuf> for StorageConfig {
+    fn from(path: PathBuf) -> Self {
+        StorageConfig::sqlite(path)
+    }
+}
+
+impl From<&PathBuf> for StorageConfig {
+    fn from(path: &PathBuf) -> Self {
+        StorageConfig::sqlite(path.clone())
+    }
+}
+
+impl From<&Path> for StorageConfig {
+    fn from(path: &Path) -> Self {
+        StorageConfig::sqlite(path)
+    }
+}
+
+impl From<&StorageConfig> for StorageConfig {
+    fn from(c: &StorageConfig) -> Self {
+        c.clone()
+    }
+}
+
+/// A device as registered: public identity, registration id and the salted
+/// hash of its auth secret (never the secret).
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub registration_id: u32,
+    pub identity_key: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub secret_hash: Vec<u8>,
+}
+
+/// A device's salted secret hash as stored; `revoked` for the tombstone
+/// of a revoked device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSecret {
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushTarget {
+    /// `alcove_proto::relay::push_registration::Kind` as i32.
+    pub kind: i32,
+    pub endpoint: String,
+}
+
+/// Where each envelope of a send went.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    /// Devices that received a new envelope (not a duplicate).
+    pub fresh: Vec<u32>,
+}
+
+/// How much one device's mailbox holds. Signed (unsealed) mail — all a
+/// stranger can send, since sealed mail needs the recipient's delivery key
+/// — may fill only half of it, by count and by bytes, so a flood from
+/// strangers leaves room for the recipient's contacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxQuota {
+    pub max_envelopes: u32,
+    pub max_bytes: u64,
+}
+
+/// What one mailbox holds now, as a backend counts it for the quota: an
+/// envelope's size is the length of its encoding (as `fetch` returns it),
+/// and it is signed when it names its sender (`source_account` set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queued {
+    pub count: u64,
+    pub bytes: u64,
+    pub signed_count: u64,
+    pub signed_bytes: u64,
+}
+
+impl MailboxQuota {
+    /// Whether one more envelope of `size` bytes fits beside `queued`.
+    /// Every backend decides with this one rule.
+    pub fn admits(&self, queued: Queued, size: u64, signed: bool) -> bool {
+        let total_ok = queued.count < u64::from(self.max_envelopes)
+            && queued.bytes.saturating_add(size) <= self.max_bytes;
+        let share_ok = !signed
+            || (queued.signed_count < u64::from(self.max_envelopes / 2)
+                && queued.signed_bytes.saturating_add(size) <= self.max_bytes / 2);
+        total_ok && share_ok
+    }
+}
+
+/// The relay's state. Every method is one atomic step: a backend runs it
+/// in one transaction (or an equivalent), so concurrent relay tasks — and,
+/// with a shared database, concurrent relay processes — never see half of
+/// one. Times are milliseconds since the Unix epoch, passed in by the
+/// caller (the relay's clock), never read by the backend.
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores the hash of a one-time invite token (never the token).
+    async fn create_invite(
+        &self,
+        token_hash: &[u8],
+        now: u64,
+        expires_at: Option<u64>,
+    ) -> Result<()>;
+    /// Creates the account (consuming the invite) with its first device,
+    /// device 1. `InvalidInvite` for an unknown, used or expired invite;
+    /// `AccountExists` leaves the invite unused. `delivery_key_hash`: see
+    /// `set_delivery_key`.
+    async fn register(
+        &self,
+        invite_hash: &[u8],
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        delivery_key_hash: Option<&[u8]>,
+        now: u64,
+    ) -> Result<u32>;
+    /// Adds the next device (ids are never reused, 127 at most);
+    /// `TooManyDevices` when the account already has `max_devices`,
+    /// `NotFound` for an unknown account.
+    async fn add_device(
+        &self,
+        account_id: &str,
+        device: &NewDevice,
+        keys: &PreKeyUpload,
+        now: u64,
+        max_devices: u32,
+    ) -> Result<u32>;
+    /// Deletes a device, its keys, its reader lease and its queued mail
+    /// (leaving no copy behind in the database's files), keeping only a
+    /// tombstone with its hashed secret so the device can be told it was
+    /// revoked. Device ids are never reused.
+    async fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
+    /// The account's registered identity key (what sender certificates bind).
+    async fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces the hash of the account's sealed-sender delivery key;
+    /// `NotFound` for an unknown account.
+    async fn set_delivery_key(&self, account_id: &str, hash: &[u8]) -> Result<()>;
+    /// The stored delivery-key hash; `None` for an unknown account or one
+    /// that never set a key.
+    async fn delivery_key_hash(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
+    /// The hashed secret of a device, live or revoked: one lookup per
+    /// authentication (a failed login costs one query), and a revoked
+    /// device can be told what it is.
+    async fn device_secret(&self, account_id: &str, device_id: u32)
+        -> Result<Option<DeviceSecret>>;
+    /// Stores the signed prekey and Kyber last-resort key (replacing the
+    /// previous ones) and adds one-time keys (same id: replaced).
+    async fn upload_prekeys(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        keys: &PreKeyUpload,
+    ) -> Result<()>;
+    async fn prekey_count(&self, account_id: &str, device_id: u32) -> Result<PreKeyCount>;
+    /// One bundle per device with a signed prekey, each one-time key
+    /// handed out once (lowest id first); a device out of one-time Kyber
+    /// keys gets its last-resort Kyber key, out of one-time EC keys none.
+    /// `NotFound` for an unknown account.
+    async fn take_bundles(&self, account_id: &str) -> Result<PreKeyBundles>;
+    /// (device id, registration id) of every device of an account, by id;
+    /// empty for an unknown account.
+    async fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>>;
+    /// Queues each envelope in its `destination_device`'s mailbox, all or
+    /// none: a GUID already queued there is skipped (not fresh), and one
+    /// envelope over `quota` fails the whole call with `MailboxFull`.
+    async fn enqueue(
+        &self,
+        account_id: &str,
+        envelopes: &[Envelope],
+        quota: &MailboxQuota,
+    ) -> Result<Enqueued>;
+    /// What the device's mailbox holds, as `enqueue` checks it against the
+    /// quota on every send (a backend keeps it so that reading it does not
+    /// grow with the queue). Always equal to the queue itself, after every
+    /// insert, ack, expiry and revocation; empty for an unknown device.
+    async fn mailbox_usage(&self, account_id: &str, device_id: u32) -> Result<Queued>;
+    /// Oldest first, at most `limit`; returns (page, more). Envelopes
+    /// queued before `not_before` are deleted, never returned.
+    async fn fetch(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        limit: u32,
+        not_before: u64,
+    ) -> Result<(Vec<Envelope>, bool)>;
+    /// Deletes the named envelopes from this device's mailbox (unknown
+    /// GUIDs are ignored), leaving no copy behind in the database's files.
+    async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()>;
+    /// Deletes every envelope queued before `not_before`; returns how many.
+    async fn purge_expired(&self, not_before: u64) -> Result<usize>;
+    /// Takes or renews the device's single-reader lease until `until`;
+    /// false while another reader holds an unexpired one.
+    async fn acquire_reader(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        reader: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<bool>;
+    /// Ends `reader`'s lease (another reader's lease stays).
+    async fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()>;
+    /// Whether some reader holds an unexpired lease.
+    async fn reader_active(&self, account_id: &str, device_id: u32, now: u64) -> Result<bool>;
+    async fn set_push(
+        &self,
+        account_id: &str,
+        device_id: u32,
+        target: Option<&PushTarget>,
+    ) -> Result<()>;
+    async fn push_target(&self, account_id: &str, device_id: u32) -> Result<Option<PushTarget>>;
+    /// Drops a push target the provider says is gone (only if unchanged).
+    async fn drop_push(&self, account_id: &str, device_id: u32, endpoint: &str) -> Result<()>;
+}
