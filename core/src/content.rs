@@ -53,7 +53,7 @@ pub(crate) fn decode(plaintext: &[u8]) -> Result<Content> {
     }
     match &content.body {
         None => Err(Error::UnknownContent),
-        Some(Body::Text(_)) | Some(Body::Receipt(_)) => Ok(content),
+        Some(Body::Text(_)) | Some(Body::Receipt(_)) | Some(Body::Introduction(_)) => Ok(content),
     }
 }
 

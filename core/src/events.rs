@@ -28,6 +28,9 @@ pub enum SyncEvent {
     /// `remote_account`'s identity key changed (seen on a message, a prekey
     /// bundle or when sending). Sending to it waits until the user accepts.
     IdentityChanged { remote_account: String },
+    /// A client who enrolled with our invite card introduced themselves:
+    /// `conversation` is new (or newly named) and holds the name they chose.
+    ClientJoined { conversation: ConversationId },
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change

@@ -4,7 +4,7 @@
 //! GUID is fixed at compose time so the relay stores a retried send once.
 //! A conversation's message becomes one item per member.
 
-use alcove_proto::content::{content::Body, receipt, Receipt, Text};
+use alcove_proto::content::{content::Body, receipt, Introduction, Receipt, Text};
 use alcove_proto::relay::OutgoingMessage;
 
 use crate::account::Account;
@@ -131,6 +131,29 @@ impl Account {
         store::outbox::remove(&tx, item.id)?;
         if let Some(row) = item.message_row {
             store::messages::fail(&tx, row)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Account {
+    /// Queues our introduction (the name we chose to be shown as) for the
+    /// members of a conversation: what a client enrolled by card sends its
+    /// therapist first.
+    pub fn compose_introduction(
+        &mut self,
+        conversation: ConversationId,
+        display_name: &str,
+    ) -> Result<()> {
+        let name = crate::inbound::display_name(display_name)
+            .ok_or_else(|| crate::error::Error::InvalidArgument("display name".into()))?;
+        let (_, sent_at, plaintext) = self.new_content(Body::Introduction(Introduction {
+            display_name: name.to_owned(),
+        }))?;
+        let tx = self.conn.unchecked_transaction()?;
+        for member in store::conversations::members(&tx, conversation)? {
+            store::outbox::push(&tx, conversation, &member, &plaintext, None, sent_at)?;
         }
         tx.commit()?;
         Ok(())

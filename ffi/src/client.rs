@@ -17,7 +17,7 @@ use crate::types::{
 
 /// Runs `f`; a panic becomes `AlcoveError::Internal`, never an abort or a
 /// foreign exception.
-fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
 }
 
@@ -120,6 +120,42 @@ impl AlcoveClient {
             Ok(Self::wrap(client))
         })
         .await
+    }
+
+    /// Enrols a client from a therapist's invite card (scanned or pasted
+    /// text) under the name the client chose (a pseudonym is fine). The
+    /// therapist's identity comes from the card, never from first use:
+    /// `CardMismatch` when the relay disagrees with the card,
+    /// `InvalidCard` for a mistyped, truncated or expired card; nothing is
+    /// left on disk on failure.
+    #[uniffi::constructor(default(shared_container = false))]
+    pub async fn enroll_by_card(
+        db_path: String,
+        key: Vec<u8>,
+        card: String,
+        display_name: String,
+        shared_container: bool,
+    ) -> Result<Arc<Self>> {
+        guard_async(async {
+            let k = self::key(key)?;
+            let layout = if shared_container {
+                core::StorageLayout::SharedContainer
+            } else {
+                core::StorageLayout::Standard
+            };
+            let client =
+                core::Client::enroll_by_card(db_path.as_ref(), &k, &card, &display_name, layout)
+                    .await?;
+            Ok(Self::wrap(client))
+        })
+        .await
+    }
+
+    /// For a therapist: the invite card (text for a link or QR code) for a
+    /// one-time invite `token`, naming this account, its identity key, the
+    /// relay and its trust root. `expires_at`: ms since the epoch, if known.
+    pub fn invite_card(&self, token: String, expires_at: Option<u64>) -> Result<String> {
+        guard(|| Ok(self.inner.invite_card(&token, expires_at)?.encode()))
     }
 
     pub fn account_id(&self) -> String {

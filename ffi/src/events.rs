@@ -31,6 +31,9 @@ pub enum AlcoveEvent {
     /// The identity key of `remote_account` changed: show the new safety
     /// number; sending waits for `accept_identity_change`.
     IdentityChanged { remote_account: String },
+    /// A client who enrolled with our invite card introduced themselves:
+    /// read the name they chose from `conversations()`.
+    ClientJoined { conversation_id: ConversationId },
 }
 
 impl From<core::SyncEvent> for AlcoveEvent {
@@ -54,6 +57,9 @@ impl From<core::SyncEvent> for AlcoveEvent {
                 updated,
             },
             E::IdentityChanged { remote_account } => Self::IdentityChanged { remote_account },
+            E::ClientJoined { conversation } => Self::ClientJoined {
+                conversation_id: conversation.get(),
+            },
         }
     }
 }

@@ -204,7 +204,7 @@ impl Client {
     }
 
     /// Fetches prekey bundles and starts sessions (all devices, or `only`).
-    async fn fetch_sessions(
+    pub(super) async fn fetch_sessions(
         &self,
         remote_account: &str,
         only: Option<&[u32]>,

@@ -5,7 +5,7 @@
 //! database again after commit. A new content kind is one arm here and
 //! one `on_…` function.
 
-use alcove_proto::content::{content::Body, receipt, Content, Receipt, Text};
+use alcove_proto::content::{content::Body, receipt, Content, Introduction, Receipt, Text};
 use rusqlite::Connection;
 
 use crate::conversations::{ConversationId, MessageStatus};
@@ -59,6 +59,7 @@ pub(crate) fn dispatch(
             received_at,
         ),
         Some(Body::Receipt(r)) => on_receipt(tx, from, r),
+        Some(Body::Introduction(i)) => on_introduction(tx, from, i, received_at),
         None => Err(Error::UnknownContent),
     }
 }
@@ -125,6 +126,41 @@ fn on_receipt(tx: &Connection, from: Sender, r: Receipt) -> Result<Dispatched> {
             updated,
             conversation,
             sender: from.account,
+        },
+    })
+}
+
+/// Longest display name a client may choose, in bytes.
+pub(crate) const MAX_DISPLAY_NAME: usize = 64;
+
+/// A display name as chosen: trimmed, 1..=64 bytes, no control characters.
+pub(crate) fn display_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    let ok =
+        !name.is_empty() && name.len() <= MAX_DISPLAY_NAME && !name.chars().any(char::is_control);
+    ok.then_some(name)
+}
+
+fn on_introduction(
+    tx: &Connection,
+    from: Sender,
+    intro: Introduction,
+    received_at: u64,
+) -> Result<Dispatched> {
+    let name =
+        display_name(&intro.display_name).ok_or(Error::Malformed("introduction display name"))?;
+    let conversation = store::conversations::direct(tx, &from.account, received_at)?;
+    // A name the therapist already gave this conversation stays theirs.
+    if conversation.display_name.is_none() {
+        store::conversations::set_display_name(tx, conversation.id, name)?;
+    }
+    Ok(Dispatched {
+        events: vec![SyncEvent::ClientJoined {
+            conversation: conversation.id,
+        }],
+        notice: None,
+        received: Received::Introduction {
+            conversation: conversation.id,
         },
     })
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::signal_keys::Stores;
 
-pub(crate) use dispatch::Notice;
+pub(crate) use dispatch::{display_name, Notice};
 
 /// Largest envelope ciphertext the core will try to parse.
 pub const MAX_CIPHERTEXT_LEN: usize = 96 * 1024;
@@ -36,6 +36,8 @@ pub enum Received {
         conversation: Option<ConversationId>,
         sender: String,
     },
+    /// A client introduced themselves (enrolled with our card).
+    Introduction { conversation: ConversationId },
 }
 
 /// The result for one envelope of a page.
