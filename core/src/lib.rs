@@ -25,6 +25,7 @@ pub mod logging;
 mod notification_settings;
 mod outbox;
 mod outgoing;
+pub mod practice;
 mod prekeys;
 mod relay_client;
 mod schema;

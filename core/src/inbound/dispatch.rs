@@ -60,6 +60,7 @@ pub(crate) fn dispatch(
         ),
         Some(Body::Receipt(r)) => on_receipt(tx, from, r),
         Some(Body::Introduction(i)) => on_introduction(tx, from, i, received_at),
+        Some(Body::PracticeProfile(_)) | Some(Body::Consent(_)) => Err(Error::UnknownContent),
         None => Err(Error::UnknownContent),
     }
 }
