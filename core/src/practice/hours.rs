@@ -244,7 +244,11 @@ fn next_open(profile: &PracticeProfile, tz: Tz, now_ms: u64) -> Result<Option<u6
     if profile.hours.is_empty() {
         return Ok(None);
     }
-    let end_ms = now_ms.saturating_add(NEXT_OPEN_HORIZON_MS);
+    // Never past the last instant `availability` accepts, so a reported
+    // opening can always be asked about.
+    let end_ms = now_ms
+        .saturating_add(NEXT_OPEN_HORIZON_MS)
+        .min(MAX_INSTANT_MS);
     let in_window = |t: u64| now_ms < t && t <= end_ms;
     let mut candidates: Vec<u64> = Vec::new();
 
@@ -715,7 +719,16 @@ mod tests {
             availability(&p, u64::MAX),
             Err(Error::InvalidArgument(_))
         ));
-        assert!(availability(&p, MAX_INSTANT_MS).is_ok());
+        assert!(matches!(
+            availability(&p, MAX_INSTANT_MS + 1),
+            Err(Error::InvalidArgument(_))
+        ));
+        // Friday 9999-12-31 18:59 in New York: the next Monday would be in
+        // the year 10000, past the last instant accepted, so none is given.
+        assert_eq!(
+            at(&p, MAX_INSTANT_MS),
+            Availability::Closed { next_open_ms: None }
+        );
         assert!(availability(&p, 0).is_ok());
     }
 
@@ -903,6 +916,33 @@ mod tests {
             })
     }
 
+    /// Few ranges, in zones with DST, shortly before one of 2026's
+    /// changes: where a missed gap or fold would show.
+    fn arb_dst_case() -> impl Strategy<Value = (PracticeProfile, u64)> {
+        // All these changes happen early on a local Sunday.
+        let weekday = prop_oneof![3 => Just(7u32), 1 => 1u32..=7];
+        let start = prop_oneof![3 => 0u32..240, 1 => 0u32..1440];
+        let range = (weekday, start, 1u32..=300)
+            .prop_map(|(d, start, len)| (d, start, (start + len).min(1440)));
+        // (zone, an instant within a day of one of its 2026 changes)
+        let changes = prop::sample::select(vec![
+            ("America/New_York", utc(2026, 3, 8, 7, 0)),
+            ("America/New_York", utc(2026, 11, 1, 6, 0)),
+            ("Europe/London", utc(2026, 3, 29, 1, 0)),
+            ("Europe/London", utc(2026, 10, 25, 1, 0)),
+            ("Pacific/Auckland", utc(2026, 4, 4, 14, 0)),
+            ("Pacific/Auckland", utc(2026, 9, 26, 14, 0)),
+            ("Australia/Lord_Howe", utc(2026, 4, 4, 15, 0)),
+            ("Australia/Lord_Howe", utc(2026, 10, 3, 16, 0)),
+        ]);
+        (
+            changes,
+            prop::collection::vec(range, 1..=3),
+            0u64..36 * 3_600_000,
+        )
+            .prop_map(|((zone, change), ranges, before)| (profile(zone, &ranges), change - before))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -912,37 +952,50 @@ mod tests {
         /// is open; an away period is reported with its chain's end.
         #[test]
         fn availability_is_consistent((p, now) in arb_case()) {
-            prop_assert_eq!(validate(&p), Ok(()));
-            let got = availability(&p, now);
-            if now > MAX_INSTANT_MS {
-                prop_assert!(matches!(got, Err(Error::InvalidArgument(_))));
-                return Ok(());
-            }
-            let tz = parse_zone(&p.time_zone).unwrap();
-            let open_at = |t: u64| is_available(&p, tz, t).unwrap();
-            let no_grid_point_open = |from: u64, to: u64| {
-                (1..)
-                    .map(|k| from + k * 7 * 60_000)
-                    .take_while(|&t| t < to)
-                    .all(|t| !open_at(t))
-            };
-            match got {
-                Ok(Availability::Open) => prop_assert!(open_at(now)),
-                Ok(Availability::Closed { next_open_ms: Some(next) }) => {
-                    prop_assert!(now < next && next <= now + NEXT_OPEN_HORIZON_MS);
-                    prop_assert_eq!(availability(&p, next), Ok(Availability::Open));
-                    prop_assert!(no_grid_point_open(now, next));
-                }
-                Ok(Availability::Closed { next_open_ms: None }) => {
-                    prop_assert!(no_grid_point_open(now, now + NEXT_OPEN_HORIZON_MS + 1));
-                }
-                Ok(Availability::Away { until_ms, .. }) => {
-                    prop_assert!(until_ms > now);
-                    prop_assert!(!in_away(&p, until_ms));
-                    prop_assert!(in_away(&p, until_ms - 1));
-                }
-                Err(e) => prop_assert!(false, "unexpected error {:?}", e),
-            }
+            check_consistent(&p, now)?;
         }
+
+        #[test]
+        fn availability_is_consistent_around_dst_changes((p, now) in arb_dst_case()) {
+            check_consistent(&p, now)?;
+        }
+    }
+
+    fn check_consistent(p: &PracticeProfile, now: u64) -> std::result::Result<(), TestCaseError> {
+        prop_assert_eq!(validate(p), Ok(()));
+        let got = availability(p, now);
+        if now > MAX_INSTANT_MS {
+            prop_assert!(matches!(got, Err(Error::InvalidArgument(_))));
+            return Ok(());
+        }
+        let tz = parse_zone(&p.time_zone).unwrap();
+        let open_at = |t: u64| is_available(p, tz, t).unwrap();
+        let no_grid_point_open = |from: u64, to: u64| {
+            (1..)
+                .map(|k| from + k * 7 * 60_000)
+                .take_while(|&t| t < to)
+                .all(|t| !open_at(t))
+        };
+        let horizon_end = (now + NEXT_OPEN_HORIZON_MS).min(MAX_INSTANT_MS);
+        match got {
+            Ok(Availability::Open) => prop_assert!(open_at(now)),
+            Ok(Availability::Closed {
+                next_open_ms: Some(next),
+            }) => {
+                prop_assert!(now < next && next <= horizon_end);
+                prop_assert_eq!(availability(p, next), Ok(Availability::Open));
+                prop_assert!(no_grid_point_open(now, next));
+            }
+            Ok(Availability::Closed { next_open_ms: None }) => {
+                prop_assert!(no_grid_point_open(now, horizon_end + 1));
+            }
+            Ok(Availability::Away { until_ms, .. }) => {
+                prop_assert!(until_ms > now);
+                prop_assert!(!in_away(p, until_ms));
+                prop_assert!(in_away(p, until_ms - 1));
+            }
+            Err(e) => prop_assert!(false, "unexpected error {:?}", e),
+        }
+        Ok(())
     }
 }
