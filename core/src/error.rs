@@ -104,6 +104,10 @@ pub enum Error {
     /// that does not match the card: enrolment stopped, nothing kept.
     #[error("the relay's keys for this card's therapist do not match the card")]
     CardMismatch,
+    /// The therapist's texting policy (`policy_version`) must be accepted
+    /// before texting; the text is kept and goes after the consent.
+    #[error("the practice's texting policy (version {policy_version}) must be accepted first")]
+    ConsentRequired { policy_version: u32 },
     /// The client is locked (its database closed, its key dropped):
     /// unlock with the key first.
     #[error("the client is locked; unlock with the key first")]

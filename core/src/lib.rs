@@ -40,7 +40,7 @@ pub use client::{
     MAX_NOTIFICATIONS,
 };
 pub use content::MAX_CONTENT_LEN;
-pub use conversations::{Conversation, ConversationId, Message, MessageStatus};
+pub use conversations::{Conversation, ConversationId, Message, MessageKind, MessageStatus};
 pub use db::{Cipher, DbKey, StorageLayout};
 pub use deadline::{Deadline, MIN_CALL_TIME};
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use alcove_proto::content::{content::Body, receipt, Introduction, Receipt, Text}
 use alcove_proto::relay::OutgoingMessage;
 
 use crate::account::Account;
-use crate::conversations::{ConversationId, MessageStatus};
+use crate::conversations::{ConversationId, MessageKind, MessageStatus};
 use crate::error::Result;
 use crate::outgoing::Sealing;
 use crate::store::{self, messages::NewMessage};
@@ -46,11 +46,19 @@ impl Account {
                 sent_at,
                 received_at: sent_at,
                 status: MessageStatus::Sending,
+                kind: MessageKind::Text,
             },
         )?
         .id;
         for member in &members {
             store::outbox::push(&tx, conversation, member, &plaintext, Some(row), sent_at)?;
+        }
+        // Outside the therapist's hours: the notice with the crisis
+        // resources, written here, in the same transaction.
+        if let [peer] = members.as_slice() {
+            if let Some(profile) = store::practice::profile(&tx, peer)? {
+                crate::practice::after_send(&tx, conversation, &profile, self.device_id, sent_at)?;
+            }
         }
         tx.commit()?;
         Ok(row)

@@ -12,7 +12,8 @@ use futures_util::FutureExt;
 use crate::errors::{panic_error, Result};
 use crate::events::{AlcoveListener, ListenerHandle, Listeners};
 use crate::types::{
-    Conversation, ConversationId, Message, NotificationPrivacy, PushKind, SafetyNumber, SyncReport,
+    Availability, Consent, Conversation, ConversationId, Message, NotificationPrivacy,
+    PracticeProfile, PushKind, SafetyNumber, SyncReport, TextingPolicy,
 };
 
 /// Runs `f`; a panic becomes `AlcoveError::Internal`, never an abort or a
@@ -328,6 +329,87 @@ impl AlcoveClient {
             Ok(self
                 .inner
                 .with_account(|a| a.accept_identity_change(&remote_account))?)
+        })
+    }
+
+    /// For a therapist: publishes the practice profile to every client
+    /// (and to each new one when they join). Returns its revision.
+    pub fn publish_practice_profile(&self, profile: PracticeProfile) -> Result<u64> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.publish_practice_profile(profile.into()))?)
+        })
+    }
+
+    /// The profile the therapist of `conversation_id` published, if any.
+    pub fn practice_profile(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<PracticeProfile>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.practice_profile(conversation(conversation_id)))?
+                .map(Into::into))
+        })
+    }
+
+    /// Whether the therapist of `conversation_id` is available now
+    /// (offline, from the profile); `None` without a profile.
+    pub fn availability(&self, conversation_id: ConversationId) -> Result<Option<Availability>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.availability(conversation(conversation_id)))?
+                .map(Into::into))
+        })
+    }
+
+    /// The texting policy to accept before texting in `conversation_id`;
+    /// `None` when there is nothing to accept.
+    pub fn consent_required(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<TextingPolicy>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.consent_required(conversation(conversation_id)))?
+                .map(|p| TextingPolicy {
+                    version: p.version,
+                    text: p.text,
+                }))
+        })
+    }
+
+    /// Accepts the policy the user read (`policy_version`); kept texts go
+    /// after the consent on the next sync.
+    pub fn accept_policy(
+        &self,
+        conversation_id: ConversationId,
+        policy_version: u32,
+    ) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.accept_policy(conversation(conversation_id), policy_version))?)
+        })
+    }
+
+    /// Who accepted which policy version in `conversation_id`, and when.
+    pub fn consents(&self, conversation_id: ConversationId) -> Result<Vec<Consent>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.consents(conversation(conversation_id)))?
+                .into_iter()
+                .map(|c| Consent {
+                    account: c.account,
+                    policy_version: c.policy_version,
+                    accepted_at: c.accepted_at,
+                })
+                .collect())
         })
     }
 

@@ -24,6 +24,10 @@ pub enum AlcoveError {
     /// The relay's keys for the card's therapist do not match the card.
     #[error("the relay's keys for this therapist do not match the invite card")]
     CardMismatch,
+    /// The practice's texting policy must be accepted first
+    /// (`accept_policy`); the text is kept and goes after the consent.
+    #[error("the texting policy (version {policy_version}) must be accepted first")]
+    ConsentRequired { policy_version: u32 },
     #[error("network: {reason}")]
     Network { reason: String },
     #[error("the relay refused this device's credentials")]
@@ -84,6 +88,7 @@ fn reason(e: &core::Error) -> &'static str {
         E::Internal(_) => "internal",
         E::InvalidCard { reason } => reason,
         E::CardMismatch => "card_mismatch",
+        E::ConsentRequired { .. } => "consent_required",
     }
 }
 
@@ -105,6 +110,7 @@ impl From<core::Error> for AlcoveError {
             E::ClientLocked => Self::ClientLocked,
             E::InvalidCard { .. } => Self::InvalidCard { reason },
             E::CardMismatch => Self::CardMismatch,
+            E::ConsentRequired { policy_version } => Self::ConsentRequired { policy_version },
             E::Relay { status, code } => Self::Relay { status, code },
             // Per-envelope sealed-sender refusals are counted as failed by
             // sync, never returned by a call; mapped for completeness.

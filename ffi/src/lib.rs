@@ -12,8 +12,9 @@ pub use client::AlcoveClient;
 pub use errors::AlcoveError;
 pub use events::{AlcoveEvent, AlcoveListener, ListenerHandle};
 pub use types::{
-    Conversation, ConversationId, Message, MessageStatus, Notification, NotificationPrivacy,
-    PushKind, SafetyNumber, SyncReport,
+    Availability, AwayPeriod, Consent, Conversation, ConversationId, Message, MessageKind,
+    MessageStatus, Notification, NotificationPrivacy, OfficeHours, PracticeProfile, PushKind,
+    SafetyNumber, SyncReport, TextingPolicy,
 };
 
 uniffi::setup_scaffolding!();

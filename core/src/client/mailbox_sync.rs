@@ -128,7 +128,11 @@ impl Client {
                 }
                 match o.result {
                     Ok(Received::Text(_)) => report.received += 1,
-                    Ok(Received::Receipt { .. } | Received::Introduction { .. })
+                    Ok(
+                        Received::Receipt { .. }
+                        | Received::Introduction { .. }
+                        | Received::Control,
+                    )
                     | Err(Error::DuplicateEnvelope) => {}
                     Err(e) => {
                         report.failed += 1;

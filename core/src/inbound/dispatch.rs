@@ -8,7 +8,7 @@
 use alcove_proto::content::{content::Body, receipt, Content, Introduction, Receipt, Text};
 use rusqlite::Connection;
 
-use crate::conversations::{ConversationId, MessageStatus};
+use crate::conversations::{ConversationId, MessageKind, MessageStatus};
 use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::{self, messages::NewMessage};
@@ -35,6 +35,7 @@ pub(crate) struct Dispatched {
 
 pub(crate) fn dispatch(
     tx: &Connection,
+    own_account: &str,
     from: Sender,
     content: Content,
     received_at: u64,
@@ -59,8 +60,17 @@ pub(crate) fn dispatch(
             received_at,
         ),
         Some(Body::Receipt(r)) => on_receipt(tx, from, r),
-        Some(Body::Introduction(i)) => on_introduction(tx, from, i, received_at),
-        Some(Body::PracticeProfile(_)) | Some(Body::Consent(_)) => Err(Error::UnknownContent),
+        Some(Body::Introduction(i)) => on_introduction(tx, own_account, from, i, received_at),
+        Some(Body::PracticeProfile(p)) => Ok(Dispatched {
+            events: crate::practice::on_profile(tx, &from, p, received_at)?,
+            notice: None,
+            received: Received::Control,
+        }),
+        Some(Body::Consent(c)) => Ok(Dispatched {
+            events: crate::practice::on_consent(tx, own_account, &from, c)?,
+            notice: None,
+            received: Received::Control,
+        }),
         None => Err(Error::UnknownContent),
     }
 }
@@ -85,6 +95,7 @@ fn on_text(
             sent_at,
             received_at,
             status: MessageStatus::Received,
+            kind: MessageKind::Text,
         },
     )?;
     Ok(Dispatched {
@@ -144,6 +155,7 @@ pub(crate) fn display_name(name: &str) -> Option<&str> {
 
 fn on_introduction(
     tx: &Connection,
+    own_account: &str,
     from: Sender,
     intro: Introduction,
     received_at: u64,
@@ -155,6 +167,15 @@ fn on_introduction(
     if conversation.display_name.is_none() {
         store::conversations::set_display_name(tx, conversation.id, name)?;
     }
+    // The new client gets our practice profile (and with it the policy to
+    // accept) in the same transaction.
+    crate::practice::profile::send_to_new_member(
+        tx,
+        own_account,
+        conversation.id,
+        &from.account,
+        received_at,
+    )?;
     Ok(Dispatched {
         events: vec![SyncEvent::ClientJoined {
             conversation: conversation.id,

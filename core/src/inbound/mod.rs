@@ -6,6 +6,8 @@
 mod dispatch;
 mod open;
 
+pub(crate) use open::Sender;
+
 use alcove_proto::wire::Envelope;
 
 use crate::account::Account;
@@ -38,6 +40,8 @@ pub enum Received {
     },
     /// A client introduced themselves (enrolled with our card).
     Introduction { conversation: ConversationId },
+    /// Practice bookkeeping (a profile, a consent): its events say what.
+    Control,
 }
 
 /// The result for one envelope of a page.
@@ -83,7 +87,7 @@ impl Account {
             let result = guard(|| {
                 let (from, plaintext) = open::open(&tx, &mut stores, &local, env, received_at)?;
                 let content = content::decode(&plaintext)?;
-                dispatch::dispatch(&tx, from, content, received_at)
+                dispatch::dispatch(&tx, local.account_id, from, content, received_at)
             });
             let changed = stores.identities.take_changed();
             let outcome = match result {

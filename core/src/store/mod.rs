@@ -11,6 +11,7 @@ pub(crate) mod leases;
 pub(crate) mod local_account;
 pub(crate) mod messages;
 pub(crate) mod outbox;
+pub(crate) mod practice;
 pub(crate) mod prekeys;
 pub(crate) mod settings;
 pub(crate) mod signal_keys;
