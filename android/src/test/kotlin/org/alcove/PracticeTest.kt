@@ -6,7 +6,6 @@ import java.time.ZonedDateTime
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.Assertions.assertEquals
-import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -58,7 +57,7 @@ class PracticeTest {
         val allDay = (1u..7u).map { OfficeHours(it, 0u, 1440u) }
         val (therapist, client) = pair("consent", profile(allDay))
         val toT = client.conversationWith(therapist.accountId())
-        val policy = assertNotNull(client.consentRequired(toT))!!
+        val policy = client.consentRequired(toT)!!
         assertEquals(1u, policy.version)
         val e = assertThrows(AlcoveException.ConsentRequired::class.java) {
             runBlocking { client.sendText(toT, "can we move thursday?") }
