@@ -3,6 +3,7 @@ fn main() -> std::io::Result<()> {
         "schemas/wire.proto",
         "schemas/content.proto",
         "schemas/relay.proto",
+        "schemas/card.proto",
     ];
     for s in schemas {
         println!("cargo:rerun-if-changed={s}");

@@ -92,7 +92,9 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     let invite_t =
         alcove_relay::create_role_invite(&relay_db, alcove_relay::Role::Therapist, None)?;
     let invite_c = alcove_relay::create_invite(&relay_db, None)?;
-    println!("practice   issued 2 one-time invites");
+    println!(
+        "practice   issued 2 one-time invites (therapist, and one the therapist hands a client)"
+    );
 
     let t = Instant::now();
     let therapist = Client::enroll(
@@ -102,24 +104,41 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         &invite_t,
     )
     .await?;
-    let client = Client::enroll(
+    // The therapist's phone turns the second invite into a card for the new
+    // client: relay, one-time token, the therapist's id and identity key,
+    // the relay's trust root, behind a checksum. Printed here; a QR code on
+    // the phone.
+    let card = therapist.invite_card(&invite_c, None)?;
+    println!("invite card (as text):\n  {}", card.encode());
+    println!("invite card (as QR):\n{}", card.qr_text()?);
+    // The client enrols from the card alone: no trust on first use (the
+    // therapist's served identity must match the card), under a pseudonym.
+    let client = Client::enroll_by_card(
         &dir.join("client.db"),
         &new_key_file(&dir.join("client.key"))?,
-        &url,
-        &invite_c,
+        &card.encode(),
+        "J.",
+        alcove_core::StorageLayout::Standard,
     )
     .await?;
     println!(
-        "enrolment  therapist and client registered by invite ({})",
+        "enrolment  therapist by admin invite, client by card ({})",
         ms(t.elapsed())
     );
-
-    // The invite card carries the therapist's identity key: the client pins
-    // it at enrolment instead of trusting on first use.
-    let therapist_key = therapist.with_account(|a| Ok(a.identity_key()))?;
-    client.with_account(|a| a.pin_identity(therapist.account_id(), &therapist_key))?;
-    let with_client = therapist.conversation_with(client.account_id())?;
-    therapist.with_account(|a| a.set_display_name(with_client, "J. (client)"))?;
+    let joined = therapist
+        .sync(Instant::now() + Duration::from_secs(5))
+        .await?;
+    let names = therapist.with_account(|a| a.conversations())?;
+    for e in &joined.events {
+        if let alcove_core::SyncEvent::ClientJoined { conversation } = e {
+            let name = names
+                .iter()
+                .find(|c| c.id == *conversation)
+                .and_then(|c| c.display_name.clone())
+                .unwrap_or_default();
+            println!("therapist  sees a new client join, shown as \"{name}\"");
+        }
+    }
     let with_therapist = client.conversation_with(therapist.account_id())?;
     client.with_account(|a| a.set_display_name(with_therapist, "Dr. Rivera"))?;
 

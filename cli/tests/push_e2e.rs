@@ -6,8 +6,6 @@
 //! and the text is there.
 
 mod common;
-#[path = "../../relay/tests/providers/mod.rs"]
-mod providers;
 
 use std::path::Path;
 use std::process::Command;
@@ -15,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alcove_core::proto::relay::{push_registration::Kind, PushRegistration};
+use alcove_testkit::push_providers::*;
 use common::{contains, soon, texts, EnrollOn, RelayProcess, ALCOVE_BIN as ALCOVE};
-use providers::*;
 
 /// Starts `alcove relay --config <dir>/relay.toml` (the file's [relay]
 /// section binds 127.0.0.1:0) and reads the address it listens on.

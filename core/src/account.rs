@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use libsignal_protocol::{DeviceId, IdentityKeyPair, ProtocolAddress};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::db::{self, Cipher, DbKey, StorageLayout};
 use crate::error::{Error, Result};
+use crate::store::local_account::{self, LocalAccount};
 
 use crate::time::now_ms;
 
@@ -106,19 +107,22 @@ impl Account {
         validate_account_id(account_id)?;
         crate::account::device_id(device_id)?;
         let conn = db::open_or_create(path, key, cipher, layout)?;
-        let exists: bool =
-            conn.query_row("SELECT count(*) > 0 FROM local_account", [], |r| r.get(0))?;
-        if exists {
+        if local_account::exists(&conn)? {
             return Err(Error::AccountExists);
         }
         let mut rng = rand::rng();
         let identity = IdentityKeyPair::generate(&mut rng);
         // Registration ids are 14-bit, as libsignal expects.
         let registration_id = rand::Rng::random_range(&mut rng, 1..16380u32);
-        conn.execute(
-            "INSERT INTO local_account (id, account_id, device_id, registration_id, identity_key_pair, created_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
-            params![account_id, device_id, registration_id, &identity.serialize()[..], now_ms()],
+        local_account::insert(
+            &conn,
+            &LocalAccount {
+                account_id: account_id.to_owned(),
+                device_id,
+                registration_id,
+                identity_key_pair: identity.serialize().to_vec(),
+            },
+            now_ms(),
         )?;
         tracing::info!(device = device_id, "account created");
         Ok(Self {
@@ -144,15 +148,14 @@ impl Account {
             return Err(Error::NoAccount);
         }
         let conn = db::open(path, key, cipher)?;
-        let row: Option<(String, u32, u32, Vec<u8>)> = conn
-            .query_row(
-                "SELECT account_id, device_id, registration_id, identity_key_pair FROM local_account WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let (account_id, device_id, registration_id, ikp) = row.ok_or(Error::NoAccount)?;
-        let identity = IdentityKeyPair::try_from(&ikp[..]).map_err(|_| Error::Corrupt)?;
+        let LocalAccount {
+            account_id,
+            device_id,
+            registration_id,
+            identity_key_pair,
+        } = local_account::get(&conn)?.ok_or(Error::NoAccount)?;
+        let identity =
+            IdentityKeyPair::try_from(&identity_key_pair[..]).map_err(|_| Error::Corrupt)?;
         Ok(Self {
             conn,
             cipher,

@@ -53,6 +53,26 @@ impl MessageStatus {
     }
 }
 
+/// What a message row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A text, sent or received.
+    Text = 0,
+    /// Written by this device into the conversation, never sent (the
+    /// out-of-hours notice with the practice's crisis resources).
+    Notice = 1,
+}
+
+impl MessageKind {
+    pub(crate) fn from_i64(v: i64) -> Self {
+        if v == 1 {
+            Self::Notice
+        } else {
+            Self::Text
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// Local row id (orders messages within a conversation).
@@ -68,6 +88,7 @@ pub struct Message {
     pub sent_at: u64,
     pub received_at: u64,
     pub status: MessageStatus,
+    pub kind: MessageKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -95,6 +95,19 @@ pub enum Error {
     /// Another process holds the sync lock on this database.
     #[error("another process is syncing this account")]
     Locked,
+    /// An invite card that cannot be used: not a card, another version, a
+    /// checksum that does not match (mistyped or truncated), malformed
+    /// fields, or expired. `reason` is a fixed code.
+    #[error("invalid invite card: {reason}")]
+    InvalidCard { reason: &'static str },
+    /// The relay served a bundle (or trust root) for the card's therapist
+    /// that does not match the card: enrolment stopped, nothing kept.
+    #[error("the relay's keys for this card's therapist do not match the card")]
+    CardMismatch,
+    /// The therapist's texting policy (`policy_version`) must be accepted
+    /// before texting; the text is kept and goes after the consent.
+    #[error("the practice's texting policy (version {policy_version}) must be accepted first")]
+    ConsentRequired { policy_version: u32 },
     /// The client is locked (its database closed, its key dropped):
     /// unlock with the key first.
     #[error("the client is locked; unlock with the key first")]

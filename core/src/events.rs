@@ -28,6 +28,19 @@ pub enum SyncEvent {
     /// `remote_account`'s identity key changed (seen on a message, a prekey
     /// bundle or when sending). Sending to it waits until the user accepts.
     IdentityChanged { remote_account: String },
+    /// A client who enrolled with our invite card introduced themselves:
+    /// `conversation` is new (or newly named) and holds the name they chose.
+    ClientJoined { conversation: ConversationId },
+    /// The therapist of `conversation` published a new practice profile
+    /// (office hours, policy, label): re-read it; a new policy version
+    /// asks for consent again.
+    PracticeProfileUpdated { conversation: ConversationId },
+    /// The client in `conversation` accepted texting policy
+    /// `policy_version`.
+    ConsentGiven {
+        conversation: ConversationId,
+        policy_version: u32,
+    },
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change

@@ -9,10 +9,11 @@
 //! across suspension: it simply expires (a few seconds), and a process that
 //! comes back after another took it gets `Error::Locked` on its next write.
 
-use rusqlite::{params, Transaction, TransactionBehavior};
+use rusqlite::{Transaction, TransactionBehavior};
 
 use crate::account::Account;
 use crate::error::{Error, Result};
+use crate::store;
 
 /// The lease covering sync and send.
 pub const RATCHET_LEASE: &str = "ratchet";
@@ -44,10 +45,7 @@ impl Account {
     /// Gives the lease up (end of sync, before suspension).
     pub fn release_lease(&self) -> Result<()> {
         if let Some(l) = &self.lease {
-            self.conn.execute(
-                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
-                params![RATCHET_LEASE, l.holder],
-            )?;
+            store::leases::release(&self.conn, RATCHET_LEASE, &l.holder)?;
         }
         Ok(())
     }
@@ -57,16 +55,7 @@ impl Account {
     pub(crate) fn ratchet_tx(&self) -> Result<Transaction<'_>> {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         if let Some(l) = &self.lease {
-            let now = self.now() as i64;
-            let taken = tx.execute(
-                "INSERT INTO leases (name, holder, expires_at, generation) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (name) DO UPDATE SET
-                   generation = leases.generation + (leases.holder != excluded.holder),
-                   holder = excluded.holder, expires_at = excluded.expires_at
-                 WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
-                params![RATCHET_LEASE, l.holder, now + l.ttl_ms as i64, now],
-            )?;
-            if taken == 0 {
+            if !store::leases::take(&tx, RATCHET_LEASE, &l.holder, self.now(), l.ttl_ms)? {
                 return Err(Error::Locked);
             }
         }

@@ -4,11 +4,11 @@
 //! GUID is fixed at compose time so the relay stores a retried send once.
 //! A conversation's message becomes one item per member.
 
-use alcove_proto::content::{content::Body, receipt, Receipt, Text};
+use alcove_proto::content::{content::Body, receipt, Introduction, Receipt, Text};
 use alcove_proto::relay::OutgoingMessage;
 
 use crate::account::Account;
-use crate::conversations::{ConversationId, MessageStatus};
+use crate::conversations::{ConversationId, MessageKind, MessageStatus};
 use crate::error::Result;
 use crate::outgoing::Sealing;
 use crate::store::{self, messages::NewMessage};
@@ -46,11 +46,19 @@ impl Account {
                 sent_at,
                 received_at: sent_at,
                 status: MessageStatus::Sending,
+                kind: MessageKind::Text,
             },
         )?
         .id;
         for member in &members {
             store::outbox::push(&tx, conversation, member, &plaintext, Some(row), sent_at)?;
+        }
+        // Outside the therapist's hours: the notice with the crisis
+        // resources, written here, in the same transaction.
+        if let [peer] = members.as_slice() {
+            if let Some(profile) = store::practice::profile(&tx, peer)? {
+                crate::practice::after_send(&tx, conversation, &profile, self.device_id, sent_at)?;
+            }
         }
         tx.commit()?;
         Ok(row)
@@ -131,6 +139,29 @@ impl Account {
         store::outbox::remove(&tx, item.id)?;
         if let Some(row) = item.message_row {
             store::messages::fail(&tx, row)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Account {
+    /// Queues our introduction (the name we chose to be shown as) for the
+    /// members of a conversation: what a client enrolled by card sends its
+    /// therapist first.
+    pub fn compose_introduction(
+        &mut self,
+        conversation: ConversationId,
+        display_name: &str,
+    ) -> Result<()> {
+        let name = crate::inbound::display_name(display_name)
+            .ok_or_else(|| crate::error::Error::InvalidArgument("display name".into()))?;
+        let (_, sent_at, plaintext) = self.new_content(Body::Introduction(Introduction {
+            display_name: name.to_owned(),
+        }))?;
+        let tx = self.conn.unchecked_transaction()?;
+        for member in store::conversations::members(&tx, conversation)? {
+            store::outbox::push(&tx, conversation, &member, &plaintext, None, sent_at)?;
         }
         tx.commit()?;
         Ok(())

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use crate::account::{address, Account};
 use crate::content;
-use crate::conversations::MessageStatus;
+use crate::conversations::{MessageKind, MessageStatus};
 use crate::drive::drive;
 use crate::error::{Error, Result};
 use crate::session::session_devices;
@@ -133,6 +133,7 @@ impl Account {
                         sent_at,
                         received_at: sent_at,
                         status: MessageStatus::Sending,
+                        kind: MessageKind::Text,
                     },
                 )?;
                 Some(stored.id)
@@ -152,17 +153,7 @@ impl Account {
     /// whoever we write to can answer sealed; it travels end-to-end
     /// encrypted only.
     pub(crate) fn new_content(&self, body: Body) -> Result<(Vec<u8>, u64, Vec<u8>)> {
-        let mut message_id = vec![0u8; 16];
-        rand::rng().fill_bytes(&mut message_id);
-        let sent_at = self.now();
-        let plaintext = content::encode(&Content {
-            version: CONTENT_VERSION,
-            sent_at,
-            message_id: message_id.clone(),
-            body: Some(body),
-            delivery_key: self.delivery_key()?.unwrap_or_default(),
-        });
-        Ok((message_id, sent_at, plaintext))
+        new_content_in(&self.conn, body, self.now())
     }
 
     /// Encrypts `plaintext` for every device of `remote_account` we hold a
@@ -243,4 +234,24 @@ impl Account {
         stores.sessions.flush()?;
         Ok(messages)
     }
+}
+
+/// A new content (fresh message id, our delivery key) made inside an open
+/// transaction: what the inbound dispatcher queues in answer to a content
+/// (the practice profile for a client who just joined).
+pub(crate) fn new_content_in(
+    conn: &Connection,
+    body: Body,
+    now: u64,
+) -> Result<(Vec<u8>, u64, Vec<u8>)> {
+    let mut message_id = vec![0u8; 16];
+    rand::rng().fill_bytes(&mut message_id);
+    let plaintext = content::encode(&Content {
+        version: CONTENT_VERSION,
+        sent_at: now,
+        message_id: message_id.clone(),
+        body: Some(body),
+        delivery_key: store::settings::get(conn, crate::sealed::DELIVERY_KEY)?.unwrap_or_default(),
+    });
+    Ok((message_id, now, plaintext))
 }

@@ -66,6 +66,11 @@ fn is_loopback(url: &Url) -> bool {
 impl RelayClient {
     /// `base` is the relay's URL. `https://` always; `http://` only to a
     /// loopback address (tests and the demo).
+    /// The relay's base URL, as configured.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
     pub fn new(base: &str) -> Result<Self> {
         let base = Url::parse(base).map_err(|_| Error::InvalidArgument("relay url".into()))?;
         match base.scheme() {

@@ -126,6 +126,26 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX members_by_account ON conversation_members (account_id, conversation_id);
      INSERT INTO conversation_members (conversation_id, account_id)
         SELECT id, direct_peer FROM conversations;",
+    // v6: the practice. Each therapist's published profile (ours too, under
+    // our own account id), the clients' consents to its texting policy
+    // (kept on both sides), and local notices in a conversation (kind 1:
+    // written by this device, never sent, e.g. the out-of-hours notice).
+    "CREATE TABLE practice_profiles (
+        account_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        profile BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+     );
+     CREATE TABLE consents (
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        account_id TEXT NOT NULL,
+        policy_version INTEGER NOT NULL,
+        policy_sha256 BLOB NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        device_id INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, account_id, policy_version)
+     );
+     ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

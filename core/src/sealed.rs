@@ -19,7 +19,7 @@ pub const DELIVERY_KEY_LEN: usize = 32;
 pub const CERT_REFRESH_MARGIN_MS: u64 = 60 * 60 * 1000;
 
 const TRUST_ROOT: &str = "sealed_trust_root";
-const DELIVERY_KEY: &str = "sealed_delivery_key";
+pub(crate) const DELIVERY_KEY: &str = "sealed_delivery_key";
 const SENDER_CERT: &str = "sealed_sender_certificate";
 
 impl Account {

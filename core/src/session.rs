@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::account::{address, Account};
 use crate::drive::drive;
 use crate::error::{Error, Result};
-use crate::store::signal_keys::Stores;
+use crate::store::{self, signal_keys::Stores};
 
 impl Account {
     /// Starts a PQXDH session with one device of `remote_account` from its
@@ -61,10 +61,7 @@ impl Account {
     pub fn drop_sessions(&mut self, remote_account: &str, devices: &[u32]) -> Result<()> {
         let tx = self.ratchet_tx()?;
         for d in devices {
-            tx.execute(
-                "DELETE FROM sessions WHERE address = ?1",
-                [format!("{remote_account}.{d}")],
-            )?;
+            store::signal_keys::delete_session(&tx, remote_account, *d)?;
         }
         tx.commit()?;
         Ok(())
@@ -72,19 +69,7 @@ impl Account {
 }
 
 pub(crate) fn session_devices(conn: &Connection, remote_account: &str) -> Result<Vec<u32>> {
-    let prefix = format!("{remote_account}.");
-    let mut stmt = conn.prepare_cached(
-        "SELECT address FROM sessions WHERE substr(address, 1, length(?1)) = ?1 ORDER BY address",
-    )?;
-    let rows = stmt.query_map([&prefix], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let a = row?;
-        if let Some(d) = a.strip_prefix(&prefix).and_then(|d| d.parse().ok()) {
-            out.push(d);
-        }
-    }
-    Ok(out)
+    store::signal_keys::session_devices(conn, remote_account)
 }
 
 fn bad_bundle(what: &str) -> Error {

@@ -12,12 +12,13 @@ use futures_util::FutureExt;
 use crate::errors::{panic_error, Result};
 use crate::events::{AlcoveListener, ListenerHandle, Listeners};
 use crate::types::{
-    Conversation, ConversationId, Message, NotificationPrivacy, PushKind, SafetyNumber, SyncReport,
+    Availability, Consent, Conversation, ConversationId, Message, NotificationPrivacy,
+    PracticeProfile, PushKind, SafetyNumber, SyncReport, TextingPolicy,
 };
 
 /// Runs `f`; a panic becomes `AlcoveError::Internal`, never an abort or a
 /// foreign exception.
-fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
 }
 
@@ -120,6 +121,42 @@ impl AlcoveClient {
             Ok(Self::wrap(client))
         })
         .await
+    }
+
+    /// Enrols a client from a therapist's invite card (scanned or pasted
+    /// text) under the name the client chose (a pseudonym is fine). The
+    /// therapist's identity comes from the card, never from first use:
+    /// `CardMismatch` when the relay disagrees with the card,
+    /// `InvalidCard` for a mistyped, truncated or expired card; nothing is
+    /// left on disk on failure.
+    #[uniffi::constructor(default(shared_container = false))]
+    pub async fn enroll_by_card(
+        db_path: String,
+        key: Vec<u8>,
+        card: String,
+        display_name: String,
+        shared_container: bool,
+    ) -> Result<Arc<Self>> {
+        guard_async(async {
+            let k = self::key(key)?;
+            let layout = if shared_container {
+                core::StorageLayout::SharedContainer
+            } else {
+                core::StorageLayout::Standard
+            };
+            let client =
+                core::Client::enroll_by_card(db_path.as_ref(), &k, &card, &display_name, layout)
+                    .await?;
+            Ok(Self::wrap(client))
+        })
+        .await
+    }
+
+    /// For a therapist: the invite card (text for a link or QR code) for a
+    /// one-time invite `token`, naming this account, its identity key, the
+    /// relay and its trust root. `expires_at`: ms since the epoch, if known.
+    pub fn invite_card(&self, token: String, expires_at: Option<u64>) -> Result<String> {
+        guard(|| Ok(self.inner.invite_card(&token, expires_at)?.encode()))
     }
 
     pub fn account_id(&self) -> String {
@@ -292,6 +329,87 @@ impl AlcoveClient {
             Ok(self
                 .inner
                 .with_account(|a| a.accept_identity_change(&remote_account))?)
+        })
+    }
+
+    /// For a therapist: publishes the practice profile to every client
+    /// (and to each new one when they join). Returns its revision.
+    pub fn publish_practice_profile(&self, profile: PracticeProfile) -> Result<u64> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.publish_practice_profile(profile.into()))?)
+        })
+    }
+
+    /// The profile the therapist of `conversation_id` published, if any.
+    pub fn practice_profile(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<PracticeProfile>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.practice_profile(conversation(conversation_id)))?
+                .map(Into::into))
+        })
+    }
+
+    /// Whether the therapist of `conversation_id` is available now
+    /// (offline, from the profile); `None` without a profile.
+    pub fn availability(&self, conversation_id: ConversationId) -> Result<Option<Availability>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.availability(conversation(conversation_id)))?
+                .map(Into::into))
+        })
+    }
+
+    /// The texting policy to accept before texting in `conversation_id`;
+    /// `None` when there is nothing to accept.
+    pub fn consent_required(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<TextingPolicy>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.consent_required(conversation(conversation_id)))?
+                .map(|p| TextingPolicy {
+                    version: p.version,
+                    text: p.text,
+                }))
+        })
+    }
+
+    /// Accepts the policy the user read (`policy_version`); kept texts go
+    /// after the consent on the next sync.
+    pub fn accept_policy(
+        &self,
+        conversation_id: ConversationId,
+        policy_version: u32,
+    ) -> Result<()> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.accept_policy(conversation(conversation_id), policy_version))?)
+        })
+    }
+
+    /// Who accepted which policy version in `conversation_id`, and when.
+    pub fn consents(&self, conversation_id: ConversationId) -> Result<Vec<Consent>> {
+        guard(|| {
+            Ok(self
+                .inner
+                .with_account(|a| a.consents(conversation(conversation_id)))?
+                .into_iter()
+                .map(|c| Consent {
+                    account: c.account,
+                    policy_version: c.policy_version,
+                    accepted_at: c.accepted_at,
+                })
+                .collect())
         })
     }
 

@@ -17,6 +17,17 @@ pub enum AlcoveError {
     NoAccount,
     #[error("the client is locked; unlock with the key first")]
     ClientLocked,
+    /// Not a usable invite card: `reason` is a fixed code (`not_a_card`,
+    /// `checksum_mismatch` for a mistyped or truncated card, `expired`, ...).
+    #[error("invalid invite card: {reason}")]
+    InvalidCard { reason: String },
+    /// The relay's keys for the card's therapist do not match the card.
+    #[error("the relay's keys for this therapist do not match the invite card")]
+    CardMismatch,
+    /// The practice's texting policy must be accepted first
+    /// (`accept_policy`); the text is kept and goes after the consent.
+    #[error("the texting policy (version {policy_version}) must be accepted first")]
+    ConsentRequired { policy_version: u32 },
     #[error("network: {reason}")]
     Network { reason: String },
     #[error("the relay refused this device's credentials")]
@@ -75,6 +86,9 @@ fn reason(e: &core::Error) -> &'static str {
         E::Relay { .. } => "relay",
         E::InvalidArgument(_) => "invalid_argument",
         E::Internal(_) => "internal",
+        E::InvalidCard { reason } => reason,
+        E::CardMismatch => "card_mismatch",
+        E::ConsentRequired { .. } => "consent_required",
     }
 }
 
@@ -94,6 +108,9 @@ impl From<core::Error> for AlcoveError {
             E::NoSession { account_id, .. } => Self::NoSession { account_id },
             E::Locked | E::MailboxBusy => Self::Busy,
             E::ClientLocked => Self::ClientLocked,
+            E::InvalidCard { .. } => Self::InvalidCard { reason },
+            E::CardMismatch => Self::CardMismatch,
+            E::ConsentRequired { policy_version } => Self::ConsentRequired { policy_version },
             E::Relay { status, code } => Self::Relay { status, code },
             // Per-envelope sealed-sender refusals are counted as failed by
             // sync, never returned by a call; mapped for completeness.

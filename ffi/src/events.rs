@@ -31,6 +31,16 @@ pub enum AlcoveEvent {
     /// The identity key of `remote_account` changed: show the new safety
     /// number; sending waits for `accept_identity_change`.
     IdentityChanged { remote_account: String },
+    /// A client who enrolled with our invite card introduced themselves:
+    /// read the name they chose from `conversations()`.
+    ClientJoined { conversation_id: ConversationId },
+    /// The therapist published a new practice profile (hours, policy).
+    PracticeProfileUpdated { conversation_id: ConversationId },
+    /// The client in `conversation_id` accepted policy `policy_version`.
+    ConsentGiven {
+        conversation_id: ConversationId,
+        policy_version: u32,
+    },
 }
 
 impl From<core::SyncEvent> for AlcoveEvent {
@@ -54,6 +64,19 @@ impl From<core::SyncEvent> for AlcoveEvent {
                 updated,
             },
             E::IdentityChanged { remote_account } => Self::IdentityChanged { remote_account },
+            E::ClientJoined { conversation } => Self::ClientJoined {
+                conversation_id: conversation.get(),
+            },
+            E::PracticeProfileUpdated { conversation } => Self::PracticeProfileUpdated {
+                conversation_id: conversation.get(),
+            },
+            E::ConsentGiven {
+                conversation,
+                policy_version,
+            } => Self::ConsentGiven {
+                conversation_id: conversation.get(),
+                policy_version,
+            },
         }
     }
 }

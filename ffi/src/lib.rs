@@ -12,8 +12,9 @@ pub use client::AlcoveClient;
 pub use errors::AlcoveError;
 pub use events::{AlcoveEvent, AlcoveListener, ListenerHandle};
 pub use types::{
-    Conversation, ConversationId, Message, MessageStatus, Notification, NotificationPrivacy,
-    PushKind, SafetyNumber, SyncReport,
+    Availability, AwayPeriod, Consent, Conversation, ConversationId, Message, MessageKind,
+    MessageStatus, Notification, NotificationPrivacy, OfficeHours, PracticeProfile, PushKind,
+    SafetyNumber, SyncReport, TextingPolicy,
 };
 
 uniffi::setup_scaffolding!();
@@ -23,6 +24,41 @@ uniffi::setup_scaffolding!();
 #[uniffi::export]
 pub fn generate_database_key() -> Vec<u8> {
     alcove_core::random_bytes(32)
+}
+
+/// What a card says, checked (version, checksum, fields, expiry), for the
+/// app to show before enrolling. Opaque ids only.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InviteCardInfo {
+    pub relay_url: String,
+    pub therapist_account: String,
+    pub expires_at: Option<u64>,
+}
+
+/// Checks an invite card's text without enrolling: `InvalidCard` with a
+/// fixed reason for a mistyped, truncated, foreign or expired card.
+#[uniffi::export]
+pub fn check_invite_card(card: String) -> Result<InviteCardInfo, AlcoveError> {
+    client::guard(|| {
+        let c = alcove_core::InviteCard::parse(&card)?;
+        c.check_not_expired(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        )?;
+        Ok(InviteCardInfo {
+            relay_url: c.relay_url,
+            therapist_account: c.therapist_account,
+            expires_at: c.expires_at,
+        })
+    })
+}
+
+/// An invite card as a QR code (an SVG document) for the app to show.
+#[uniffi::export]
+pub fn invite_card_qr_svg(card: String) -> Result<String, AlcoveError> {
+    client::guard(|| Ok(alcove_core::InviteCard::parse(&card)?.qr_svg()?))
 }
 
 /// What a notification shows when content is hidden: the default, and

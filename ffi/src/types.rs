@@ -87,6 +87,7 @@ pub struct Message {
     pub body: String,
     pub sent_at: u64,
     pub status: MessageStatus,
+    pub kind: MessageKind,
 }
 
 impl From<core::Message> for Message {
@@ -99,6 +100,10 @@ impl From<core::Message> for Message {
             body: m.body,
             sent_at: m.sent_at,
             status: m.status.into(),
+            kind: match m.kind {
+                core::MessageKind::Text => MessageKind::Text,
+                core::MessageKind::Notice => MessageKind::Notice,
+            },
         }
     }
 }
@@ -166,4 +171,161 @@ mod tests {
             ]
         );
     }
+}
+
+/// Open on `weekday` (1 = Monday .. 7 = Sunday) from `start_minute` to
+/// `end_minute` after local midnight, in the profile's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OfficeHours {
+    pub weekday: u32,
+    pub start_minute: u32,
+    pub end_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AwayPeriod {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub covering_contact: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TextingPolicy {
+    pub version: u32,
+    pub text: String,
+}
+
+/// What a therapist publishes, end to end, to their clients.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PracticeProfile {
+    pub display_name: String,
+    pub practice_name: String,
+    /// IANA time zone of the office hours ("America/New_York").
+    pub time_zone: String,
+    pub hours: Vec<OfficeHours>,
+    pub away: Vec<AwayPeriod>,
+    pub response_time_hours: u32,
+    pub crisis_resources: String,
+    pub policy: Option<TextingPolicy>,
+    /// What a client's phone shows at the Pseudonym notification level.
+    pub notification_label: String,
+}
+
+impl From<PracticeProfile> for core::practice::PracticeProfile {
+    fn from(p: PracticeProfile) -> Self {
+        Self {
+            revision: 0,
+            display_name: p.display_name,
+            practice_name: p.practice_name,
+            time_zone: p.time_zone,
+            hours: p
+                .hours
+                .into_iter()
+                .map(|h| core::practice::OfficeHours {
+                    weekday: h.weekday,
+                    start_minute: h.start_minute,
+                    end_minute: h.end_minute,
+                })
+                .collect(),
+            away: p
+                .away
+                .into_iter()
+                .map(|a| core::practice::AwayPeriod {
+                    start_ms: a.start_ms,
+                    end_ms: a.end_ms,
+                    covering_contact: a.covering_contact.unwrap_or_default(),
+                })
+                .collect(),
+            response_time_hours: p.response_time_hours,
+            crisis_resources: p.crisis_resources,
+            policy: p.policy.map(|x| core::practice::TextingPolicy {
+                version: x.version,
+                text: x.text,
+            }),
+            notification_label: p.notification_label,
+        }
+    }
+}
+
+impl From<core::practice::PracticeProfile> for PracticeProfile {
+    fn from(p: core::practice::PracticeProfile) -> Self {
+        Self {
+            display_name: p.display_name,
+            practice_name: p.practice_name,
+            time_zone: p.time_zone,
+            hours: p
+                .hours
+                .into_iter()
+                .map(|h| OfficeHours {
+                    weekday: h.weekday,
+                    start_minute: h.start_minute,
+                    end_minute: h.end_minute,
+                })
+                .collect(),
+            away: p
+                .away
+                .into_iter()
+                .map(|a| AwayPeriod {
+                    start_ms: a.start_ms,
+                    end_ms: a.end_ms,
+                    covering_contact: (!a.covering_contact.is_empty())
+                        .then_some(a.covering_contact),
+                })
+                .collect(),
+            response_time_hours: p.response_time_hours,
+            crisis_resources: p.crisis_resources,
+            policy: p.policy.map(|x| TextingPolicy {
+                version: x.version,
+                text: x.text,
+            }),
+            notification_label: p.notification_label,
+        }
+    }
+}
+
+/// Whether the therapist is available now, decided offline from the
+/// published profile.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum Availability {
+    Open,
+    Closed {
+        next_open_ms: Option<u64>,
+    },
+    Away {
+        until_ms: u64,
+        covering_contact: Option<String>,
+    },
+}
+
+impl From<core::practice::hours::Availability> for Availability {
+    fn from(a: core::practice::hours::Availability) -> Self {
+        use core::practice::hours::Availability as A;
+        match a {
+            A::Open => Self::Open,
+            A::Closed { next_open_ms } => Self::Closed { next_open_ms },
+            A::Away {
+                until_ms,
+                covering_contact,
+            } => Self::Away {
+                until_ms,
+                covering_contact,
+            },
+        }
+    }
+}
+
+/// One recorded acceptance of a texting policy.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Consent {
+    pub account: String,
+    pub policy_version: u32,
+    pub accepted_at: u64,
+}
+
+/// Whether a message is a text or a notice this device wrote into the
+/// conversation (the out-of-hours notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MessageKind {
+    Text,
+    Notice,
 }

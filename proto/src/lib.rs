@@ -15,6 +15,11 @@ pub mod content {
     pub const CONTENT_VERSION: u32 = 1;
 }
 
+/// The invite card a therapist's device makes for a new client.
+pub mod card {
+    include!(concat!(env!("OUT_DIR"), "/alcove.card.rs"));
+}
+
 /// Request and response bodies of the relay's HTTP API.
 pub mod relay {
     include!(concat!(env!("OUT_DIR"), "/alcove.relay.rs"));

@@ -697,23 +697,8 @@ async fn restart_keeps_queued_mail_and_db_holds_no_secrets() {
 
 #[tokio::test]
 async fn unified_push_wakes_offline_devices_with_identical_bodies() {
-    use tokio::sync::mpsc;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let status = Arc::new(AtomicU64::new(201));
-    let st = Arc::clone(&status);
-    let app = axum::Router::new().route(
-        "/up",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let (tx, st) = (tx.clone(), Arc::clone(&st));
-            async move {
-                let _ = tx.send(body.to_vec());
-                axum::http::StatusCode::from_u16(st.load(Ordering::SeqCst) as u16).unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/up", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut up = alcove_testkit::unified_push::PushEndpoint::start().await;
+    let endpoint = up.url.clone();
 
     let f = fixture().await;
     let a = f.register(5).await;
@@ -751,27 +736,27 @@ async fn unified_push_wakes_offline_devices_with_identical_bodies() {
     );
 
     f.send(&a, &b, &rnd(16), &[(1, 77)]).await;
-    let first = next(&mut rx, 3).await.expect("wake");
+    let first = up.next(Duration::from_secs(3)).await.expect("wake");
     // A burst from another sender: coalesced into one trailing wake.
     tokio::time::sleep(Duration::from_millis(400)).await;
     for _ in 0..5 {
         f.send(&c, &b, &rnd(16), &[(1, 77)]).await;
     }
-    let second = next(&mut rx, 3).await.expect("wake");
+    let second = up.next(Duration::from_secs(3)).await.expect("wake");
     assert_eq!(first, second, "byte-identical across senders and messages");
     assert_eq!(first, alcove_relay::WAKE_BODY);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut extra = 0;
-    while rx.try_recv().is_ok() {
-        extra += 1;
-    }
+    let extra = up.drain();
     assert!(extra <= 1, "burst of 5 coalesced (extra wakes: {extra})");
 
     // While the device holds the reader lease (it is syncing) no wake.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(f.fetch(&b, 1).await.0, 200);
     f.send(&a, &b, &rnd(16), &[(1, 77)]).await;
-    assert!(next(&mut rx, 3).await.is_none(), "no push during sync");
+    assert!(
+        up.next(Duration::from_secs(3)).await.is_none(),
+        "no push during sync"
+    );
 
     // 404 from the endpoint drops it.
     f.call(
@@ -781,27 +766,17 @@ async fn unified_push_wakes_offline_devices_with_identical_bodies() {
         None,
     )
     .await; // mail left: wakes once
-    status.store(404, Ordering::SeqCst);
-    let _ = next(&mut rx, 3).await;
+    up.answer_with(404);
+    let _ = up.next(Duration::from_secs(3)).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     f.send(&a, &b, &rnd(16), &[(1, 77)]).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    while rx.try_recv().is_ok() {}
+    up.drain();
     f.send(&a, &b, &rnd(16), &[(1, 77)]).await;
     assert!(
-        next(&mut rx, 3).await.is_none(),
+        up.next(Duration::from_secs(3)).await.is_none(),
         "dropped endpoint is not called again"
     );
-}
-
-async fn next(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-    secs: u64,
-) -> Option<Vec<u8>> {
-    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
-        .await
-        .ok()
-        .flatten()
 }
 
 #[tokio::test]

@@ -4,8 +4,6 @@
 //! different messages, senders and conversations are byte-identical per
 //! provider and carry no account id.
 
-mod providers;
-
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +14,8 @@ use alcove_proto::relay::*;
 use alcove_proto::wire::envelope;
 use alcove_proto::Message;
 use alcove_relay::*;
+use alcove_testkit::push_providers::*;
 use axum::http::Version;
-use providers::*;
 use support::rnd;
 
 fn fast_retry() -> RetryPolicy {
@@ -219,7 +217,7 @@ async fn apns_gone_tokens_are_dropped_and_busy_answers_retried() {
 
 struct Fcm {
     stub: Stub,
-    auth: Arc<providers::FcmAuth>,
+    auth: Arc<FcmAuth>,
     gateway: PushGateway,
     now: Arc<AtomicU64>,
     _dir: tempfile::TempDir,

@@ -1,5 +1,7 @@
 //! A local UnifiedPush endpoint on 127.0.0.1 that records every wake-up.
 
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alcove_proto::relay::{push_registration, PushRegistration};
@@ -11,18 +13,22 @@ pub struct PushEndpoint {
     pub url: String,
     pub rx: mpsc::UnboundedReceiver<Vec<u8>>,
     task: tokio::task::JoinHandle<()>,
+    status: Arc<AtomicU16>,
 }
 
 impl PushEndpoint {
     pub async fn start() -> PushEndpoint {
         let (tx, rx) = mpsc::unbounded_channel();
+        let status = Arc::new(AtomicU16::new(201));
+        let answer = Arc::clone(&status);
         let app = axum::Router::new().route(
             "/up/{token}",
             axum::routing::post(move |body: axum::body::Bytes| {
-                let tx = tx.clone();
+                let (tx, answer) = (tx.clone(), Arc::clone(&answer));
                 async move {
                     let _ = tx.send(body.to_vec());
-                    axum::http::StatusCode::CREATED
+                    axum::http::StatusCode::from_u16(answer.load(Ordering::SeqCst))
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
                 }
             }),
         );
@@ -35,7 +41,23 @@ impl PushEndpoint {
             url: format!("http://{addr}/up/device-token"),
             rx,
             task,
+            status,
         }
+    }
+
+    /// The status every later wake is answered with (201 until set): 404
+    /// or 410 tell the relay the endpoint is gone, 5xx to retry.
+    pub fn answer_with(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Forgets the wakes received so far; returns how many there were.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while self.rx.try_recv().is_ok() {
+            n += 1;
+        }
+        n
     }
 
     /// This endpoint as a relay push registration.

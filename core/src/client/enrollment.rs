@@ -9,7 +9,9 @@ use rand::RngCore;
 use super::{random_hex, Client};
 use crate::account::Account;
 use crate::db::{DbKey, StorageLayout};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::invite_card::InviteCard;
 use crate::relay_client::{Credentials, RelayClient};
 
 fn remove_db_files(path: &Path) {
@@ -87,5 +89,87 @@ impl Client {
                 Err(e)
             }
         }
+    }
+}
+
+impl Client {
+    /// Enrols a client from a therapist's invite card (its text, as
+    /// scanned or pasted), with the name the client chose to be shown as
+    /// (a pseudonym is fine). No trust on first use: the card's therapist
+    /// identity is pinned, the relay's trust root and the therapist's
+    /// served bundle must match the card (`CardMismatch` otherwise), and
+    /// on any failure nothing is left on disk. The conversation with the
+    /// therapist exists when this returns, and the client's introduction
+    /// is queued (sent now if the relay can be reached).
+    pub async fn enroll_by_card(
+        path: &Path,
+        key: &DbKey,
+        card: &str,
+        display_name: &str,
+        layout: StorageLayout,
+    ) -> Result<Client> {
+        let card = InviteCard::parse(card)?;
+        card.check_not_expired(crate::time::now_ms())?;
+        crate::inbound::display_name(display_name)
+            .ok_or_else(|| Error::InvalidArgument("display name".into()))?;
+        let client = Self::enroll_with(path, key, &card.relay_url, &card.token, layout).await?;
+        match client.adopt_card(&card, display_name).await {
+            Ok(()) => Ok(client),
+            Err(e) => {
+                drop(client);
+                remove_db_files(path);
+                Err(e)
+            }
+        }
+    }
+
+    async fn adopt_card(&self, card: &InviteCard, display_name: &str) -> Result<()> {
+        if !card.trust_root.is_empty() {
+            let pinned = self.with_account(|a| a.trust_root())?;
+            if pinned.as_deref() != Some(&card.trust_root[..]) {
+                return Err(Error::CardMismatch);
+            }
+        }
+        let therapist = &card.therapist_account;
+        self.with_account(|a| a.pin_identity(therapist, &card.therapist_identity_key))?;
+        let conversation = self.conversation_with(therapist)?;
+        match self
+            .fetch_sessions(therapist, None, Deadline::unbounded())
+            .await
+        {
+            Ok(()) => {}
+            // The relay served another identity for the card's therapist,
+            // or has no such account: the card and the relay disagree.
+            Err(Error::IdentityChanged { .. }) | Err(Error::Relay { status: 404, .. }) => {
+                return Err(Error::CardMismatch)
+            }
+            Err(e) => return Err(e),
+        }
+        self.with_account(|a| a.compose_introduction(conversation, display_name))?;
+        if let Err(e) = self.flush_outbox(None).await {
+            // Queued: the next sync sends it.
+            tracing::debug!(error = %e, "introduction waits in the outbox");
+        }
+        Ok(())
+    }
+
+    /// The invite card for a one-time `token` (from the relay's invite
+    /// endpoint or the practice admin), naming this account as the
+    /// therapist: the relay URL, our identity key and the pinned trust
+    /// root come from here, so the card cannot disagree with us.
+    pub fn invite_card(&self, token: &str, expires_at: Option<u64>) -> Result<InviteCard> {
+        let (identity_key, trust_root) =
+            self.with_account(|a| Ok((a.identity_key(), a.trust_root()?.unwrap_or_default())))?;
+        let card = InviteCard {
+            relay_url: self.relay.base_url().trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            therapist_account: self.account_id.clone(),
+            therapist_identity_key: identity_key,
+            trust_root,
+            tls_certificate_sha256: None,
+            expires_at,
+        };
+        // Whatever we make must parse: the same checks a client runs.
+        InviteCard::parse(&card.encode())
     }
 }

@@ -128,7 +128,12 @@ impl Client {
                 }
                 match o.result {
                     Ok(Received::Text(_)) => report.received += 1,
-                    Ok(Received::Receipt { .. }) | Err(Error::DuplicateEnvelope) => {}
+                    Ok(
+                        Received::Receipt { .. }
+                        | Received::Introduction { .. }
+                        | Received::Control,
+                    )
+                    | Err(Error::DuplicateEnvelope) => {}
                     Err(e) => {
                         report.failed += 1;
                         tracing::warn!(error = %e, "envelope dropped");

@@ -3,7 +3,7 @@
 //! queued (and behind them that recipient's later items) while other
 //! recipients' items go; a changed device list is re-encrypted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use alcove_proto::relay::SendRequest;
@@ -34,6 +34,12 @@ impl Client {
     /// kept for `take_events`).
     pub async fn send_text(&self, conversation: ConversationId, text: &str) -> Result<SendReport> {
         let row = self.with_account(|a| a.compose_text(conversation, text))?;
+        // Kept, and held until the practice's texting policy is accepted.
+        if let Some(policy) = self.with_account(|a| a.consent_required(conversation))? {
+            return Err(Error::ConsentRequired {
+                policy_version: policy.version,
+            });
+        }
         let mut events = Vec::new();
         let flushed = self.flush_outbox_reporting(None, &mut events).await;
         let _ = self.with_account(|a| a.release_lease());
@@ -119,13 +125,26 @@ impl Client {
         skip: &HashSet<i64>,
     ) -> Result<Option<OutboxItem>> {
         self.with_account(|account| {
-            if blocked.is_empty() {
-                return account.outbox_next();
+            // A conversation whose texting policy waits for consent holds
+            // its items (asked once per conversation per pass).
+            let mut held: HashMap<ConversationId, bool> = HashMap::new();
+            for item in account.outbox_items(200)? {
+                if blocked.contains(&item.recipient) || skip.contains(&item.id) {
+                    continue;
+                }
+                let waits = match held.get(&item.conversation) {
+                    Some(w) => *w,
+                    None => {
+                        let w = account.consent_required(item.conversation)?.is_some();
+                        held.insert(item.conversation, w);
+                        w
+                    }
+                };
+                if !waits {
+                    return Ok(Some(item));
+                }
             }
-            Ok(account
-                .outbox_items(200)?
-                .into_iter()
-                .find(|i| !blocked.contains(&i.recipient) && !skip.contains(&i.id)))
+            Ok(None)
         })
     }
 
@@ -204,7 +223,7 @@ impl Client {
     }
 
     /// Fetches prekey bundles and starts sessions (all devices, or `only`).
-    async fn fetch_sessions(
+    pub(super) async fn fetch_sessions(
         &self,
         remote_account: &str,
         only: Option<&[u32]>,

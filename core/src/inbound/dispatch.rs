@@ -5,10 +5,10 @@
 //! database again after commit. A new content kind is one arm here and
 //! one `on_…` function.
 
-use alcove_proto::content::{content::Body, receipt, Content, Receipt, Text};
+use alcove_proto::content::{content::Body, receipt, Content, Introduction, Receipt, Text};
 use rusqlite::Connection;
 
-use crate::conversations::{ConversationId, MessageStatus};
+use crate::conversations::{ConversationId, MessageKind, MessageStatus};
 use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::{self, messages::NewMessage};
@@ -35,6 +35,7 @@ pub(crate) struct Dispatched {
 
 pub(crate) fn dispatch(
     tx: &Connection,
+    own_account: &str,
     from: Sender,
     content: Content,
     received_at: u64,
@@ -59,6 +60,17 @@ pub(crate) fn dispatch(
             received_at,
         ),
         Some(Body::Receipt(r)) => on_receipt(tx, from, r),
+        Some(Body::Introduction(i)) => on_introduction(tx, own_account, from, i, received_at),
+        Some(Body::PracticeProfile(p)) => Ok(Dispatched {
+            events: crate::practice::on_profile(tx, &from, p, received_at)?,
+            notice: None,
+            received: Received::Control,
+        }),
+        Some(Body::Consent(c)) => Ok(Dispatched {
+            events: crate::practice::on_consent(tx, own_account, &from, c)?,
+            notice: None,
+            received: Received::Control,
+        }),
         None => Err(Error::UnknownContent),
     }
 }
@@ -83,6 +95,7 @@ fn on_text(
             sent_at,
             received_at,
             status: MessageStatus::Received,
+            kind: MessageKind::Text,
         },
     )?;
     Ok(Dispatched {
@@ -125,6 +138,51 @@ fn on_receipt(tx: &Connection, from: Sender, r: Receipt) -> Result<Dispatched> {
             updated,
             conversation,
             sender: from.account,
+        },
+    })
+}
+
+/// Longest display name a client may choose, in bytes.
+pub(crate) const MAX_DISPLAY_NAME: usize = 64;
+
+/// A display name as chosen: trimmed, 1..=64 bytes, no control characters.
+pub(crate) fn display_name(name: &str) -> Option<&str> {
+    let name = name.trim();
+    let ok =
+        !name.is_empty() && name.len() <= MAX_DISPLAY_NAME && !name.chars().any(char::is_control);
+    ok.then_some(name)
+}
+
+fn on_introduction(
+    tx: &Connection,
+    own_account: &str,
+    from: Sender,
+    intro: Introduction,
+    received_at: u64,
+) -> Result<Dispatched> {
+    let name =
+        display_name(&intro.display_name).ok_or(Error::Malformed("introduction display name"))?;
+    let conversation = store::conversations::direct(tx, &from.account, received_at)?;
+    // A name the therapist already gave this conversation stays theirs.
+    if conversation.display_name.is_none() {
+        store::conversations::set_display_name(tx, conversation.id, name)?;
+    }
+    // The new client gets our practice profile (and with it the policy to
+    // accept) in the same transaction.
+    crate::practice::profile::send_to_new_member(
+        tx,
+        own_account,
+        conversation.id,
+        &from.account,
+        received_at,
+    )?;
+    Ok(Dispatched {
+        events: vec![SyncEvent::ClientJoined {
+            conversation: conversation.id,
+        }],
+        notice: None,
+        received: Received::Introduction {
+            conversation: conversation.id,
         },
     })
 }

@@ -6,6 +6,8 @@
 mod dispatch;
 mod open;
 
+pub(crate) use open::Sender;
+
 use alcove_proto::wire::Envelope;
 
 use crate::account::Account;
@@ -16,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::signal_keys::Stores;
 
-pub(crate) use dispatch::Notice;
+pub(crate) use dispatch::{display_name, Notice};
 
 /// Largest envelope ciphertext the core will try to parse.
 pub const MAX_CIPHERTEXT_LEN: usize = 96 * 1024;
@@ -36,6 +38,10 @@ pub enum Received {
         conversation: Option<ConversationId>,
         sender: String,
     },
+    /// A client introduced themselves (enrolled with our card).
+    Introduction { conversation: ConversationId },
+    /// Practice bookkeeping (a profile, a consent): its events say what.
+    Control,
 }
 
 /// The result for one envelope of a page.
@@ -81,7 +87,7 @@ impl Account {
             let result = guard(|| {
                 let (from, plaintext) = open::open(&tx, &mut stores, &local, env, received_at)?;
                 let content = content::decode(&plaintext)?;
-                dispatch::dispatch(&tx, from, content, received_at)
+                dispatch::dispatch(&tx, local.account_id, from, content, received_at)
             });
             let changed = stores.identities.take_changed();
             let outcome = match result {

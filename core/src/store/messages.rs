@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::conversations::{ConversationId, Message, MessageStatus};
+use crate::conversations::{ConversationId, Message, MessageKind, MessageStatus};
 use crate::error::{Error, Result};
 
 /// A message about to be stored.
@@ -16,6 +16,7 @@ pub(crate) struct NewMessage<'a> {
     pub(crate) sent_at: u64,
     pub(crate) received_at: u64,
     pub(crate) status: MessageStatus,
+    pub(crate) kind: MessageKind,
 }
 
 /// Stores a message; `DuplicateMessage` when the conversation already
@@ -23,8 +24,8 @@ pub(crate) struct NewMessage<'a> {
 pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Message> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO messages (conversation_id, sender_account, message_id, outgoing, sender_device, body, sent_at, received_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            "INSERT INTO messages (conversation_id, sender_account, message_id, outgoing, sender_device, body, sent_at, received_at, status, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             m.conversation.get(),
@@ -35,7 +36,8 @@ pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Message> {
             m.body,
             m.sent_at as i64,
             m.received_at as i64,
-            m.status as i64
+            m.status as i64,
+            m.kind as i64
         ])?;
     if n == 0 {
         return Err(Error::DuplicateMessage);
@@ -51,10 +53,11 @@ pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<Message> {
         sent_at: m.sent_at,
         received_at: m.received_at,
         status: m.status,
+        kind: m.kind,
     })
 }
 
-const COLUMNS: &str = "id, conversation_id, sender_account, message_id, outgoing, sender_device, body, sent_at, received_at, status";
+const COLUMNS: &str = "id, conversation_id, sender_account, message_id, outgoing, sender_device, body, sent_at, received_at, status, kind";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -68,6 +71,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         sent_at: r.get::<_, i64>(7)? as u64,
         received_at: r.get::<_, i64>(8)? as u64,
         status: MessageStatus::from_i64(r.get(9)?),
+        kind: MessageKind::from_i64(r.get(10)?),
     })
 }
 

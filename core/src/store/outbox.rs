@@ -71,3 +71,28 @@ pub(crate) fn remove(conn: &Connection, id: i64) -> Result<()> {
         .execute([id])?;
     Ok(())
 }
+
+/// The id the next queued item will get (ids only grow).
+pub(crate) fn next_id(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM outbox", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Moves a conversation's items queued before `id` behind everything
+/// queued since, keeping their order and GUIDs.
+pub(crate) fn move_behind(conn: &Connection, conversation: ConversationId, id: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO outbox (conversation_id, recipient, guid, content, message_row, created_at)
+         SELECT conversation_id, recipient, guid, content, message_row, created_at
+         FROM outbox WHERE conversation_id = ?1 AND id < ?2 ORDER BY id",
+        params![conversation.get(), id],
+    )?;
+    conn.execute(
+        "DELETE FROM outbox WHERE conversation_id = ?1 AND id < ?2",
+        params![conversation.get(), id],
+    )?;
+    Ok(())
+}

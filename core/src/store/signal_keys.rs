@@ -396,6 +396,34 @@ impl SenderKeyStore for SenderKeys<'_> {
     }
 }
 
+/// Forgets the session with one device of `remote_account`.
+pub(crate) fn delete_session(
+    conn: &Connection,
+    remote_account: &str,
+    device: u32,
+) -> crate::Result<()> {
+    conn.prepare_cached("DELETE FROM sessions WHERE address = ?1")?
+        .execute([format!("{remote_account}.{device}")])?;
+    Ok(())
+}
+
+/// The device ids of `remote_account` we hold sessions with, in order.
+pub(crate) fn session_devices(conn: &Connection, remote_account: &str) -> crate::Result<Vec<u32>> {
+    let prefix = format!("{remote_account}.");
+    let mut stmt = conn.prepare_cached(
+        "SELECT address FROM sessions WHERE substr(address, 1, length(?1)) = ?1 ORDER BY address",
+    )?;
+    let rows = stmt.query_map([&prefix], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let a = row?;
+        if let Some(d) = a.strip_prefix(&prefix).and_then(|d| d.parse().ok()) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

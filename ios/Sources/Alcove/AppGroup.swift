@@ -40,4 +40,16 @@ public enum AppGroup {
         return try await AlcoveClient.enroll(dbPath: path, key: try keys.databaseKey(),
                                              relayUrl: relayUrl, invite: invite, sharedContainer: true)
     }
+
+    /// A client's enrolment from a therapist's invite card (scanned QR or
+    /// pasted link), in `group`'s container. The core pins the therapist's
+    /// identity from the card and refuses (`AlcoveError.CardMismatch`,
+    /// nothing kept) when the relay disagrees; `checkInviteCard(card:)`
+    /// shows what a card says before this.
+    public static func enrollByCard(group: String, name: String = "alcove.db", keys: KeyProvider,
+                                    card: String, displayName: String) async throws -> AlcoveClient {
+        let path = try databasePath(group: group, name: name)
+        return try await AlcoveClient.enrollByCard(dbPath: path, key: try keys.databaseKey(), card: card,
+                                                   displayName: displayName, sharedContainer: true)
+    }
 }
