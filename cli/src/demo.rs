@@ -89,7 +89,8 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     let url = format!("http://{}", relay.local_addr());
     println!("relay      listening on {url} ({})", ms(t0.elapsed()));
 
-    let invite_t = alcove_relay::create_invite(&relay_db, None)?;
+    let invite_t =
+        alcove_relay::create_role_invite(&relay_db, alcove_relay::Role::Therapist, None)?;
     let invite_c = alcove_relay::create_invite(&relay_db, None)?;
     println!(
         "practice   issued 2 one-time invites (therapist, and one the therapist hands a client)"

@@ -66,9 +66,16 @@ enum RelayAction {
     Invite {
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// The role of the accounts the invites register: `client`,
+        /// `therapist` (may mint client invites from the app) or `bot`.
+        #[arg(long, default_value = "client")]
+        role: alcove_relay::Role,
         /// Days until the invites expire (1..=365).
         #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
         ttl_days: u32,
+        /// Hours until the invites expire (1..=8760), instead of --ttl-days.
+        #[arg(long, conflicts_with = "ttl_days", value_parser = clap::value_parser!(u32).range(1..=8760))]
+        expires_in_hours: Option<u32>,
     },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a

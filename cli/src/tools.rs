@@ -58,18 +58,30 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         _ => None,
     };
     let config = file.relay_config(args.bind, args.db, tls)?;
-    if let Some(crate::RelayAction::Invite { count, ttl_days }) = args.action {
-        let ttl_ms = u64::from(ttl_days) * 24 * 3600 * 1000;
+    if let Some(crate::RelayAction::Invite {
+        count,
+        role,
+        ttl_days,
+        expires_in_hours,
+    }) = args.action
+    {
+        let (ttl_ms, lifetime) = match expires_in_hours {
+            Some(h) => (u64::from(h) * 3600 * 1000, format!("{h} hours")),
+            None => (
+                u64::from(ttl_days) * 24 * 3600 * 1000,
+                format!("{ttl_days} days"),
+            ),
+        };
         for _ in 0..count.max(1) {
             println!(
                 "{}",
-                alcove_relay::create_invite(&config.storage, Some(ttl_ms))?
+                alcove_relay::create_role_invite(&config.storage, role, Some(ttl_ms))?
             );
         }
-        // Tokens alone on stdout (scripts read them); the expiry for people.
+        // Tokens alone on stdout (scripts read them); the rest for people.
         let expires = std::time::SystemTime::now() + std::time::Duration::from_millis(ttl_ms);
         eprintln!(
-            "expires {} ({ttl_days} days)",
+            "{role} invites; expires {} ({lifetime})",
             httpdate::fmt_http_date(expires)
         );
         return Ok(());

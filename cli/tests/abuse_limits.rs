@@ -9,7 +9,11 @@
 //!   `ErrorBody` on every error status; invites that expire;
 //! - device authority: who may revoke whom, the last device kept, a revoked
 //!   device told, its mail gone at once, a devices-per-account cap;
-//! - mailbox quotas: strangers fill only half a mailbox.
+//! - mailbox quotas: strangers fill only half a mailbox;
+//! - invites minted by therapists' devices: strangers, wrong secrets,
+//!   clients and bots refused, junk bodies typed, the open-invite quota
+//!   and the per-account rate holding under a flood, nothing stored by a
+//!   refusal, a used token refused, a role never taken from the request.
 mod common;
 mod relay_http;
 
@@ -17,10 +21,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use alcove_proto::relay::{
-    ErrorBody, OutgoingMessage, RegisterRequest, RegisterResponse, SendRequest,
+    ErrorBody, MintInviteRequest, MintInviteResponse, OutgoingMessage, RegisterRequest,
+    RegisterResponse, SendRequest,
 };
 use alcove_proto::wire::envelope;
 use alcove_proto::Message;
+use alcove_relay::Role;
 use base64::Engine;
 use common::{contains, RelayProcess, ALCOVE_BIN};
 use relay_http::*;
@@ -491,6 +497,48 @@ async fn invites_expire_by_default_and_the_command_says_when() {
     assert_eq!(resp.status(), 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_command_enrols_therapists_and_bots_and_refuses_nonsense() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let invite = |args: &[&str]| {
+        std::process::Command::new(ALCOVE_BIN)
+            .args(["relay", "invite", "--db"])
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = invite(&["--role", "therapist", "--expires-in-hours", "5"]);
+    assert!(out.status.success());
+    let therapist_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        note.contains("therapist invites") && note.contains("(5 hours)"),
+        "{note}"
+    );
+    let out = invite(&["--role", "bot"]);
+    assert!(out.status.success());
+    let bot_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    for bad in [
+        &["--role", "admin"][..],
+        &["--role", ""],
+        &["--expires-in-hours", "0"],
+        &["--expires-in-hours", "8761"],
+        &["--ttl-days", "3", "--expires-in-hours", "5"],
+    ] {
+        assert!(!invite(bad).status.success(), "{bad:?}");
+    }
+    let relay = start(dir.path(), "");
+    let http = reqwest::Client::new();
+    let (therapist, r) = register_by(&http, &relay.url, &therapist_token, 0).await;
+    assert_eq!(r.role(), alcove_proto::relay::Role::Therapist);
+    let (_, r) = register_by(&http, &relay.url, &bot_token, 0).await;
+    assert_eq!(r.role(), alcove_proto::relay::Role::Bot);
+    let resp = mint(&http, &relay.url, Some(therapist.auth()), vec![]).await;
+    assert_eq!(resp.status(), 200);
+}
+
 // ------------------------------------------------------- device authority
 
 /// Adds a device to `primary`'s account; returns it.
@@ -740,4 +788,286 @@ async fn strangers_fill_only_half_a_mailbox_so_contacts_still_get_through() {
         "18 KB signed + 3 × 6 KB sealed fit in 40,000 bytes"
     );
     assert_eq!(queued(&http, &base, &victim).await, 6);
+}
+
+// ------------------------------------------- invites minted by therapists
+
+async fn mint(
+    http: &reqwest::Client,
+    base: &str,
+    auth: Option<String>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut r = http.post(format!("{base}/v1/invites")).body(body);
+    if let Some(a) = auth {
+        r = r.header("authorization", a);
+    }
+    r.send().await.unwrap()
+}
+
+fn hours(h: u32) -> Vec<u8> {
+    MintInviteRequest {
+        expires_in_hours: h,
+    }
+    .encode_to_vec()
+}
+
+/// Invites in the relay's database that a device minted (open or not).
+fn minted_rows(db: &Path) -> i64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM invites WHERE minted_by IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_therapist_mints_within_its_quota_and_refusals_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(
+        dir.path(),
+        "[invites]\nmax_open_per_account = 3\n\n[rate_limits]\n\
+         invite_mints_per_account = { count = 1000, window_secs = 60 }\n",
+    );
+    let http = reqwest::Client::new();
+    let base = relay.url.clone();
+    let therapist = register_as(&http, &base, &relay.db, Role::Therapist).await;
+    let bot = register_as(&http, &base, &relay.db, Role::Bot).await;
+    let client = register(&http, &base, &relay.db).await;
+
+    // A stranger, a wrong secret, a made-up account, a mangled header.
+    typed(mint(&http, &base, None, vec![]).await, 401, "unauthorized").await;
+    let wrong = Dev {
+        account: therapist.account.clone(),
+        device: therapist.device,
+        secret: rnd(32),
+    };
+    typed(
+        mint(&http, &base, Some(wrong.auth()), vec![]).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let nobody = Dev {
+        account: "no-such-account".into(),
+        device: 1,
+        secret: rnd(32),
+    };
+    typed(
+        mint(&http, &base, Some(nobody.auth()), vec![]).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    typed(
+        mint(&http, &base, Some("Basic !!!not base64".into()), vec![]).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    // Enrolled, but not a therapist.
+    for who in [&client, &bot] {
+        typed(
+            mint(&http, &base, Some(who.auth()), vec![]).await,
+            403,
+            "not_permitted",
+        )
+        .await;
+    }
+    // A therapist's junk: not protobuf, too long, a body over the relay's
+    // limit, an expiry out of range.
+    let auth = || Some(therapist.auth());
+    typed(
+        mint(&http, &base, auth(), b"\xff\xff\xff\xff".to_vec()).await,
+        400,
+        "malformed",
+    )
+    .await;
+    let mut padded = hours(1);
+    padded.extend([0x7a, 0x40]);
+    padded.extend(rnd(64));
+    typed(mint(&http, &base, auth(), padded).await, 400, "malformed").await;
+    // On a connection of its own: the relay closes it after a 413
+    // without reading the rest of the body.
+    typed(
+        mint(&reqwest::Client::new(), &base, auth(), rnd(300 * 1024)).await,
+        413,
+        "too_large",
+    )
+    .await;
+    for h in [30 * 24 + 1, u32::MAX] {
+        typed(
+            mint(&http, &base, auth(), hours(h)).await,
+            400,
+            "invalid_expiry",
+        )
+        .await;
+    }
+    assert_eq!(minted_rows(&relay.db), 0, "no refusal stored an invite");
+
+    // Three open invites; then the quota holds, however often asked.
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let resp = mint(&http, &base, auth(), hours(24)).await;
+        assert_eq!(resp.status(), 200);
+        let m = MintInviteResponse::decode(&resp.bytes().await.unwrap()[..]).unwrap();
+        tokens.push(m.token);
+    }
+    let refused = typed(
+        mint(&http, &base, auth(), hours(24)).await,
+        429,
+        "invite_quota",
+    )
+    .await;
+    assert_eq!(refused.retry_after_ms, 0, "no time the relay could promise");
+    for _ in 0..100 {
+        assert_eq!(mint(&http, &base, auth(), vec![]).await.status(), 429);
+    }
+    assert_eq!(minted_rows(&relay.db), 3, "nothing more stored");
+
+    // A used invite frees a place; its token is then spent.
+    let (enrolled, resp) = register_by(&http, &base, &tokens[0], 0).await;
+    assert_eq!(resp.role(), alcove_proto::relay::Role::Client);
+    assert_eq!(mint(&http, &base, auth(), vec![]).await.status(), 200);
+    typed(
+        mint(&http, &base, auth(), vec![]).await,
+        429,
+        "invite_quota",
+    )
+    .await;
+    let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
+    let mut replay = RegisterRequest {
+        invite_token: tokens[0].clone(),
+        account_id: "replayed-token".into(),
+        registration_id: 77,
+        identity_key: device.identity_key(),
+        auth_secret: rnd(32),
+        prekeys: Some(device.upload(0, 1)),
+        ..Default::default()
+    };
+    let register_raw = |body: Vec<u8>| http.post(format!("{base}/v1/register")).body(body).send();
+    typed(
+        register_raw(replay.encode_to_vec()).await.unwrap(),
+        403,
+        "invalid_invite",
+    )
+    .await;
+    // A client invite with a role smuggled in as unknown fields (8 and
+    // 255, each ROLE_THERAPIST) enrols a client all the same.
+    replay.invite_token = tokens[1].clone();
+    replay.account_id = "would-be-therapist".into();
+    let mut smuggled = replay.encode_to_vec();
+    smuggled.extend([0x40, 0x02, 0xf8, 0x0f, 0x02]);
+    let resp = register_raw(smuggled).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let r = RegisterResponse::decode(&resp.bytes().await.unwrap()[..]).unwrap();
+    assert_eq!(r.role(), alcove_proto::relay::Role::Client);
+    let smuggler = Dev {
+        account: replay.account_id.clone(),
+        device: r.device_id,
+        secret: replay.auth_secret.clone(),
+    };
+    for who in [&smuggler, &enrolled] {
+        typed(
+            mint(&http, &base, Some(who.auth()), vec![]).await,
+            403,
+            "not_permitted",
+        )
+        .await;
+    }
+    // The database no longer ties the therapist to the two accounts its
+    // invites enrolled: a used invite forgets who minted it.
+    let conn = rusqlite::Connection::open_with_flags(
+        &relay.db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let named: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM invites WHERE used = 1 AND minted_by IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(named, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_mint_requests_is_bounded_per_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(
+        dir.path(),
+        "[rate_limits]\ninvite_mints_per_account = { count = 5, window_secs = 3600 }\n",
+    );
+    let http = reqwest::Client::new();
+    let base = relay.url.clone();
+    let flooder = register_as(&http, &base, &relay.db, Role::Therapist).await;
+    let colleague = register_as(&http, &base, &relay.db, Role::Therapist).await;
+    let client = register(&http, &base, &relay.db).await;
+    for _ in 0..5 {
+        assert_eq!(
+            mint(&http, &base, Some(flooder.auth()), vec![])
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_rate_limited(
+        mint(&http, &base, Some(flooder.auth()), vec![]).await,
+        "rate_limited_invites",
+    )
+    .await;
+    // A thousand more at once, from 8 tasks: none minted.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, base, auth) = (http.clone(), base.clone(), flooder.auth());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for _ in 0..125 {
+                    statuses.push(
+                        mint(&http, &base, Some(auth.clone()), vec![])
+                            .await
+                            .status(),
+                    );
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for t in tasks {
+        refused += t
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.as_u16() == 429)
+            .count();
+    }
+    assert_eq!(refused, 1000);
+    assert_eq!(minted_rows(&relay.db), 5);
+    // A client's attempts are bounded too: refused, then rate limited.
+    for _ in 0..5 {
+        typed(
+            mint(&http, &base, Some(client.auth()), vec![]).await,
+            403,
+            "not_permitted",
+        )
+        .await;
+    }
+    assert_rate_limited(
+        mint(&http, &base, Some(client.auth()), vec![]).await,
+        "rate_limited_invites",
+    )
+    .await;
+    // Another therapist is untouched.
+    assert_eq!(
+        mint(&http, &base, Some(colleague.auth()), vec![])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(minted_rows(&relay.db), 6);
 }

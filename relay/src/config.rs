@@ -59,12 +59,36 @@ pub struct RelayConfig {
     pub limits: Limits,
     /// Request rates per account and per address (`[rate_limits]`).
     pub rate_limits: crate::rate_limits::RateLimitConfig,
+    /// Client invites minted by therapists' devices (`[invites]`).
+    pub invites: InviteConfig,
     /// Whether a relay serving plain HTTP on loopback accepts push
     /// endpoints on loopback (tests, the demo). Turn off when a reverse
     /// proxy on the same host forwards to a loopback relay: otherwise a
     /// device could aim wake-ups at the host's own services.
     pub loopback_push_endpoints: bool,
     pub clock: Clock,
+}
+
+/// What a therapist's device may mint through `POST /v1/invites`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InviteConfig {
+    /// Most invites one account holds that are neither used nor expired;
+    /// another mint is refused (429 `invite_quota`) until one is.
+    pub max_open_per_account: u32,
+    /// Lifetime of a minted invite when the request names none.
+    pub default_ttl: Duration,
+    /// Longest lifetime a request may ask for.
+    pub max_ttl: Duration,
+}
+
+impl Default for InviteConfig {
+    fn default() -> Self {
+        Self {
+            max_open_per_account: 50,
+            default_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// Where the relay's sealed-sender keys live and how long the sender
@@ -128,6 +152,7 @@ impl RelayConfig {
             sealed_sender: Some(SealedSenderConfig::default()),
             limits: Limits::default(),
             rate_limits: Default::default(),
+            invites: InviteConfig::default(),
             loopback_push_endpoints: true,
             clock: system_clock(),
         }
@@ -144,6 +169,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("max_queue", &self.max_queue)
             .field("sealed_sender", &self.sealed_sender)
             .field("limits", &self.limits)
+            .field("invites", &self.invites)
             .finish_non_exhaustive()
     }
 }

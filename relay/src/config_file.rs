@@ -1,5 +1,6 @@
 //! The relay's TOML configuration file (`alcove relay --config FILE`):
-//! `[relay]`, `[storage]`, `[sealed_sender]`, `[limits]` and `[push]` with `[push.retry]`,
+//! `[relay]`, `[storage]`, `[sealed_sender]`, `[limits]`, `[rate_limits]`,
+//! `[invites]` and `[push]` with `[push.retry]`,
 //! `[push.budget]`,
 //! `[push.apns]`, `[push.fcm]` and `[push.unified_push]`. Every key is
 //! documented in relay/CONFIG.md. Unknown keys are refused, so a typo never
@@ -51,6 +52,51 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub rate_limits: RateLimitsSection,
+    #[serde(default)]
+    pub invites: InvitesSection,
+}
+
+/// `[invites]`: client invites minted by therapists' devices
+/// (`POST /v1/invites`). Absent keys keep their defaults
+/// ([`crate::config::InviteConfig::default`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitesSection {
+    pub max_open_per_account: Option<u32>,
+    pub default_expiry_hours: Option<u32>,
+    pub max_expiry_hours: Option<u32>,
+}
+
+impl InvitesSection {
+    /// The settings this section makes; a zero, or a default beyond the
+    /// maximum, is refused.
+    pub fn invites(&self) -> Result<crate::config::InviteConfig, ConfigError> {
+        let mut c = crate::config::InviteConfig::default();
+        let hours = |h: u32| Duration::from_secs(u64::from(h) * 3600);
+        if let Some(n) = self.max_open_per_account {
+            c.max_open_per_account = n;
+        }
+        if let Some(h) = self.default_expiry_hours {
+            c.default_ttl = hours(h);
+        }
+        if let Some(h) = self.max_expiry_hours {
+            c.max_ttl = hours(h);
+        }
+        if c.max_open_per_account == 0
+            || self.default_expiry_hours == Some(0)
+            || self.max_expiry_hours == Some(0)
+        {
+            return Err(ConfigError::Invalid(
+                "[invites] max_open_per_account and the expiry hours must be above 0".into(),
+            ));
+        }
+        if c.default_ttl > c.max_ttl {
+            return Err(ConfigError::Invalid(
+                "[invites] default_expiry_hours must not exceed max_expiry_hours".into(),
+            ));
+        }
+        Ok(c)
+    }
 }
 
 /// One rate: `{ count = 120, window_secs = 60 }`; a count of 0 turns the
@@ -73,6 +119,7 @@ pub struct RateLimitsSection {
     pub bundle_fetches_per_target: Option<RateSpec>,
     pub registrations_per_address: Option<RateSpec>,
     pub failed_auth_per_address: Option<RateSpec>,
+    pub invite_mints_per_account: Option<RateSpec>,
 }
 
 impl RateLimitsSection {
@@ -109,6 +156,11 @@ impl RateLimitsSection {
                 "failed_auth_per_address",
                 self.failed_auth_per_address,
                 &mut c.failed_auth_per_address,
+            ),
+            (
+                "invite_mints_per_account",
+                self.invite_mints_per_account,
+                &mut c.invite_mints_per_account,
             ),
         ] {
             if let Some(spec) = spec {
@@ -453,6 +505,7 @@ impl FileConfig {
         }
         c.limits = self.limits.limits()?;
         c.rate_limits = self.rate_limits.rate_limits()?;
+        c.invites = self.invites.invites()?;
         if let Some(b) = r.loopback_push_endpoints {
             c.loopback_push_endpoints = b;
         }
@@ -641,6 +694,38 @@ mod tests {
             crate::rate_limits::Rate::per_minute(3)
         );
         assert!(parse_config("[limits]\nmax_connections = -1\n").is_err());
+        let c = parse_config(
+            "[invites]\nmax_open_per_account = 3\ndefault_expiry_hours = 2\n\
+             max_expiry_hours = 5\n[rate_limits]\n\
+             invite_mints_per_account = { count = 4, window_secs = 60 }\n",
+        )
+        .unwrap()
+        .relay_config(None, None, None)
+        .unwrap();
+        assert_eq!(
+            c.invites,
+            crate::config::InviteConfig {
+                max_open_per_account: 3,
+                default_ttl: Duration::from_secs(2 * 3600),
+                max_ttl: Duration::from_secs(5 * 3600),
+            }
+        );
+        assert_eq!(
+            c.rate_limits.invite_mints_per_account,
+            crate::rate_limits::Rate::per_minute(4)
+        );
+        for bad in [
+            "[invites]\nmax_open_per_account = 0\n",
+            "[invites]\ndefault_expiry_hours = 0\n",
+            "[invites]\nmax_expiry_hours = 0\n",
+            "[invites]\ndefault_expiry_hours = 800\n",
+            "[invites]\ndefault_expiry_hours = 10\nmax_expiry_hours = 9\n",
+        ] {
+            let cfg = parse_config(bad).unwrap();
+            assert!(cfg.relay_config(None, None, None).is_err(), "{bad}");
+        }
+        assert!(parse_config("[invites]\nquota = 5\n").is_err());
+        assert!(parse_config("[invites]\nmax_open_per_account = -1\n").is_err());
         assert!(parse_config("[push.budget]\nper_target = 1\n").is_err());
         // The loopback exception is never a file key.
         assert!(parse_config("[push.unified_push]\nloopback = true\n").is_err());

@@ -23,10 +23,12 @@ mod wake;
 use rand::RngCore;
 
 pub use api::{DELIVERY_KEY_HEADER, MAX_KEYS_PER_UPLOAD};
-pub use config::{system_clock, Clock, Limits, RelayConfig, SealedSenderConfig, TlsConfig};
+pub use config::{
+    system_clock, Clock, InviteConfig, Limits, RelayConfig, SealedSenderConfig, TlsConfig,
+};
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
-    ConfigError, FcmSettings, FileConfig, LimitsSection, PushConfig, RelaySection,
+    ConfigError, FcmSettings, FileConfig, InvitesSection, LimitsSection, PushConfig, RelaySection,
     SealedSenderSection, StorageSection, UnifiedPushSettings,
 };
 pub use error::RelayError;
@@ -41,38 +43,53 @@ pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
 };
 pub use server::{start, start_with_storage, RelayHandle};
-pub use storage::{PushTarget, SqliteStorage, Storage, StorageConfig, StorageError};
+pub use storage::{PushTarget, Role, SqliteStorage, Storage, StorageConfig, StorageError};
 pub use wake::Wake;
 
 /// How long an invite stays valid unless told otherwise: 14 days.
 pub const DEFAULT_INVITE_TTL_MS: u64 = 14 * 24 * 3600 * 1000;
 
-/// Issues a one-time invite token (base64url, 32 random bytes) through
-/// any [`Storage`]; only its hash is stored. It expires after `ttl_ms`
-/// ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token that leaks from an old
-/// e-mail or a lost printout opens nothing.
+/// Issues a one-time invite token (base64url, 32 random bytes) for an
+/// account of `role` through any [`Storage`]; only its hash is stored. It
+/// expires after `ttl_ms` ([`DEFAULT_INVITE_TTL_MS`] when `None`): a token
+/// that leaks from an old e-mail or a lost printout opens nothing.
 pub async fn issue_invite(
     storage: &dyn Storage,
+    role: Role,
     now: u64,
     ttl_ms: Option<u64>,
 ) -> Result<String, StorageError> {
+    let token = new_invite_token();
+    let expires = now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS));
+    storage
+        .create_invite(&auth::hash_invite(&token), role, now, Some(expires))
+        .await?;
+    Ok(token)
+}
+
+/// 32 random bytes, base64url: what a device presents at registration.
+pub(crate) fn new_invite_token() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let expires = now.saturating_add(ttl_ms.unwrap_or(DEFAULT_INVITE_TTL_MS));
-    storage
-        .create_invite(&auth::hash_invite(&token), now, Some(expires))
-        .await?;
-    Ok(token)
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A client invite: [`create_role_invite`] with [`Role::Client`].
+pub fn create_invite(
+    storage: impl Into<StorageConfig>,
+    ttl_ms: Option<u64>,
+) -> Result<String, RelayError> {
+    create_role_invite(storage, Role::Client, ttl_ms)
 }
 
 /// [`issue_invite`] for the admin command and tests: opens the relay's
 /// storage (a path means its SQLite file) and waits for the token. It
 /// works from synchronous code and from inside an async runtime alike,
 /// running on a thread of its own.
-pub fn create_invite(
+pub fn create_role_invite(
     storage: impl Into<StorageConfig>,
+    role: Role,
     ttl_ms: Option<u64>,
 ) -> Result<String, RelayError> {
     let storage = storage.into();
@@ -85,7 +102,7 @@ pub fn create_invite(
                 runtime.block_on(async {
                     let opened = storage.open().await?;
                     let now = (system_clock())();
-                    Ok(issue_invite(opened.as_ref(), now, ttl_ms).await?)
+                    Ok(issue_invite(opened.as_ref(), role, now, ttl_ms).await?)
                 })
             })
             .join()

@@ -296,7 +296,10 @@ mod tests {
             Arc::clone(&woken) as Arc<dyn Wake>,
             Arc::new(cfg),
         );
-        storage.create_invite(b"invite", 0, None).await.unwrap();
+        storage
+            .create_invite(b"invite", crate::storage::Role::Client, 0, None)
+            .await
+            .unwrap();
         let device = |reg| NewDevice {
             registration_id: reg,
             identity_key: vec![5; 33],

@@ -69,6 +69,9 @@ pub struct RateLimitConfig {
     /// Failed authentications from one address; past it, the address is
     /// refused before its credentials are checked until the bucket refills.
     pub failed_auth_per_address: Rate,
+    /// Client invites minted by one account (`POST /v1/invites`), on top
+    /// of the quota of open invites (`[invites]`).
+    pub invite_mints_per_account: Rate,
 }
 
 impl Default for RateLimitConfig {
@@ -83,6 +86,7 @@ impl Default for RateLimitConfig {
                 count: 20,
                 window: Duration::from_secs(300),
             },
+            invite_mints_per_account: Rate::per_hour(60),
         }
     }
 }
@@ -103,6 +107,7 @@ impl RateLimitConfig {
             bundle_fetches_per_target: off,
             registrations_per_address: off,
             failed_auth_per_address: off,
+            invite_mints_per_account: off,
         }
     }
 }
@@ -175,6 +180,7 @@ pub struct RateLimits {
     bundle_targets: Limiter<String>,
     registrations: Limiter<AddrKey>,
     failed_auth: Limiter<AddrKey>,
+    invite_mints: Limiter<String>,
     /// Addresses over the failed-login limit, and until when.
     blocked: Mutex<std::collections::HashMap<AddrKey, Instant>>,
 }
@@ -194,6 +200,7 @@ impl RateLimits {
                 cfg.registrations_per_address,
             ),
             failed_auth: Limiter::new("rate_limited_auth", cfg.failed_auth_per_address),
+            invite_mints: Limiter::new("rate_limited_invites", cfg.invite_mints_per_account),
             blocked: Mutex::default(),
         }
     }
@@ -218,6 +225,11 @@ impl RateLimits {
     /// A registration attempt from `addr`.
     pub fn registration(&self, addr: IpAddr) -> Result<(), Refused> {
         self.registrations.check(AddrKey::of(addr))
+    }
+
+    /// A client invite minted by `account`.
+    pub fn invite_mint(&self, account: &str) -> Result<(), Refused> {
+        self.invite_mints.check(account.to_owned())
     }
 
     /// Whether `addr` may try to authenticate now.
@@ -267,7 +279,7 @@ impl RateLimits {
         self.limiters().iter().map(|l| l.len()).sum()
     }
 
-    fn limiters(&self) -> [&dyn Remembered; 6] {
+    fn limiters(&self) -> [&dyn Remembered; 7] {
         [
             &self.sends,
             &self.signed_pairs,
@@ -275,6 +287,7 @@ impl RateLimits {
             &self.bundle_targets,
             &self.registrations,
             &self.failed_auth,
+            &self.invite_mints,
         ]
     }
 }
@@ -292,7 +305,19 @@ mod tests {
             bundle_fetches_per_target: Rate::per_hour(4),
             registrations_per_address: Rate::per_hour(2),
             failed_auth_per_address: Rate::per_hour(3),
+            invite_mints_per_account: Rate::per_hour(2),
         }
+    }
+
+    #[test]
+    fn invite_mints_are_capped_per_account() {
+        let l = RateLimits::new(&tight());
+        l.invite_mint("therapist").unwrap();
+        l.invite_mint("therapist").unwrap();
+        let r = l.invite_mint("therapist").unwrap_err();
+        assert_eq!(r.limit, "rate_limited_invites");
+        assert!(r.retry_after > Duration::ZERO);
+        l.invite_mint("colleague").unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use alcove_proto::relay::*;
 use alcove_proto::wire::envelope;
 use alcove_proto::Message;
-use alcove_relay::{create_invite, start, RelayConfig, RelayHandle};
+use alcove_relay::{create_invite, create_role_invite, start, RelayConfig, RelayHandle};
 use support::rnd;
 
 struct Fixture {
@@ -97,6 +97,12 @@ impl Fixture {
 
     async fn register(&self, keys_n: u32) -> Dev {
         let invite = create_invite(&self.db, None).unwrap();
+        self.register_by(&invite, keys_n).await.0
+    }
+
+    /// Registers a fresh account by `invite`; its device and the answer.
+    async fn register_by(&self, invite: &str, keys_n: u32) -> (Dev, RegisterResponse) {
+        let invite = invite.to_owned();
         let account = hex::encode(rnd(8));
         let secret = rnd(32);
         let (identity_key, prekeys) = device(keys_n, 1);
@@ -119,11 +125,20 @@ impl Fixture {
             .await;
         assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
         let resp = RegisterResponse::decode(&b[..]).unwrap();
-        Dev {
-            account,
-            device: resp.device_id,
-            secret,
-        }
+        (
+            Dev {
+                account,
+                device: resp.device_id,
+                secret,
+            },
+            resp,
+        )
+    }
+
+    /// `dev` asks for a client invite with `body` (encoded as given).
+    async fn mint(&self, dev: &Dev, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.call(reqwest::Method::POST, "/v1/invites", Some(dev), Some(body))
+            .await
     }
 
     async fn send(
@@ -220,6 +235,149 @@ async fn invites_are_single_use_and_required() {
         )
         .await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn roles_come_from_the_invite_and_a_therapist_mints_client_invites() {
+    let f = fixture().await;
+    let now = f.now.load(Ordering::SeqCst);
+    let hour = 3600 * 1000;
+    // The admin's invites carry the role; the answer says it.
+    for (role, wire) in [
+        (alcove_relay::Role::Therapist, Role::Therapist),
+        (alcove_relay::Role::Bot, Role::Bot),
+        (alcove_relay::Role::Client, Role::Client),
+    ] {
+        let invite = create_role_invite(&f.db, role, None).unwrap();
+        let (_, resp) = f.register_by(&invite, 1).await;
+        assert_eq!(resp.role(), wire, "{role}");
+    }
+    let therapist = f
+        .register_by(
+            &create_role_invite(&f.db, alcove_relay::Role::Therapist, None).unwrap(),
+            1,
+        )
+        .await
+        .0;
+
+    // The default lifetime (7 days), from an empty body or a zero.
+    for body in [vec![], MintInviteRequest::default().encode_to_vec()] {
+        let (s, b) = f.mint(&therapist, body).await;
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+        let minted = MintInviteResponse::decode(&b[..]).unwrap();
+        assert_eq!(minted.expires_at_ms, now + 7 * 24 * hour);
+        assert_eq!(minted.role(), Role::Client);
+        assert_eq!(minted.token.len(), 43, "32 random bytes, base64url");
+    }
+    // The hours asked for, up to 30 days.
+    let (s, b) = f
+        .mint(
+            &therapist,
+            MintInviteRequest {
+                expires_in_hours: 30 * 24,
+            }
+            .encode_to_vec(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        MintInviteResponse::decode(&b[..]).unwrap().expires_at_ms,
+        now + 30 * 24 * hour
+    );
+    let (s, b) = f
+        .mint(
+            &therapist,
+            MintInviteRequest {
+                expires_in_hours: 2,
+            }
+            .encode_to_vec(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let minted = MintInviteResponse::decode(&b[..]).unwrap();
+    assert_eq!(minted.expires_at_ms, now + 2 * hour);
+
+    // The minted token registers a client, once.
+    let (client, resp) = f.register_by(&minted.token, 1).await;
+    assert_eq!(resp.role(), Role::Client);
+    assert_eq!(resp.device_id, 1);
+    let (identity_key, prekeys) = device(1, 1);
+    let replay = RegisterRequest {
+        invite_token: minted.token.clone(),
+        account_id: "replayed".into(),
+        registration_id: 5,
+        identity_key,
+        auth_secret: rnd(32),
+        prekeys: Some(prekeys),
+        delivery_key: vec![],
+    };
+    let (s, b) = f
+        .call(
+            reqwest::Method::POST,
+            "/v1/register",
+            None,
+            Some(replay.encode_to_vec()),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(ErrorBody::decode(&b[..]).unwrap().code, "invalid_invite");
+
+    // The client it enrolled may not mint.
+    let (s, b) = f.mint(&client, vec![]).await;
+    assert_eq!(s, 403);
+    assert_eq!(ErrorBody::decode(&b[..]).unwrap().code, "not_permitted");
+
+    // A minted invite past its expiry registers nobody.
+    let (s, b) = f
+        .mint(
+            &therapist,
+            MintInviteRequest {
+                expires_in_hours: 1,
+            }
+            .encode_to_vec(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let short = MintInviteResponse::decode(&b[..]).unwrap();
+    f.now.store(now + hour, Ordering::SeqCst);
+    let mut late = replay.clone();
+    late.invite_token = short.token;
+    late.account_id = "too-late".into();
+    let (s, b) = f
+        .call(
+            reqwest::Method::POST,
+            "/v1/register",
+            None,
+            Some(late.encode_to_vec()),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(ErrorBody::decode(&b[..]).unwrap().code, "invalid_invite");
+
+    // A second device of the therapist's account has its role.
+    let (identity_key, prekeys) = device(1, 1);
+    let second = RegisterRequest {
+        invite_token: String::new(),
+        account_id: therapist.account.clone(),
+        registration_id: 6,
+        identity_key,
+        auth_secret: rnd(32),
+        prekeys: Some(prekeys),
+        delivery_key: vec![],
+    };
+    let (s, b) = f
+        .call(
+            reqwest::Method::POST,
+            "/v1/devices",
+            Some(&therapist),
+            Some(second.encode_to_vec()),
+        )
+        .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(
+        RegisterResponse::decode(&b[..]).unwrap().role(),
+        Role::Therapist
+    );
 }
 
 #[tokio::test]

@@ -82,6 +82,34 @@ pub async fn register_with_keys(
     db: &Path,
     one_time: u32,
 ) -> Dev {
+    let invite = alcove_relay::create_invite(db, None).unwrap();
+    register_by(http, base, &invite, one_time).await.0
+}
+
+/// Registers a fresh account by the admin's invite for `role`.
+pub async fn register_as(
+    http: &reqwest::Client,
+    base: &str,
+    db: &Path,
+    role: alcove_relay::Role,
+) -> Dev {
+    let invite = alcove_relay::create_role_invite(db, role, None).unwrap();
+    let (dev, resp) = register_by(http, base, &invite, 0).await;
+    assert_eq!(
+        resp.role().as_str_name(),
+        format!("ROLE_{}", role.as_str().to_uppercase())
+    );
+    dev
+}
+
+/// Registers a fresh account (one device, `one_time` one-time keys of
+/// each kind) by `invite`; its device and the relay's answer.
+pub async fn register_by(
+    http: &reqwest::Client,
+    base: &str,
+    invite: &str,
+    one_time: u32,
+) -> (Dev, RegisterResponse) {
     let device = alcove_relay::key_checks::testing::DeviceKeys::generate();
     let account = {
         let b = rnd(16);
@@ -96,7 +124,7 @@ pub async fn register_with_keys(
     };
     let secret = rnd(32);
     let req = RegisterRequest {
-        invite_token: alcove_relay::create_invite(db, None).unwrap(),
+        invite_token: invite.to_owned(),
         account_id: account.clone(),
         registration_id: 77,
         identity_key: device.identity_key(),
@@ -112,11 +140,14 @@ pub async fn register_with_keys(
         .unwrap();
     assert_eq!(resp.status(), 200);
     let r = RegisterResponse::decode(&resp.bytes().await.unwrap()[..]).unwrap();
-    Dev {
-        account,
-        device: r.device_id,
-        secret,
-    }
+    (
+        Dev {
+            account,
+            device: r.device_id,
+            secret,
+        },
+        r,
+    )
 }
 
 pub async fn set_push(

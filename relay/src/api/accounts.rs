@@ -39,12 +39,15 @@ pub(super) async fn register(State(state): State<AppState>, peer: Peer, body: By
         )
         .await?;
     tracing::info!(device = device_id, "account registered by invite");
+    // The role the invite carried (the request cannot name one).
+    let role = state.storage.account_role(&req.account_id).await?;
     Ok(proto(
         StatusCode::OK,
         &RegisterResponse {
             account_id: req.account_id,
             device_id,
             trust_root: trust_root(&state),
+            role: role_of(role),
         },
     ))
 }
@@ -82,6 +85,11 @@ pub(super) fn keys_of(req: &RegisterRequest) -> Result<PreKeyUpload, ApiError> {
     let keys = req.prekeys.clone().unwrap_or_default();
     key_checks::check_upload(&req.identity_key, &keys, true)?;
     Ok(keys)
+}
+
+/// `RegisterResponse.role` for an account's stored role.
+pub(super) fn role_of(role: Option<crate::storage::Role>) -> i32 {
+    role.map_or(alcove_proto::relay::Role::Unspecified, |r| r.to_proto()) as i32
 }
 
 pub(super) fn trust_root(state: &AppState) -> Vec<u8> {

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
-use super::accounts::{keys_of, new_device, trust_root};
+use super::accounts::{keys_of, new_device, role_of, trust_root};
 use super::caller::{authenticate, Peer};
 use super::error::err;
 use super::{decode, proto, ApiResult, AppState};
@@ -37,12 +37,14 @@ pub(super) async fn add_device(
         .storage
         .add_device(&caller.account, &device, &keys, now, state.cfg.max_devices)
         .await?;
+    let role = state.storage.account_role(&caller.account).await?;
     Ok(proto(
         StatusCode::OK,
         &RegisterResponse {
             account_id: caller.account,
             device_id,
             trust_root: trust_root(&state),
+            role: role_of(role),
         },
     ))
 }

@@ -63,6 +63,13 @@ impl From<StorageError> for ApiError {
                 "too_many_devices",
                 "device limit reached",
             ),
+            // No retry-after: a place frees when one of the caller's
+            // invites is used or expires, not at a time the relay knows.
+            StorageError::InviteQuota => err(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invite_quota",
+                "too many unused invites; wait until one is used or expires",
+            ),
             StorageError::MailboxFull => err(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "mailbox_full",

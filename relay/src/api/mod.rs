@@ -8,6 +8,7 @@ mod caller;
 mod certificates;
 mod devices;
 mod error;
+mod invites;
 mod keys;
 mod messages;
 mod push;
@@ -105,6 +106,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/register", post(accounts::register))
+        .route("/v1/invites", post(invites::mint))
         .route("/v1/devices", post(devices::add_device))
         .route("/v1/devices/{device_id}", delete(devices::revoke_device))
         .route("/v1/keys", put(keys::upload_keys))

@@ -1,6 +1,7 @@
 //! The conformance suite every [`Storage`] backend runs: what the relay
 //! relies on, stated once as behaviour (invites used once, credentials
-//! stored as given hashes, one-time prekeys handed out once with the Kyber
+//! stored as given hashes, roles taken from invites, minted invites
+//! counted against their minter's quota, one-time prekeys handed out once with the Kyber
 //! last-resort key after them, GUID deduplication, TTL expiry, bounded
 //! queues and the usage they are checked against, ordered paging, acks,
 //! the single-reader lease, device revocation, push targets), including
@@ -29,7 +30,9 @@ use alcove_proto::wire::{envelope, Envelope};
 
 use prost::Message;
 
-use super::{DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Storage, StorageError};
+use super::{
+    DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage, StorageError,
+};
 
 /// One `#[tokio::test]` per case of the suite, each on a fresh backend
 /// from `$factory` (a future of `(Arc<dyn Storage>, guard)`).
@@ -38,6 +41,9 @@ macro_rules! storage_conformance {
     ($factory:expr) => {
         $crate::storage_conformance!(@cases $factory;
             invites_are_used_once,
+            roles_come_from_the_invite_only,
+            minted_invites_count_against_the_quota_until_used_or_expired,
+            concurrent_mints_never_pass_the_quota,
             credentials_are_the_hashes_given,
             devices_are_added_capped_and_revoked,
             one_time_prekeys_are_handed_out_once,
@@ -100,7 +106,9 @@ fn keys(first: u32, n: u32) -> PreKeyUpload {
 /// Registers `account` with device 1 (registration id 1) by a fresh invite.
 async fn account(s: &dyn Storage, account: &str, upload: &PreKeyUpload) {
     let invite = format!("invite for {account}").into_bytes();
-    s.create_invite(&invite, NOW, None).await.unwrap();
+    s.create_invite(&invite, Role::Client, NOW, None)
+        .await
+        .unwrap();
     let id = s
         .register(&invite, account, &device(1, 1), upload, None, NOW)
         .await
@@ -141,7 +149,7 @@ pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
     let shared = Arc::clone(&s);
     let s = s.as_ref();
     let k = keys(1, 1);
-    s.create_invite(b"one", NOW, Some(NOW + 1000))
+    s.create_invite(b"one", Role::Client, NOW, Some(NOW + 1000))
         .await
         .unwrap();
     assert_eq!(
@@ -161,7 +169,9 @@ pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
         Err(StorageError::InvalidInvite)
     ));
     // Expired at its expiry instant.
-    s.create_invite(b"old", NOW, Some(NOW + 10)).await.unwrap();
+    s.create_invite(b"old", Role::Client, NOW, Some(NOW + 10))
+        .await
+        .unwrap();
     assert!(matches!(
         s.register(b"old", "bob", &device(7, 2), &k, None, NOW + 10)
             .await,
@@ -169,7 +179,9 @@ pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
     ));
     // A taken account id refuses the registration and leaves the invite
     // unused, so its holder can pick another id.
-    s.create_invite(b"two", NOW, None).await.unwrap();
+    s.create_invite(b"two", Role::Client, NOW, None)
+        .await
+        .unwrap();
     assert!(matches!(
         s.register(b"two", "alice", &device(7, 2), &k, None, NOW)
             .await,
@@ -179,7 +191,9 @@ pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
         .await
         .unwrap();
     // The same invite raced from many tasks: exactly one account.
-    s.create_invite(b"raced", NOW, None).await.unwrap();
+    s.create_invite(b"raced", Role::Client, NOW, None)
+        .await
+        .unwrap();
     let tries: Vec<_> = (0..20)
         .map(|i| {
             let s = Arc::clone(&shared);
@@ -207,9 +221,151 @@ pub async fn invites_are_used_once(s: Arc<dyn Storage>) {
         .all(|e| matches!(e, StorageError::InvalidInvite)));
 }
 
+pub async fn roles_come_from_the_invite_only(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    let k = keys(1, 1);
+    for (i, role) in [Role::Client, Role::Therapist, Role::Bot]
+        .into_iter()
+        .enumerate()
+    {
+        let invite = format!("{role} invite").into_bytes();
+        s.create_invite(&invite, role, NOW, None).await.unwrap();
+        let account = format!("acct-{i}");
+        s.register(&invite, &account, &device(7, 1), &k, None, NOW)
+            .await
+            .unwrap();
+        assert_eq!(s.account_role(&account).await.unwrap(), Some(role));
+    }
+    assert_eq!(s.account_role("nobody").await.unwrap(), None);
+    // A minted invite registers a client, whoever minted it.
+    s.mint_invite(b"minted", "acct-1", NOW, NOW + 1000, 5)
+        .await
+        .unwrap();
+    s.register(b"minted", "enrolled", &device(7, 2), &k, None, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.account_role("enrolled").await.unwrap(),
+        Some(Role::Client)
+    );
+    // A refused registration (the id is taken) leaves the role as it was
+    // and the invite's role unspent.
+    s.create_invite(b"therapist again", Role::Therapist, NOW, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.register(b"therapist again", "enrolled", &device(7, 3), &k, None, NOW)
+            .await,
+        Err(StorageError::AccountExists)
+    ));
+    assert_eq!(
+        s.account_role("enrolled").await.unwrap(),
+        Some(Role::Client)
+    );
+    s.register(
+        b"therapist again",
+        "colleague",
+        &device(7, 3),
+        &k,
+        None,
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.account_role("colleague").await.unwrap(),
+        Some(Role::Therapist)
+    );
+}
+
+pub async fn minted_invites_count_against_the_quota_until_used_or_expired(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    let k = keys(1, 1);
+    // Three open invites, two expiring later than the first.
+    s.mint_invite(b"m1", "dr", NOW, NOW + 100, 3).await.unwrap();
+    s.mint_invite(b"m2", "dr", NOW, NOW + 1000, 3)
+        .await
+        .unwrap();
+    s.mint_invite(b"m3", "dr", NOW, NOW + 1000, 3)
+        .await
+        .unwrap();
+    assert_eq!(s.open_invites("dr", NOW).await.unwrap(), 3);
+    assert!(matches!(
+        s.mint_invite(b"m4", "dr", NOW, NOW + 1000, 3).await,
+        Err(StorageError::InviteQuota)
+    ));
+    // Nothing was stored by the refusal: the token opens nothing.
+    assert!(matches!(
+        s.register(b"m4", "ghost", &device(7, 1), &k, None, NOW)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    assert_eq!(s.open_invites("dr", NOW).await.unwrap(), 3);
+    // Another minter has a quota of its own; the admin's invites count
+    // against nobody's.
+    s.mint_invite(b"other", "dr-two", NOW, NOW + 1000, 3)
+        .await
+        .unwrap();
+    s.create_invite(b"admin", Role::Client, NOW, Some(NOW + 1000))
+        .await
+        .unwrap();
+    assert_eq!(s.open_invites("dr", NOW).await.unwrap(), 3);
+    assert_eq!(s.open_invites("dr-two", NOW).await.unwrap(), 1);
+    // A used invite no longer counts: room for one more.
+    s.register(b"m2", "client-a", &device(7, 1), &k, None, NOW)
+        .await
+        .unwrap();
+    assert_eq!(s.open_invites("dr", NOW).await.unwrap(), 2);
+    s.mint_invite(b"m5", "dr", NOW, NOW + 1000, 3)
+        .await
+        .unwrap();
+    // A used invite stays used.
+    assert!(matches!(
+        s.register(b"m2", "client-b", &device(7, 2), &k, None, NOW)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    // An expired one no longer counts (from its expiry instant), and
+    // registers nobody.
+    assert_eq!(s.open_invites("dr", NOW + 99).await.unwrap(), 3);
+    assert_eq!(s.open_invites("dr", NOW + 100).await.unwrap(), 2);
+    s.mint_invite(b"m6", "dr", NOW + 100, NOW + 1000, 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.register(b"m1", "client-c", &device(7, 3), &k, None, NOW + 100)
+            .await,
+        Err(StorageError::InvalidInvite)
+    ));
+    assert_eq!(s.open_invites("dr", NOW + 100).await.unwrap(), 3);
+    assert_eq!(s.open_invites("dr", NOW + 1000).await.unwrap(), 0);
+    assert_eq!(s.open_invites("nobody", NOW).await.unwrap(), 0);
+}
+
+pub async fn concurrent_mints_never_pass_the_quota(s: Arc<dyn Storage>) {
+    let tries: Vec<_> = (0..20u8)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.mint_invite(&[i; 32], "dr", NOW, NOW + 1000, 5).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tries {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StorageError::InviteQuota)));
+    assert_eq!(s.open_invites("dr", NOW).await.unwrap(), 5);
+}
+
 pub async fn credentials_are_the_hashes_given(s: Arc<dyn Storage>) {
     let s = s.as_ref();
-    s.create_invite(b"inv", NOW, None).await.unwrap();
+    s.create_invite(b"inv", Role::Client, NOW, None)
+        .await
+        .unwrap();
     s.register(
         b"inv",
         "alice",

@@ -119,6 +119,17 @@ const MIGRATIONS: &[&str] = &[
         WHERE mailbox_id = OLD.mailbox_id;
         DELETE FROM mailbox_usage WHERE mailbox_id = OLD.mailbox_id AND envelopes <= 0;
      END;",
+    // v7: roles. An invite carries the role of the account it registers
+    // (every earlier invite and account: client, the least it may do), and
+    // a client invite minted by a therapist's device names that account
+    // until it is used, for the quota of open invites per therapist.
+    "ALTER TABLE invites ADD COLUMN role TEXT NOT NULL DEFAULT 'client'
+        CHECK (role IN ('client', 'therapist', 'bot'));
+     ALTER TABLE invites ADD COLUMN minted_by TEXT;
+     CREATE INDEX invites_by_minter ON invites (minted_by, expires_at)
+        WHERE minted_by IS NOT NULL AND used = 0;
+     ALTER TABLE accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'client'
+        CHECK (role IN ('client', 'therapist', 'bot'));",
 ];
 
 /// A database left at every earlier version, holding an account, a
@@ -134,7 +145,9 @@ mod tests {
     use rusqlite::params;
 
     use super::*;
-    use crate::storage::{DeviceSecret, MailboxQuota, Queued, SqliteStorage, Storage};
+    use crate::storage::{
+        DeviceSecret, MailboxQuota, NewDevice, Queued, Role, SqliteStorage, Storage,
+    };
 
     const LATEST: u32 = MIGRATIONS.len() as u32;
 
@@ -191,13 +204,30 @@ mod tests {
                 params![vec![1u8; 16], vec![2u8; 32]],
             )
             .unwrap();
-            conn.execute(
-                "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp)
-                 VALUES (1, ?1, ?2, 1000)",
-                params![old.guid, bytes],
-            )
-            .unwrap();
+            if version >= 6 {
+                // From v6 a relay records each envelope's size (this one
+                // is sealed: not signed), and the triggers count it.
+                conn.execute(
+                    "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp, size)
+                     VALUES (1, ?1, ?2, 1000, ?3)",
+                    params![old.guid, bytes, bytes.len() as i64],
+                )
+                .unwrap();
+            } else {
+                conn.execute(
+                    "INSERT INTO mailbox (mailbox_id, guid, envelope, server_timestamp)
+                     VALUES (1, ?1, ?2, 1000)",
+                    params![old.guid, bytes],
+                )
+                .unwrap();
+            }
         }
+        // An unused invite, issued before roles.
+        conn.execute(
+            "INSERT INTO invites (token_hash, created_at, expires_at) VALUES (?1, 0, NULL)",
+            [b"old invite".to_vec()],
+        )
+        .unwrap();
         if version >= 5 {
             conn.execute(
                 "INSERT INTO revoked_devices VALUES ('acct', 2, ?1, ?2, 0)",
@@ -280,6 +310,47 @@ mod tests {
                 (version >= 5).then_some(true),
                 "{}",
                 at("tombstones kept")
+            );
+            // Accounts and invites from before roles are clients (the
+            // least an account may do); minting works on the new columns.
+            assert_eq!(
+                storage.account_role("acct").await.unwrap(),
+                Some(Role::Client),
+                "{}",
+                at("role of an old account")
+            );
+            let device = NewDevice {
+                registration_id: 9,
+                identity_key: vec![5; 33],
+                salt: vec![6; 16],
+                secret_hash: vec![7; 32],
+            };
+            storage
+                .register(
+                    b"old invite",
+                    "enrolled",
+                    &device,
+                    &Default::default(),
+                    None,
+                    5,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                storage.account_role("enrolled").await.unwrap(),
+                Some(Role::Client),
+                "{}",
+                at("role from an old invite")
+            );
+            storage
+                .mint_invite(b"minted", "enrolled", 5, 100, 1)
+                .await
+                .unwrap();
+            assert_eq!(
+                storage.open_invites("enrolled", 5).await.unwrap(),
+                1,
+                "{}",
+                at("minted invites counted")
             );
             drop(storage);
             // Opening the latest again changes nothing.

@@ -47,6 +47,10 @@ pub enum StorageError {
     /// The recipient's mailbox is at its quota.
     #[error("mailbox full")]
     MailboxFull,
+    /// The minting account already holds its maximum of unused,
+    /// unexpired invites.
+    #[error("invite quota reached")]
+    InviteQuota,
     /// The database is locked or overloaded right now; the same call may
     /// succeed later.
     #[error("storage busy")]
@@ -147,6 +151,62 @@ impl From<&StorageConfig> for StorageConfig {
     }
 }
 
+/// What an account may do, fixed at registration by the invite it used
+/// (never by the registration request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Texts its therapist; today's default.
+    Client,
+    /// May mint client invites (`POST /v1/invites`).
+    Therapist,
+    /// The practice's reminder bot.
+    Bot,
+}
+
+impl Role {
+    /// The name stored and printed (`client`, `therapist`, `bot`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Therapist => "therapist",
+            Role::Bot => "bot",
+        }
+    }
+
+    /// The stored name back; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "client" => Some(Role::Client),
+            "therapist" => Some(Role::Therapist),
+            "bot" => Some(Role::Bot),
+            _ => None,
+        }
+    }
+
+    /// The wire enum of `RegisterResponse.role`.
+    pub fn to_proto(self) -> alcove_proto::relay::Role {
+        match self {
+            Role::Client => alcove_proto::relay::Role::Client,
+            Role::Therapist => alcove_proto::relay::Role::Therapist,
+            Role::Bot => alcove_proto::relay::Role::Bot,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Role::parse(s).ok_or_else(|| format!("unknown role {s:?} (client, therapist or bot)"))
+    }
+}
+
 /// A device as registered: public identity, registration id and the salted
 /// hash of its auth secret (never the secret).
 #[derive(Clone, Debug)]
@@ -221,17 +281,36 @@ impl MailboxQuota {
 /// caller (the relay's clock), never read by the backend.
 #[async_trait::async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Stores the hash of a one-time invite token (never the token).
+    /// Stores the hash of a one-time invite token (never the token) for
+    /// an account of `role` (the admin's invites).
     async fn create_invite(
         &self,
         token_hash: &[u8],
+        role: Role,
         now: u64,
         expires_at: Option<u64>,
     ) -> Result<()>;
+    /// Stores the hash of a one-time client invite minted by `minted_by`,
+    /// all or nothing: `InviteQuota` (nothing stored) when that account
+    /// already holds `max_open` invites that are neither used nor expired
+    /// at `now`. Concurrent mints never pass the quota together.
+    async fn mint_invite(
+        &self,
+        token_hash: &[u8],
+        minted_by: &str,
+        now: u64,
+        expires_at: u64,
+        max_open: u32,
+    ) -> Result<()>;
+    /// How many invites minted by `minted_by` are neither used nor
+    /// expired at `now` (what `mint_invite` counts against its quota).
+    async fn open_invites(&self, minted_by: &str, now: u64) -> Result<u32>;
     /// Creates the account (consuming the invite) with its first device,
-    /// device 1. `InvalidInvite` for an unknown, used or expired invite;
-    /// `AccountExists` leaves the invite unused. `delivery_key_hash`: see
-    /// `set_delivery_key`.
+    /// device 1; the account's role is the invite's. `InvalidInvite` for
+    /// an unknown, used or expired invite; `AccountExists` leaves the
+    /// invite unused. A used invite no longer names who minted it, so the
+    /// database does not tie a therapist to the account it enrolled.
+    /// `delivery_key_hash`: see `set_delivery_key`.
     async fn register(
         &self,
         invite_hash: &[u8],
@@ -257,6 +336,8 @@ pub trait Storage: Send + Sync + 'static {
     /// tombstone with its hashed secret so the device can be told it was
     /// revoked. Device ids are never reused.
     async fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
+    /// The account's role; `None` for an unknown account.
+    async fn account_role(&self, account_id: &str) -> Result<Option<Role>>;
     /// The account's registered identity key (what sender certificates bind).
     async fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the hash of the account's sealed-sender delivery key;

@@ -15,7 +15,7 @@ use prost::Message;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::{
-    migrations, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result,
+    migrations, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
     Storage, StorageError,
 };
 
@@ -129,12 +129,36 @@ impl Storage for SqliteStorage {
     async fn create_invite(
         &self,
         token_hash: &[u8],
+        role: Role,
         now: u64,
         expires_at: Option<u64>,
     ) -> Result<()> {
         let token_hash = token_hash.to_vec();
-        self.run(move |c| create_invite(c, &token_hash, now, expires_at))
+        self.run(move |c| create_invite(c, &token_hash, role, now, expires_at))
             .await
+    }
+
+    async fn mint_invite(
+        &self,
+        token_hash: &[u8],
+        minted_by: &str,
+        now: u64,
+        expires_at: u64,
+        max_open: u32,
+    ) -> Result<()> {
+        let (token_hash, minted_by) = (token_hash.to_vec(), minted_by.to_owned());
+        self.run(move |c| mint_invite(c, &token_hash, &minted_by, now, expires_at, max_open))
+            .await
+    }
+
+    async fn open_invites(&self, minted_by: &str, now: u64) -> Result<u32> {
+        let minted_by = minted_by.to_owned();
+        self.run(move |c| open_invites(c, &minted_by, now)).await
+    }
+
+    async fn account_role(&self, account_id: &str) -> Result<Option<Role>> {
+        let account = account_id.to_owned();
+        self.run(move |c| account_role(c, &account)).await
     }
 
     async fn register(
@@ -409,14 +433,74 @@ fn store_keys(tx: &Connection, account_id: &str, device_id: u32, k: &PreKeyUploa
 fn create_invite(
     conn: &mut Connection,
     token_hash: &[u8],
+    role: Role,
     now: u64,
     expires_at: Option<u64>,
 ) -> Result<()> {
     conn.execute(
-        "INSERT INTO invites (token_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
-        params![token_hash, now as i64, expires_at.map(|e| e as i64)],
+        "INSERT INTO invites (token_hash, created_at, expires_at, role) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            token_hash,
+            now as i64,
+            expires_at.map(|e| e as i64),
+            role.as_str()
+        ],
     )?;
     Ok(())
+}
+
+/// Unused invites minted by an account that have not expired at `?2`
+/// (read through the partial index `invites_by_minter`).
+const OPEN_INVITES: &str = "SELECT count(*) FROM invites
+     WHERE minted_by = ?1 AND used = 0 AND expires_at > ?2";
+
+fn open_invites(conn: &mut Connection, minted_by: &str, now: u64) -> Result<u32> {
+    Ok(conn
+        .prepare_cached(OPEN_INVITES)?
+        .query_row(params![minted_by, now as i64], |r| r.get(0))?)
+}
+
+fn mint_invite(
+    conn: &mut Connection,
+    token_hash: &[u8],
+    minted_by: &str,
+    now: u64,
+    expires_at: u64,
+    max_open: u32,
+) -> Result<()> {
+    // Immediate: the count and the insert are one step, so concurrent
+    // mints cannot both pass the quota.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let open: u32 = tx
+        .prepare_cached(OPEN_INVITES)?
+        .query_row(params![minted_by, now as i64], |r| r.get(0))?;
+    if open >= max_open {
+        return Err(StorageError::InviteQuota);
+    }
+    tx.execute(
+        "INSERT INTO invites (token_hash, created_at, expires_at, role, minted_by)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            token_hash,
+            now as i64,
+            expires_at as i64,
+            Role::Client.as_str(),
+            minted_by
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn account_role(conn: &mut Connection, account_id: &str) -> Result<Option<Role>> {
+    let role: Option<String> = conn
+        .prepare_cached("SELECT role FROM accounts WHERE account_id = ?1")?
+        .query_row([account_id], |r| r.get(0))
+        .optional()?;
+    role.map(|r| {
+        Role::parse(&r).ok_or_else(|| StorageError::Backend("sqlite: unknown stored role".into()))
+    })
+    .transpose()
 }
 
 fn register(
@@ -429,14 +513,20 @@ fn register(
     now: u64,
 ) -> Result<u32> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let used = tx.execute(
-        "UPDATE invites SET used = 1 WHERE token_hash = ?1 AND used = 0
-           AND (expires_at IS NULL OR expires_at > ?2)",
-        params![invite_hash, now as i64],
-    )?;
-    if used == 0 {
+    // The invite's role, and the invite used up (forgetting who minted it)
+    // in the same step.
+    let role: Option<String> = tx
+        .query_row(
+            "UPDATE invites SET used = 1, minted_by = NULL WHERE token_hash = ?1 AND used = 0
+               AND (expires_at IS NULL OR expires_at > ?2)
+             RETURNING role",
+            params![invite_hash, now as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(role) = role else {
         return Err(StorageError::InvalidInvite);
-    }
+    };
     let exists: bool = tx.query_row(
         "SELECT count(*) > 0 FROM accounts WHERE account_id = ?1",
         [account_id],
@@ -446,13 +536,14 @@ fn register(
         return Err(StorageError::AccountExists);
     }
     tx.execute(
-        "INSERT INTO accounts (account_id, identity_key, created_at, delivery_key_hash)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO accounts (account_id, identity_key, created_at, delivery_key_hash, role)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             account_id,
             device.identity_key,
             now as i64,
-            delivery_key_hash
+            delivery_key_hash,
+            role
         ],
     )?;
     insert_device(&tx, account_id, 1, device, now)?;
@@ -944,7 +1035,10 @@ mod tests {
     async fn usage_rows_follow_every_insert_ack_expiry_and_revocation() {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
-        storage.create_invite(b"invite", 0, None).await.unwrap();
+        storage
+            .create_invite(b"invite", Role::Client, 0, None)
+            .await
+            .unwrap();
         let device = NewDevice {
             registration_id: 7,
             identity_key: vec![5; 33],
@@ -1004,6 +1098,25 @@ mod tests {
         }
         storage.revoke_device("acct", 2, 0).await.unwrap();
         usage_rows_are_the_queue(&storage);
+    }
+
+    #[test]
+    fn the_invite_quota_reads_the_minters_open_invites_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
+        let conn = storage.conn.lock().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {OPEN_INVITES}"))
+            .unwrap()
+            .query_map(params!["dr", 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|l| l.contains("invites_by_minter")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|l| l.contains("SCAN")), "{plan:?}");
     }
 
     #[test]
