@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(reason("alcove:2:AAAA.00000000"), "unsupported_version");
         assert_eq!(reason(&"a".repeat(MAX_CARD_LEN + 1)), "too_long");
         let mut c = card();
-        c.therapist_identity_key = vec![5; 33];
+        c.therapist_identity_key = vec![0x09; 33]; // no such key type
         assert_eq!(reason(&c.encode()), "identity_key");
         let mut c = card();
         c.relay_url = "ftp://relay".into();
