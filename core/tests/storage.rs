@@ -194,16 +194,35 @@ fn migrates_from_every_earlier_schema_version() {
                 [&ikp.serialize()[..]],
             )
             .unwrap();
-            conn.execute_batch(
-                "INSERT INTO conversations (id, remote_account, display_name, created_at) VALUES (7, 'acct-peer', 'kept', 0);
-                 INSERT INTO conversations (id, remote_account, created_at) VALUES (9, 'acct-other', 0);
-                 INSERT INTO messages (conversation_id, message_id, outgoing, sender_device, body, sent_at, received_at, status)
-                    VALUES (7, x'01', 0, 2, 'from peer', 1, 1, 10),
-                           (7, x'02', 1, 1, 'to peer', 2, 2, 0),
-                           (9, x'03', 0, 1, 'from other', 3, 3, 10);",
-            )
-            .unwrap();
-            if from >= 3 {
+            if from < 5 {
+                conn.execute_batch(
+                    "INSERT INTO conversations (id, remote_account, display_name, created_at) VALUES (7, 'acct-peer', 'kept', 0);
+                     INSERT INTO conversations (id, remote_account, created_at) VALUES (9, 'acct-other', 0);
+                     INSERT INTO messages (conversation_id, message_id, outgoing, sender_device, body, sent_at, received_at, status)
+                        VALUES (7, x'01', 0, 2, 'from peer', 1, 1, 10),
+                               (7, x'02', 1, 1, 'to peer', 2, 2, 0),
+                               (9, x'03', 0, 1, 'from other', 3, 3, 10);",
+                )
+                .unwrap();
+            } else {
+                // v5 had conversations by id with members, senders named.
+                conn.execute_batch(
+                    "INSERT INTO conversations (id, direct_peer, display_name, created_at)
+                        VALUES (7, 'acct-peer', 'kept', 0), (9, 'acct-other', NULL, 0),
+                               (11, 'acct-stranger', NULL, 0);
+                     INSERT INTO conversation_members VALUES (7, 'acct-peer'), (9, 'acct-other'),
+                               (11, 'acct-stranger');
+                     INSERT INTO messages (conversation_id, sender_account, message_id, outgoing, sender_device, body, sent_at, received_at, status)
+                        VALUES (7, 'acct-peer', x'01', 0, 2, 'from peer', 1, 1, 10),
+                               (7, NULL, x'02', 1, 1, 'to peer', 2, 2, 0),
+                               (9, 'acct-other', x'03', 0, 1, 'from other', 3, 3, 10);
+                     INSERT INTO outbox (conversation_id, recipient, guid, content, message_row, created_at)
+                        VALUES (7, 'acct-peer', x'00112233445566778899aabbccddeeff', x'aa', 2, 5),
+                               (11, 'acct-stranger', x'ffeeddccbbaa99887766554433221100', x'bb', NULL, 6);",
+                )
+                .unwrap();
+            }
+            if (3..5).contains(&from) {
                 conn.execute_batch(
                     "INSERT INTO outbox (recipient, guid, content, message_row, created_at)
                         VALUES ('acct-peer', x'00112233445566778899aabbccddeeff', x'aa', 2, 5),
@@ -241,6 +260,10 @@ fn migrates_from_every_earlier_schema_version() {
             senders,
             [("to peer", None), ("from peer", Some("acct-peer"))]
         );
+        // v6: every earlier message is a text, not a local notice.
+        assert!(msgs
+            .iter()
+            .all(|m| m.kind == alcove_core::MessageKind::Text));
         let other = acct.find_conversation_with("acct-other").unwrap().unwrap();
         assert_eq!(
             acct.messages(other, None, 10).unwrap()[0].sender.as_deref(),
