@@ -91,10 +91,7 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
 
     let invite_t =
         alcove_relay::create_role_invite(&relay_db, alcove_relay::Role::Therapist, None)?;
-    let invite_c = alcove_relay::create_invite(&relay_db, None)?;
-    println!(
-        "practice   issued 2 one-time invites (therapist, and one the therapist hands a client)"
-    );
+    println!("practice   admin issued a therapist invite");
 
     let t = Instant::now();
     let therapist = Client::enroll(
@@ -104,11 +101,15 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         &invite_t,
     )
     .await?;
-    // The therapist's phone turns the second invite into a card for the new
-    // client: relay, one-time token, the therapist's id and identity key,
-    // the relay's trust root, behind a checksum. Printed here; a QR code on
-    // the phone.
-    let card = therapist.invite_card(&invite_c, None)?;
+    // The practice profile: office hours (here: open only on the weekday
+    // three days from today, so the demo always writes out of hours), the
+    // crisis resources and the texting policy a client accepts first.
+    therapist.with_account(|a| a.publish_practice_profile(demo_profile()))?;
+    // The therapist's phone mints a client invite at the relay and makes
+    // its card: relay, one-time token, the therapist's id and identity key,
+    // the relay's trust root, the expiry, behind a checksum. Printed here;
+    // a QR code on the phone.
+    let card = therapist.mint_invite_card(0).await?;
     println!("invite card (as text):\n  {}", card.encode());
     println!("invite card (as QR):\n{}", card.qr_text()?);
     // The client enrols from the card alone: no trust on first use (the
@@ -122,7 +123,7 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     )
     .await?;
     println!(
-        "enrolment  therapist by admin invite, client by card ({})",
+        "enrolment  therapist by admin invite, client by the therapist's card ({})",
         ms(t.elapsed())
     );
     let joined = therapist
@@ -142,18 +143,40 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     let with_therapist = client.conversation_with(therapist.account_id())?;
     client.with_account(|a| a.set_display_name(with_therapist, "Dr. Rivera"))?;
 
+    // The profile reached the client with the welcome; texting waits for
+    // consent to the policy.
+    client.sync(Instant::now() + Duration::from_secs(5)).await?;
+    match client
+        .send_text(with_therapist, "Hi, is it ok to text before Thursday?")
+        .await
+    {
+        Err(alcove_core::Error::ConsentRequired { policy_version }) => {
+            let policy = client
+                .with_account(|a| a.consent_required(with_therapist))?
+                .ok_or("no policy")?;
+            println!("consent    texting policy v{policy_version} shown to the client:");
+            println!("             \"{}\"", policy.text);
+            client.with_account(|a| a.accept_policy(with_therapist, policy_version))?;
+            println!("           accepted; the text written before it goes after the consent");
+        }
+        other => return Err(format!("expected ConsentRequired, got {other:?}").into()),
+    }
+    if let Some(notice) = client
+        .with_account(|a| a.messages(with_therapist, None, 10))?
+        .into_iter()
+        .find(|m| m.kind == alcove_core::MessageKind::Notice)
+    {
+        println!("notice     written on the client's phone (out of hours):");
+        println!("             {}", notice.body);
+    }
+
     println!("\n-- both online --");
-    let mut send_times = Vec::new();
-    send_times.push(
-        say(
-            &client,
-            CLIENT,
-            &therapist,
-            THERAPIST,
-            "Hi, is it ok to text before Thursday?",
-        )
-        .await?,
+    println!(
+        "{CLIENT} -> {THERAPIST}: Hi, is it ok to text before Thursday? (sent after the consent)"
     );
+    let t_first = Instant::now();
+    client.sync(Instant::now() + Duration::from_secs(5)).await?;
+    let mut send_times = vec![t_first.elapsed()];
     let r = therapist
         .sync(Instant::now() + Duration::from_secs(5))
         .await?;
@@ -225,7 +248,11 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     let mut messages = client.with_account(|a| a.messages(with_therapist, None, 50))?;
     messages.reverse();
     for m in &messages {
-        let who = if m.outgoing { CLIENT } else { THERAPIST };
+        let who = match (m.kind, m.outgoing) {
+            (alcove_core::MessageKind::Notice, _) => "notice",
+            (_, true) => CLIENT,
+            (_, false) => THERAPIST,
+        };
         println!("  {who:>9}: {}", m.body);
     }
 
@@ -238,12 +265,12 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         ms(t0.elapsed())
     );
     println!("pushes received: {} (bursts are coalesced)", 1 + extra);
-    // The client's first text went with credentials (it had no delivery
-    // key for the therapist yet); everything after it is sealed.
+    // The client's introduction went with credentials (it had no delivery
+    // key for the therapist yet); everything after the first message each
+    // way is sealed (texts, the profile, the consent).
     println!(
-        "sealed sender: {} of {} sends named no sender to the relay",
+        "sealed sender: {} sends named no sender to the relay",
         therapist.sealed_sends() + client.sealed_sends(),
-        send_times.len()
     );
     if report.received as usize != texts.len() {
         return Err(format!(
@@ -257,4 +284,35 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
     relay.shutdown().await;
     println!("\ndone. Files: {}", dir.display());
     Ok(())
+}
+
+/// The demo practice: open only on the weekday three days from today (in
+/// New York), so the client's first text is always out of hours.
+fn demo_profile() -> alcove_core::practice::PracticeProfile {
+    use alcove_core::practice::{OfficeHours, PracticeProfile, TextingPolicy};
+    use chrono::Datelike;
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::New_York)
+        .weekday()
+        .number_from_monday();
+    PracticeProfile {
+        revision: 0,
+        display_name: "Dr. Rivera".into(),
+        practice_name: "Harbor Counseling".into(),
+        time_zone: "America/New_York".into(),
+        hours: vec![OfficeHours {
+            weekday: (today + 2) % 7 + 1,
+            start_minute: 9 * 60,
+            end_minute: 17 * 60,
+        }],
+        away: vec![],
+        response_time_hours: 24,
+        crisis_resources: "Call or text 988".into(),
+        policy: Some(TextingPolicy {
+            version: 1,
+            text: "Texting is for scheduling and short check-ins. It is not for emergencies."
+                .into(),
+        }),
+        notification_label: "HC".into(),
+    }
 }

@@ -464,3 +464,31 @@ async fn sync_refills_prekeys_when_the_relay_runs_low() {
         (100, 100)
     );
 }
+
+/// The README's first command: the demo runs end to end (relay, therapist,
+/// client by card, consent, out-of-hours notice, push wake, sync) and says
+/// so; its log lines (stderr) name no one and carry no text.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::ALCOVE_BIN)
+        .args(["demo", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for line in [
+        "therapist  sees a new client join, shown as \"J.\"",
+        "consent    texting policy v1 shown to the client:",
+        "notice     written on the client's phone (out of hours):",
+        "push       wake-up arrived",
+        "done.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    for secret in ["Thursday", "J.", "Dr. Rivera", "988"] {
+        assert!(!stderr.contains(secret), "log leaked {secret:?}: {stderr}");
+    }
+}

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use alcove_proto::relay::{
-    AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MismatchedDevices, PreKeyBundles,
-    PreKeyCount, PreKeyUpload, PushRegistration, RegisterRequest, RegisterResponse, SendRequest,
-    SenderCertificate,
+    AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MintInviteRequest, MintInviteResponse,
+    MismatchedDevices, PreKeyBundles, PreKeyCount, PreKeyUpload, PushRegistration, RegisterRequest,
+    RegisterResponse, SendRequest, SenderCertificate,
 };
 use base64::Engine;
 use prost::Message;
@@ -233,6 +233,26 @@ impl RelayClient {
             Some(creds),
             None,
             Some(up.encode_to_vec()),
+            None,
+        )
+        .await
+    }
+
+    /// Mints a one-time client invite (therapist accounts only: 403
+    /// `not_permitted` otherwise). `expires_in_hours`: 0 for the relay's
+    /// default.
+    pub async fn mint_invite(
+        &self,
+        creds: &Credentials,
+        expires_in_hours: u32,
+    ) -> Result<MintInviteResponse> {
+        let body = MintInviteRequest { expires_in_hours }.encode_to_vec();
+        self.expect_ok(
+            Method::POST,
+            "v1/invites",
+            Some(creds),
+            None,
+            Some(body),
             None,
         )
         .await

@@ -229,3 +229,45 @@ async fn wrong_cards_are_typed_errors_and_leave_nothing_on_disk() {
         .unwrap();
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_therapist_mints_cards_and_a_client_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Relay::start(dir.path()).await;
+    let invite =
+        alcove_relay::create_role_invite(&r.db, alcove_relay::Role::Therapist, None).unwrap();
+    let t = Client::enroll(
+        &dir.path().join("therapist.db"),
+        &DbKey::random(),
+        &r.url(),
+        &invite,
+    )
+    .await
+    .unwrap();
+    let before = alcove_core::InviteCard::parse(&t.invite_card("x", None).unwrap().encode())
+        .unwrap()
+        .expires_at;
+    assert_eq!(before, None);
+    let card = t.mint_invite_card(48).await.unwrap();
+    // The relay's expiry travels on the card: about 48 hours from now.
+    let expires = card.expires_at.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(expires > now + 47 * 3_600_000 && expires <= now + 49 * 3_600_000);
+    let c = by_card(dir.path(), "client.db", &card.encode(), "J.")
+        .await
+        .unwrap();
+    // A client's device may not mint: typed, from the relay.
+    assert!(matches!(
+        c.mint_invite_card(0).await,
+        Err(Error::Relay { status: 403, ref code }) if code == "not_permitted"
+    ));
+    // Out-of-range expiry: typed.
+    assert!(matches!(
+        t.mint_invite_card(24 * 365).await,
+        Err(Error::Relay { status: 400, .. })
+    ));
+    r.stop().await;
+}

@@ -159,6 +159,20 @@ impl AlcoveClient {
         guard(|| Ok(self.inner.invite_card(&token, expires_at)?.encode()))
     }
 
+    /// For a therapist: mints a one-time client invite at the relay and
+    /// returns its card (text for a link or QR code). `expires_in_hours`:
+    /// 0 for the relay's default (7 days).
+    pub async fn mint_invite_card(&self, expires_in_hours: u32) -> Result<String> {
+        guard_async(async {
+            Ok(self
+                .inner
+                .mint_invite_card(expires_in_hours)
+                .await?
+                .encode())
+        })
+        .await
+    }
+
     pub fn account_id(&self) -> String {
         self.inner.account_id().to_owned()
     }

@@ -153,6 +153,16 @@ impl Client {
         Ok(())
     }
 
+    /// For a therapist: mints a one-time client invite at the relay
+    /// (quota and expiry are the relay's: `Relay { 403, "not_permitted" }`
+    /// for an account that is not a therapist, `{ 429, "invite_quota" }`
+    /// when too many are open) and makes its card.
+    pub async fn mint_invite_card(&self, expires_in_hours: u32) -> Result<InviteCard> {
+        let creds = self.creds()?;
+        let minted = self.relay.mint_invite(&creds, expires_in_hours).await?;
+        self.invite_card(&minted.token, Some(minted.expires_at_ms))
+    }
+
     /// The invite card for a one-time `token` (from the relay's invite
     /// endpoint or the practice admin), naming this account as the
     /// therapist: the relay URL, our identity key and the pinned trust
