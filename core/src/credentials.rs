@@ -16,6 +16,20 @@ impl Account {
         self.credentials()
     }
 
+    /// Pins the relay's TLS certificate (its SHA-256, from the invite card):
+    /// every later connection accepts that certificate only.
+    pub(crate) fn set_relay_tls_pin(&self, sha256: &[u8; 32]) -> Result<()> {
+        self.set_setting("relay_tls_pin", sha256)
+    }
+
+    /// The pinned relay certificate's SHA-256, if the relay is self-hosted
+    /// under a private CA.
+    pub fn relay_tls_pin(&self) -> Result<Option<[u8; 32]>> {
+        self.setting("relay_tls_pin")?
+            .map(|v| <[u8; 32]>::try_from(v.as_slice()).map_err(|_| Error::Corrupt))
+            .transpose()
+    }
+
     pub(crate) fn credentials(&self) -> Result<Credentials> {
         let secret = self.setting("relay_secret")?.ok_or(Error::NoAccount)?;
         let device = self.setting("relay_device_id")?.ok_or(Error::NoAccount)?;

@@ -33,6 +33,7 @@ mod sealed;
 mod session;
 mod store;
 mod time;
+mod tls_pin;
 
 pub use account::{validate_account_id, Account};
 pub use client::{

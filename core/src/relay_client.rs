@@ -72,6 +72,13 @@ impl RelayClient {
     }
 
     pub fn new(base: &str) -> Result<Self> {
+        Self::with_pin(base, None)
+    }
+
+    /// A client for a relay whose TLS certificate is pinned (its SHA-256,
+    /// from the invite card): that certificate and no other is accepted,
+    /// whatever CA issued it. `None`: the bundled Mozilla roots.
+    pub fn with_pin(base: &str, pin: Option<[u8; 32]>) -> Result<Self> {
         let base = Url::parse(base).map_err(|_| Error::InvalidArgument("relay url".into()))?;
         match base.scheme() {
             "https" => {}
@@ -84,8 +91,13 @@ impl RelayClient {
                 ))
             }
         }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
+        let builder = match pin {
+            Some(pin) => {
+                reqwest::Client::builder().use_preconfigured_tls(crate::tls_pin::config(pin)?)
+            }
+            None => reqwest::Client::builder().use_rustls_tls(),
+        };
+        let http = builder
             .https_only(base.scheme() == "https")
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))

@@ -60,6 +60,7 @@ impl Setup {
             self.url.clone(),
             invite,
             false,
+            None,
         )
         .await
         .expect("enrol")

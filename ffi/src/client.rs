@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use alcove_core as core;
 use futures_util::FutureExt;
 
-use crate::errors::{panic_error, Result};
+use crate::errors::{panic_error, AlcoveError, Result};
 use crate::events::{AlcoveListener, ListenerHandle, Listeners};
 use crate::types::{
     Availability, Consent, Conversation, ConversationId, Message, NotificationPrivacy,
@@ -100,13 +100,16 @@ impl AlcoveClient {
     /// `shared_container` (iOS: a file in the app group shared with the
     /// NSE) keeps SQLite's 32-byte header in plain text so iOS does not
     /// kill a suspended process holding its lock; later opens need no flag.
-    #[uniffi::constructor(default(shared_container = false))]
+    /// `tls_certificate_sha256`: for a relay under a private CA, the
+    /// SHA-256 of its certificate, pinned for every later connection.
+    #[uniffi::constructor(default(shared_container = false, tls_certificate_sha256 = None))]
     pub async fn enroll(
         db_path: String,
         key: Vec<u8>,
         relay_url: String,
         invite: String,
         shared_container: bool,
+        tls_certificate_sha256: Option<Vec<u8>>,
     ) -> Result<Arc<Self>> {
         guard_async(async {
             let k = self::key(key)?;
@@ -115,8 +118,15 @@ impl AlcoveClient {
             } else {
                 core::StorageLayout::Standard
             };
+            let pin = tls_certificate_sha256
+                .map(|p| {
+                    <[u8; 32]>::try_from(p.as_slice()).map_err(|_| AlcoveError::InvalidInput {
+                        reason: "tls_certificate_sha256".into(),
+                    })
+                })
+                .transpose()?;
             let client =
-                core::Client::enroll_with(db_path.as_ref(), &k, &relay_url, &invite, layout)
+                core::Client::enroll_pinned(db_path.as_ref(), &k, &relay_url, &invite, layout, pin)
                     .await?;
             Ok(Self::wrap(client))
         })
@@ -471,7 +481,6 @@ impl AlcoveClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errors::AlcoveError;
 
     #[test]
     fn short_key_is_a_typed_error() {

@@ -26,6 +26,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
         false,
+        None,
     )
     .await
     .unwrap();
@@ -35,6 +36,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
         false,
+        None,
     )
     .await
     .unwrap();
@@ -44,6 +46,7 @@ async fn enrol_text_sync_lock_unlock_and_typed_errors() {
         url.clone(),
         "bogus".into(),
         false,
+        None,
     )
     .await;
     assert!(matches!(reused, Err(AlcoveError::InvalidInvite)));
@@ -160,6 +163,7 @@ async fn listeners_push_registration_and_identity_change() {
             url.clone(),
             alcove_relay::create_invite(&db, None).unwrap(),
             false,
+            None,
         )
     };
     let a = enroll("a.db").await.unwrap();
@@ -270,6 +274,7 @@ async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
         true,
+        None,
     )
     .await
     .unwrap();
@@ -279,6 +284,7 @@ async fn shared_container_enrolment_has_a_plain_header_and_syncs() {
         url.clone(),
         alcove_relay::create_invite(&db, None).unwrap(),
         false,
+        None,
     )
     .await
     .unwrap();

@@ -39,7 +39,20 @@ impl Client {
         invite: &str,
         layout: StorageLayout,
     ) -> Result<Client> {
-        let relay = RelayClient::new(relay_url)?;
+        Self::enroll_pinned(path, key, relay_url, invite, layout, None).await
+    }
+
+    /// Like [`Client::enroll_with`], for a relay under a private CA: its
+    /// TLS certificate's SHA-256 is pinned now and for every later open.
+    pub async fn enroll_pinned(
+        path: &Path,
+        key: &DbKey,
+        relay_url: &str,
+        invite: &str,
+        layout: StorageLayout,
+        tls_pin: Option<[u8; 32]>,
+    ) -> Result<Client> {
+        let relay = RelayClient::with_pin(relay_url, tls_pin)?;
         if path.exists() {
             return Err(Error::AccountExists);
         }
@@ -78,6 +91,9 @@ impl Client {
                 secret: zeroize::Zeroizing::new(secret),
             };
             account.save_credentials(&creds)?;
+            if let Some(pin) = &tls_pin {
+                account.set_relay_tls_pin(pin)?;
+            }
             tracing::info!(device = resp.device_id, "enrolled");
             Ok(account)
         }
@@ -112,7 +128,15 @@ impl Client {
         card.check_not_expired(crate::time::now_ms())?;
         crate::inbound::display_name(display_name)
             .ok_or_else(|| Error::InvalidArgument("display name".into()))?;
-        let client = Self::enroll_with(path, key, &card.relay_url, &card.token, layout).await?;
+        let client = Self::enroll_pinned(
+            path,
+            key,
+            &card.relay_url,
+            &card.token,
+            layout,
+            card.tls_certificate_sha256,
+        )
+        .await?;
         match client.adopt_card(&card, display_name).await {
             Ok(()) => Ok(client),
             Err(e) => {
@@ -168,15 +192,20 @@ impl Client {
     /// therapist: the relay URL, our identity key and the pinned trust
     /// root come from here, so the card cannot disagree with us.
     pub fn invite_card(&self, token: &str, expires_at: Option<u64>) -> Result<InviteCard> {
-        let (identity_key, trust_root) =
-            self.with_account(|a| Ok((a.identity_key(), a.trust_root()?.unwrap_or_default())))?;
+        let (identity_key, trust_root, tls_pin) = self.with_account(|a| {
+            Ok((
+                a.identity_key(),
+                a.trust_root()?.unwrap_or_default(),
+                a.relay_tls_pin()?,
+            ))
+        })?;
         let card = InviteCard {
             relay_url: self.relay.base_url().trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             therapist_account: self.account_id.clone(),
             therapist_identity_key: identity_key,
             trust_root,
-            tls_certificate_sha256: None,
+            tls_certificate_sha256: tls_pin,
             expires_at,
         };
         // Whatever we make must parse: the same checks a client runs.

@@ -93,8 +93,8 @@ fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Client {
     /// Opens an enrolled account.
     pub fn open(path: &std::path::Path, key: &DbKey, relay_url: &str) -> Result<Client> {
-        let relay = RelayClient::new(relay_url)?;
         let account = Account::open(path, key)?;
+        let relay = RelayClient::with_pin(relay_url, account.relay_tls_pin()?)?;
         Self::from_parts(path.to_path_buf(), account, relay)
     }
 

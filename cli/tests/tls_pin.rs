@@ -1,0 +1,129 @@
+//! A self-hosted relay under a private CA (here a self-signed certificate
+//! no root vouches for), reached over real TLS on loopback: the invite
+//! card's pin of the relay certificate is what lets a client in, a wrong
+//! or missing pin keeps it out with nothing left on disk, and the pin
+//! stays with the account for every later open.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use alcove_core::{Client, DbKey, Error, StorageLayout};
+use common::{RelayProcess, ALCOVE_BIN};
+use sha2::{Digest, Sha256};
+
+/// A TLS relay for `localhost` with a fresh self-signed certificate;
+/// returns it, its https URL and the certificate's SHA-256.
+fn start_tls(dir: &Path) -> (RelayProcess, String, [u8; 32]) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        "[relay]\nbind = \"127.0.0.1:0\"\ndb = \"relay.db\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+    )
+    .unwrap();
+    let relay = RelayProcess::spawn(
+        ALCOVE_BIN,
+        [std::ffi::OsStr::new("--config"), config.as_os_str()],
+        dir.join("relay.db"),
+        "warn",
+    );
+    let port = relay
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let pin: [u8; 32] = Sha256::digest(cert.cert.der().as_ref()).into();
+    (relay, format!("https://localhost:{port}"), pin)
+}
+
+fn soon() -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_card_reaches_a_private_ca_relay_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, url, pin) = start_tls(dir.path());
+    let therapist_key = DbKey::random();
+    let t = Client::enroll_pinned(
+        &dir.path().join("t.db"),
+        &therapist_key,
+        &url,
+        &relay.invite(),
+        StorageLayout::Standard,
+        Some(pin),
+    )
+    .await
+    .unwrap();
+    // Without the pin the same relay is refused: no root vouches for it.
+    assert!(matches!(
+        Client::enroll(
+            &dir.path().join("x.db"),
+            &DbKey::random(),
+            &url,
+            &relay.invite()
+        )
+        .await,
+        Err(Error::Network(_))
+    ));
+
+    // The therapist's card carries the pin on its own.
+    let card = t.invite_card(&relay.invite(), None).unwrap();
+    assert_eq!(card.tls_certificate_sha256, Some(pin));
+
+    // A card whose pin is wrong: refused at the TLS handshake, nothing kept.
+    let mut wrong = t.invite_card(&relay.invite(), None).unwrap();
+    wrong.tls_certificate_sha256 = Some([0x42; 32]);
+    let refused = Client::enroll_by_card(
+        &dir.path().join("c.db"),
+        &DbKey::random(),
+        &wrong.encode(),
+        "J.",
+        StorageLayout::Standard,
+    )
+    .await;
+    assert!(matches!(refused, Err(Error::Network(_))), "{refused:?}");
+    assert!(!dir.path().join("c.db").exists());
+
+    // The right card: enrolled, and the pin stays with the account.
+    let key = DbKey::random();
+    let c = Client::enroll_by_card(
+        &dir.path().join("c.db"),
+        &key,
+        &card.encode(),
+        "J.",
+        StorageLayout::Standard,
+    )
+    .await
+    .unwrap();
+    let to_t = c.conversation_with(t.account_id()).unwrap();
+    assert!(
+        c.send_text(to_t, "over a pinned channel")
+            .await
+            .unwrap()
+            .sent
+    );
+    assert_eq!(t.sync(soon()).await.unwrap().received, 1);
+    drop(c);
+    let reopened = Client::open(&dir.path().join("c.db"), &key, &url).unwrap();
+    assert_eq!(
+        reopened.with_account(|a| a.relay_tls_pin()).unwrap(),
+        Some(pin)
+    );
+    let to_t = reopened.conversation_with(t.account_id()).unwrap();
+    assert!(
+        reopened
+            .send_text(to_t, "after reopening")
+            .await
+            .unwrap()
+            .sent
+    );
+    assert_eq!(t.sync(soon()).await.unwrap().received, 1);
+    drop(relay);
+}
