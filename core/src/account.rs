@@ -37,6 +37,13 @@ pub(crate) fn address(account_id: &str, device: u32) -> Result<ProtocolAddress> 
     ))
 }
 
+/// Who may advance the ratchet across processes (see `lease.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseConfig {
+    pub holder: String,
+    pub ttl_ms: u64,
+}
+
 /// One Alcove account on one device, over its own SQLCipher database.
 pub struct Account {
     pub(crate) conn: Connection,
@@ -46,7 +53,7 @@ pub struct Account {
     pub(crate) registration_id: u32,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) clock: fn() -> u64,
-    pub(crate) lease: Option<crate::lease::LeaseConfig>,
+    pub(crate) lease: Option<LeaseConfig>,
 }
 
 impl std::fmt::Debug for Account {

@@ -11,18 +11,12 @@
 
 use rusqlite::{Transaction, TransactionBehavior};
 
-use crate::account::Account;
+use crate::account::{Account, LeaseConfig};
 use crate::error::{Error, Result};
 use crate::store;
 
 /// The lease covering sync and send.
 pub const RATCHET_LEASE: &str = "ratchet";
-
-#[derive(Debug, Clone)]
-pub(crate) struct LeaseConfig {
-    pub holder: String,
-    pub ttl_ms: u64,
-}
 
 impl Account {
     /// Makes every ratchet-advancing transaction of this handle take the

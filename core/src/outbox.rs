@@ -13,18 +13,7 @@ use crate::error::Result;
 use crate::outgoing::Sealing;
 use crate::store::{self, messages::NewMessage};
 
-/// One queued message for one recipient.
-#[derive(Debug, Clone)]
-pub struct OutboxItem {
-    pub id: i64,
-    pub conversation: ConversationId,
-    pub recipient: String,
-    /// 16 bytes; the relay deduplicates on it.
-    pub guid: Vec<u8>,
-    /// Local row of the stored message, if it is a text.
-    pub message_row: Option<i64>,
-    pub(crate) content: Vec<u8>,
-}
+pub use crate::store::outbox::OutboxItem;
 
 impl Account {
     /// Stores a text as `Sending` and queues it for every member of the
@@ -154,7 +143,7 @@ impl Account {
         conversation: ConversationId,
         display_name: &str,
     ) -> Result<()> {
-        let name = crate::inbound::display_name(display_name)
+        let name = crate::conversations::types::display_name(display_name)
             .ok_or_else(|| crate::error::Error::InvalidArgument("display name".into()))?;
         let (_, sent_at, plaintext) = self.new_content(Body::Introduction(Introduction {
             display_name: name.to_owned(),

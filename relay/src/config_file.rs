@@ -22,19 +22,7 @@ use crate::push::{
 };
 use crate::storage::StorageConfig;
 
-/// A configuration that cannot be used; the message names the key or file.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
+pub use crate::config_error::ConfigError;
 
 /// The whole file. Every section is optional.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod config;
+mod config_error;
 mod config_file;
 mod connections;
 mod error;

@@ -126,7 +126,7 @@ impl Client {
     ) -> Result<Client> {
         let card = InviteCard::parse(card)?;
         card.check_not_expired(crate::time::now_ms())?;
-        crate::inbound::display_name(display_name)
+        crate::conversations::types::display_name(display_name)
             .ok_or_else(|| Error::InvalidArgument("display name".into()))?;
         let client = Self::enroll_pinned(
             path,

@@ -62,12 +62,12 @@ pub(crate) fn dispatch(
         Some(Body::Receipt(r)) => on_receipt(tx, from, r),
         Some(Body::Introduction(i)) => on_introduction(tx, own_account, from, i, received_at),
         Some(Body::PracticeProfile(p)) => Ok(Dispatched {
-            events: crate::practice::on_profile(tx, &from, p, received_at)?,
+            events: crate::practice::on_profile(tx, &from.account, p, received_at)?,
             notice: None,
             received: Received::Control,
         }),
         Some(Body::Consent(c)) => Ok(Dispatched {
-            events: crate::practice::on_consent(tx, own_account, &from, c)?,
+            events: crate::practice::on_consent(tx, own_account, &from.account, from.device, c)?,
             notice: None,
             received: Received::Control,
         }),
@@ -142,17 +142,6 @@ fn on_receipt(tx: &Connection, from: Sender, r: Receipt) -> Result<Dispatched> {
     })
 }
 
-/// Longest display name a client may choose, in bytes.
-pub(crate) const MAX_DISPLAY_NAME: usize = 64;
-
-/// A display name as chosen: trimmed, 1..=64 bytes, no control characters.
-pub(crate) fn display_name(name: &str) -> Option<&str> {
-    let name = name.trim();
-    let ok =
-        !name.is_empty() && name.len() <= MAX_DISPLAY_NAME && !name.chars().any(char::is_control);
-    ok.then_some(name)
-}
-
 fn on_introduction(
     tx: &Connection,
     own_account: &str,
@@ -160,8 +149,8 @@ fn on_introduction(
     intro: Introduction,
     received_at: u64,
 ) -> Result<Dispatched> {
-    let name =
-        display_name(&intro.display_name).ok_or(Error::Malformed("introduction display name"))?;
+    let name = crate::conversations::types::display_name(&intro.display_name)
+        .ok_or(Error::Malformed("introduction display name"))?;
     let conversation = store::conversations::direct(tx, &from.account, received_at)?;
     // A name the therapist already gave this conversation stays theirs.
     if conversation.display_name.is_none() {

@@ -6,8 +6,6 @@
 mod dispatch;
 mod open;
 
-pub(crate) use open::Sender;
-
 use alcove_proto::wire::Envelope;
 
 use crate::account::Account;
@@ -18,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::signal_keys::Stores;
 
-pub(crate) use dispatch::{display_name, Notice};
+pub(crate) use dispatch::Notice;
 
 /// Largest envelope ciphertext the core will try to parse.
 pub const MAX_CIPHERTEXT_LEN: usize = 96 * 1024;

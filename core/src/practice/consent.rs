@@ -11,7 +11,6 @@ use crate::account::Account;
 use crate::conversations::ConversationId;
 use crate::error::{Error, Result};
 use crate::events::SyncEvent;
-use crate::inbound::Sender;
 use crate::store::{self, practice::Consent};
 
 /// The SHA-256 of a policy's text: what a consent is given to.
@@ -111,10 +110,11 @@ pub(crate) fn consent_required(
 pub(crate) fn on_consent(
     tx: &Connection,
     own_account: &str,
-    from: &Sender,
+    from: &str,
+    from_device: u32,
     c: ConsentGiven,
 ) -> Result<Vec<SyncEvent>> {
-    let conversation = store::conversations::with_member(tx, &from.account)?
+    let conversation = store::conversations::with_member(tx, from)?
         .ok_or(Error::Malformed("consent from a stranger"))?;
     let ours = store::practice::profile(tx, own_account)?
         .and_then(|p| p.policy)
@@ -126,11 +126,11 @@ pub(crate) fn on_consent(
         tx,
         &Consent {
             conversation,
-            account: from.account.clone(),
+            account: from.to_owned(),
             policy_version: c.policy_version,
             policy_sha256: c.policy_sha256,
             accepted_at: c.accepted_at,
-            device_id: from.device,
+            device_id: from_device,
         },
     )?;
     Ok(vec![SyncEvent::ConsentGiven {

@@ -8,7 +8,6 @@ use crate::account::Account;
 use crate::conversations::ConversationId;
 use crate::error::{Error, Result};
 use crate::events::SyncEvent;
-use crate::inbound::Sender;
 use crate::store;
 
 impl Account {
@@ -58,13 +57,13 @@ impl Account {
 /// chose one.
 pub(crate) fn on_profile(
     tx: &Connection,
-    from: &Sender,
+    from: &str,
     profile: PracticeProfile,
     now: u64,
 ) -> Result<Vec<SyncEvent>> {
     super::hours::validate(&profile).map_err(|_| Error::Malformed("practice profile"))?;
-    let conversation = store::conversations::direct(tx, &from.account, now)?;
-    if !store::practice::save_if_newer(tx, &from.account, &profile, now)? {
+    let conversation = store::conversations::direct(tx, from, now)?;
+    if !store::practice::save_if_newer(tx, from, &profile, now)? {
         // A replay or a stale copy: nothing changes.
         return Ok(Vec::new());
     }

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::conversations::{Conversation, ConversationId};
+use crate::conversations::types::{Conversation, ConversationId};
 use crate::error::{Error, Result};
 
 /// A conversation as the inbound path needs it: its id and what a

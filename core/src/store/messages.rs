@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::conversations::{ConversationId, Message, MessageKind, MessageStatus};
+use crate::conversations::types::{ConversationId, Message, MessageKind, MessageStatus};
 use crate::error::{Error, Result};
 
 /// A message about to be stored.

@@ -3,9 +3,21 @@
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::conversations::ConversationId;
+use crate::conversations::types::ConversationId;
 use crate::error::Result;
-use crate::outbox::OutboxItem;
+
+/// One queued message for one recipient.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub conversation: ConversationId,
+    pub recipient: String,
+    /// 16 bytes; the relay deduplicates on it.
+    pub guid: Vec<u8>,
+    /// Local row of the stored message, if it is a text.
+    pub message_row: Option<i64>,
+    pub(crate) content: Vec<u8>,
+}
 
 const COLUMNS: &str = "id, conversation_id, recipient, guid, message_row, content";
 

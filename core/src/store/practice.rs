@@ -4,7 +4,7 @@ use alcove_proto::content::PracticeProfile;
 use prost::Message;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::conversations::ConversationId;
+use crate::conversations::types::ConversationId;
 use crate::error::{Error, Result};
 
 /// `account`'s profile as last stored, if any.

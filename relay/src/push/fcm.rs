@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::backoff::{retry_after, RetryPolicy};
 use super::{give_up, http_client, BoxFuture, PushError, PushSender};
 use crate::config::Clock;
-use crate::config_file::ConfigError;
+use crate::config_error::ConfigError;
 use crate::storage::PushTarget;
 
 /// The FCM send API.

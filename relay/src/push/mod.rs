@@ -31,7 +31,7 @@ pub use fcm::{valid_fcm_token, FcmOptions, FcmSender, ServiceAccount, FCM_PRODUC
 pub use target_guard::{check_endpoint, is_public_unicast, EndpointRefused};
 pub use unified_push::{UnifiedPushOptions, UnifiedPushSender, UNIFIED_PUSH_MAX_MESSAGE};
 
-use crate::config_file::ConfigError;
+use crate::config_error::ConfigError;
 use crate::storage::{PushTarget, Storage};
 use crate::wake::Wake;
 

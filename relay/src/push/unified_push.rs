@@ -12,7 +12,7 @@ use super::backoff::{retry_after, RetryPolicy};
 use super::budget::{Budget, BudgetPolicy};
 use super::target_guard::{literal_allowed, refused_by_guard, GuardedResolver};
 use super::{give_up, BoxFuture, PushError, PushSender, WAKE_BODY};
-use crate::config_file::ConfigError;
+use crate::config_error::ConfigError;
 use crate::storage::PushTarget;
 
 /// The UnifiedPush specification's largest message.
