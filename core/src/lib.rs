@@ -73,6 +73,17 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 pub mod testing {
     pub use crate::schema::CURRENT_VERSION;
 
+    /// Encrypts any content body for `remote_account`, skipping the
+    /// checks the compose functions make: for hostile-input tests that
+    /// play a peer sending what a well-behaved client never would.
+    pub fn encrypt_content(
+        account: &mut crate::Account,
+        remote_account: &str,
+        body: alcove_proto::content::content::Body,
+    ) -> crate::Result<crate::Outgoing> {
+        account.encrypt_raw(remote_account, body)
+    }
+
     pub fn create_at_version(
         path: &std::path::Path,
         key: &crate::DbKey,

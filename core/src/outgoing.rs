@@ -108,6 +108,11 @@ impl Account {
         self.encrypt_body(remote_account, body, None, Sealing::Unsealed)
     }
 
+    /// Any body, unchecked (see `testing::encrypt_content`).
+    pub(crate) fn encrypt_raw(&mut self, remote_account: &str, body: Body) -> Result<Outgoing> {
+        self.encrypt_body(remote_account, body, None, Sealing::Unsealed)
+    }
+
     fn encrypt_body(
         &mut self,
         remote_account: &str,
