@@ -77,6 +77,14 @@ enum RelayAction {
         #[arg(long, conflicts_with = "ttl_days", value_parser = clap::value_parser!(u32).range(1..=8760))]
         expires_in_hours: Option<u32>,
     },
+    /// Change an existing account's role (say, a therapist who enrolled
+    /// before roles existed): `alcove relay set-role ACCOUNT --role therapist`.
+    SetRole {
+        /// The account's opaque id (as the therapist's app shows it).
+        account: String,
+        #[arg(long)]
+        role: alcove_relay::Role,
+    },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a
     /// practice can print it on invite cards to compare.

@@ -86,6 +86,12 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         );
         return Ok(());
     }
+    if let Some(crate::RelayAction::SetRole { account, role }) = &args.action {
+        alcove_relay::set_account_role(&config.storage, account, *role)?;
+        // The account id is the admin's own input; echo only the role.
+        eprintln!("role set to {role}");
+        return Ok(());
+    }
     if let Some(crate::RelayAction::Keys) = args.action {
         let Some(sealed) = &config.sealed_sender else {
             return Err("sealed sender is turned off in the configuration".into());

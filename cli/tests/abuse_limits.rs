@@ -540,6 +540,36 @@ async fn the_admin_command_enrols_therapists_and_bots_and_refuses_nonsense() {
     assert_eq!(r.role(), alcove_proto::relay::Role::Bot);
     let resp = mint(&http, &relay.url, Some(therapist.auth()), vec![]).await;
     assert_eq!(resp.status(), 200);
+
+    // set-role: a client account made a therapist may mint; made a client
+    // again it may not; an unknown account and a bad role are refused, and
+    // the command never echoes the account id.
+    let client_token = String::from_utf8(invite(&[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (client, _) = register_by(&http, &relay.url, &client_token, 0).await;
+    let mint_status = |d: &Dev| {
+        let (http, url, auth) = (http.clone(), relay.url.clone(), d.auth());
+        async move { mint(&http, &url, Some(auth), vec![]).await.status() }
+    };
+    assert_eq!(mint_status(&client).await, 403);
+    let set_role = |account: &str, role: &str| {
+        std::process::Command::new(ALCOVE_BIN)
+            .args(["relay", "set-role", "--db"])
+            .arg(&db)
+            .args([account, "--role", role])
+            .output()
+            .unwrap()
+    };
+    let out = set_role(&client.account, "therapist");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&client.account));
+    assert_eq!(mint_status(&client).await, 200);
+    assert!(set_role(&client.account, "client").status.success());
+    assert_eq!(mint_status(&client).await, 403);
+    assert!(!set_role("no-such-account", "therapist").status.success());
+    assert!(!set_role(&client.account, "admin").status.success());
 }
 
 // ------------------------------------------------------- device authority

@@ -88,6 +88,31 @@ pub fn create_invite(
 /// storage (a path means its SQLite file) and waits for the token. It
 /// works from synchronous code and from inside an async runtime alike,
 /// running on a thread of its own.
+/// Changes an existing account's role on the relay's own database (the
+/// practice admin: `alcove relay set-role`). `NotFound` for an unknown
+/// account.
+pub fn set_account_role(
+    storage: impl Into<StorageConfig>,
+    account_id: &str,
+    role: Role,
+) -> Result<(), RelayError> {
+    let storage = storage.into();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let opened = storage.open().await?;
+                    Ok(opened.set_account_role(account_id, role).await?)
+                })
+            })
+            .join()
+            .map_err(|_| RelayError::Internal("set-role thread panicked".into()))?
+    })
+}
+
 pub fn create_role_invite(
     storage: impl Into<StorageConfig>,
     role: Role,

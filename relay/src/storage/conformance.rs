@@ -237,6 +237,17 @@ pub async fn roles_come_from_the_invite_only(s: Arc<dyn Storage>) {
         assert_eq!(s.account_role(&account).await.unwrap(), Some(role));
     }
     assert_eq!(s.account_role("nobody").await.unwrap(), None);
+    // The admin changes a role; an unknown account is NotFound.
+    s.set_account_role("acct-0", Role::Therapist).await.unwrap();
+    assert_eq!(
+        s.account_role("acct-0").await.unwrap(),
+        Some(Role::Therapist)
+    );
+    s.set_account_role("acct-0", Role::Client).await.unwrap();
+    assert!(matches!(
+        s.set_account_role("nobody", Role::Therapist).await,
+        Err(StorageError::NotFound)
+    ));
     // A minted invite registers a client, whoever minted it.
     s.mint_invite(b"minted", "acct-1", NOW, NOW + 1000, 5)
         .await

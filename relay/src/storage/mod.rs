@@ -338,6 +338,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn revoke_device(&self, account_id: &str, device_id: u32, now: u64) -> Result<()>;
     /// The account's role; `None` for an unknown account.
     async fn account_role(&self, account_id: &str) -> Result<Option<Role>>;
+    /// Changes an account's role (the practice admin, on the relay's own
+    /// database: an account registered before roles, or a therapist who
+    /// left); `NotFound` for an unknown account.
+    async fn set_account_role(&self, account_id: &str, role: Role) -> Result<()>;
     /// The account's registered identity key (what sender certificates bind).
     async fn identity_key(&self, account_id: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the hash of the account's sealed-sender delivery key;

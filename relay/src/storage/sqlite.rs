@@ -215,6 +215,11 @@ impl Storage for SqliteStorage {
         self.run(move |c| identity_key(c, &account)).await
     }
 
+    async fn set_account_role(&self, account_id: &str, role: Role) -> Result<()> {
+        let account = account_id.to_owned();
+        self.run(move |c| set_account_role(c, &account, role)).await
+    }
+
     async fn set_delivery_key(&self, account_id: &str, hash: &[u8]) -> Result<()> {
         let (account, hash) = (account_id.to_owned(), hash.to_vec());
         self.run(move |c| set_delivery_key(c, &account, &hash))
@@ -618,6 +623,17 @@ fn identity_key(conn: &mut Connection, account_id: &str) -> Result<Option<Vec<u8
         .prepare_cached("SELECT identity_key FROM accounts WHERE account_id = ?1")?
         .query_row([account_id], |r| r.get(0))
         .optional()?)
+}
+
+fn set_account_role(conn: &mut Connection, account_id: &str, role: Role) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE accounts SET role = ?2 WHERE account_id = ?1",
+        params![account_id, role.as_str()],
+    )?;
+    if n == 0 {
+        return Err(StorageError::NotFound);
+    }
+    Ok(())
 }
 
 fn set_delivery_key(conn: &mut Connection, account_id: &str, hash: &[u8]) -> Result<()> {
