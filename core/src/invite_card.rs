@@ -121,6 +121,14 @@ impl InviteCard {
         Ok(())
     }
 
+    /// Parses a card and refuses it when past its stated expiry now: what
+    /// enrolment and the app's "what does this card say" both run.
+    pub fn parse_current(text: &str) -> Result<InviteCard> {
+        let card = Self::parse(text)?;
+        card.check_not_expired(crate::time::now_ms())?;
+        Ok(card)
+    }
+
     /// Refuses a card past its stated expiry (the relay refuses it too;
     /// this says so before any network call).
     pub fn check_not_expired(&self, now_ms: u64) -> Result<()> {

@@ -40,13 +40,7 @@ pub struct InviteCardInfo {
 #[uniffi::export]
 pub fn check_invite_card(card: String) -> Result<InviteCardInfo, AlcoveError> {
     client::guard(|| {
-        let c = alcove_core::InviteCard::parse(&card)?;
-        c.check_not_expired(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-        )?;
+        let c = alcove_core::InviteCard::parse_current(&card)?;
         Ok(InviteCardInfo {
             relay_url: c.relay_url,
             therapist_account: c.therapist_account,

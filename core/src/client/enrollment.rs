@@ -124,8 +124,7 @@ impl Client {
         display_name: &str,
         layout: StorageLayout,
     ) -> Result<Client> {
-        let card = InviteCard::parse(card)?;
-        card.check_not_expired(crate::time::now_ms())?;
+        let card = InviteCard::parse_current(card)?;
         crate::conversations::types::display_name(display_name)
             .ok_or_else(|| Error::InvalidArgument("display name".into()))?;
         let client = Self::enroll_pinned(

@@ -88,11 +88,12 @@ impl Client {
         let mut sent = 0;
         let mut blocked: HashSet<String> = HashSet::new();
         let mut skip_ids: HashSet<i64> = HashSet::new();
+        let mut held: HashMap<ConversationId, bool> = HashMap::new();
         loop {
             if deadline.expired() {
                 break;
             }
-            let next = self.next_unblocked(&blocked, &skip_ids)?;
+            let next = self.next_unblocked(&blocked, &skip_ids, &mut held)?;
             let Some(item) = next else { break };
             match self.send_item(&item, deadline).await {
                 Ok(()) => sent += 1,
@@ -119,18 +120,21 @@ impl Client {
         Ok(sent)
     }
 
+    /// The oldest item that may go now: not for a recipient whose
+    /// identity changed, not skipped, not in a conversation whose texting
+    /// policy waits for consent (`held`, asked once per conversation per
+    /// flush). The usual case reads one row.
     fn next_unblocked(
         &self,
         blocked: &HashSet<String>,
         skip: &HashSet<i64>,
+        held: &mut HashMap<ConversationId, bool>,
     ) -> Result<Option<OutboxItem>> {
         self.with_account(|account| {
-            // A conversation whose texting policy waits for consent holds
-            // its items (asked once per conversation per pass).
-            let mut held: HashMap<ConversationId, bool> = HashMap::new();
-            for item in account.outbox_items(200)? {
+            let account: &crate::Account = account;
+            let mut sendable = |item: &OutboxItem| -> Result<bool> {
                 if blocked.contains(&item.recipient) || skip.contains(&item.id) {
-                    continue;
+                    return Ok(false);
                 }
                 let waits = match held.get(&item.conversation) {
                     Some(w) => *w,
@@ -140,7 +144,15 @@ impl Client {
                         w
                     }
                 };
-                if !waits {
+                Ok(!waits)
+            };
+            match account.outbox_next()? {
+                None => return Ok(None),
+                Some(first) if sendable(&first)? => return Ok(Some(first)),
+                Some(_) => {}
+            }
+            for item in account.outbox_items(200)? {
+                if sendable(&item)? {
                     return Ok(Some(item));
                 }
             }
