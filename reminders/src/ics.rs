@@ -529,7 +529,8 @@ fn expand(
                 .map_err(|_| SkipReason::BadRecurrence)?;
             set = set.rrule(rule);
         }
-        // A series with RDATEs only still starts with its DTSTART.
+        // DTSTART is always the first instance (RFC 5545 §3.8.5.3), even
+        // when the rule would not produce it, and starts an RDATE-only series.
         set = set.rdate(dt_start);
         for d in rdates {
             set = set.rdate(d);
@@ -537,7 +538,9 @@ fn expand(
         for d in exdates {
             set = set.exdate(d);
         }
-        let limit = u16::try_from(MAX_OCCURRENCES_PER_SERIES).unwrap_or(u16::MAX);
+        // One more than kept: DTSTART can come both from the rule and as
+        // the RDATE above, and the duplicate is dropped below.
+        let limit = u16::try_from(MAX_OCCURRENCES_PER_SERIES + 1).unwrap_or(u16::MAX);
         let result = set.after(from).before(to).all(limit);
         Ok::<_, SkipReason>(result)
     }))
@@ -545,11 +548,13 @@ fn expand(
     let mut dates = result.dates;
     dates.sort();
     dates.dedup();
-    let in_window = dates
+    let mut in_window: Vec<_> = dates
         .into_iter()
         .filter(|d| window.contains(d.timestamp_millis()))
         .collect();
-    Ok((in_window, result.limited))
+    let limited = result.limited || in_window.len() > MAX_OCCURRENCES_PER_SERIES;
+    in_window.truncate(MAX_OCCURRENCES_PER_SERIES);
+    Ok((in_window, limited))
 }
 
 fn prop<'a>(c: &'a Component<'a>, name: &str) -> Option<&'a Property<'a>> {
