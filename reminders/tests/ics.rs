@@ -3,8 +3,8 @@
 //! and hostile input.
 
 use alcove_reminders::ics::{
-    parse_feed, FeedAppointment, IcsError, ParsedFeed, SkipReason, MAX_APPOINTMENTS, MAX_FEED_BYTES,
-    MAX_OCCURRENCES_PER_SERIES,
+    parse_feed, FeedAppointment, IcsError, ParsedFeed, SkipReason, MAX_APPOINTMENTS,
+    MAX_FEED_BYTES, MAX_OCCURRENCES_PER_SERIES,
 };
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
@@ -69,7 +69,10 @@ fn single_event_keeps_only_what_a_reminder_needs() {
     assert_eq!(a.starts_at_ms, utc(2026, 10, 20, 13, 30));
     assert_eq!(a.time_zone.as_deref(), Some("America/New_York"));
     assert!(!a.cancelled);
-    assert_eq!(a.attendees, vec!["mailto:Jane@Example.org", "alcove:abc-123"]);
+    assert_eq!(
+        a.attendees,
+        vec!["mailto:Jane@Example.org", "alcove:abc-123"]
+    );
     assert_eq!(a.organizer.as_deref(), Some("mailto:dr@practice.example"));
     assert_eq!(a.sequence, 4);
     // Nothing of the free text survives, and Debug names no one.
@@ -91,14 +94,19 @@ fn moved_event_keeps_its_key_and_changes_its_start() {
     let before = parse(&feed(&["UID:m\nDTSTART:20261020T140000Z\nSEQUENCE:0"]));
     let after = parse(&feed(&["UID:m\nDTSTART:20261022T160000Z\nSEQUENCE:1"]));
     let (a, b) = (&before.appointments[0], &after.appointments[0]);
-    assert_eq!((a.uid.as_str(), a.occurrence), (b.uid.as_str(), b.occurrence));
+    assert_eq!(
+        (a.uid.as_str(), a.occurrence),
+        (b.uid.as_str(), b.occurrence)
+    );
     assert_eq!(b.starts_at_ms, utc(2026, 10, 22, 16, 0));
     assert_eq!(b.sequence, 1);
 }
 
 #[test]
 fn cancelled_event_is_returned_cancelled() {
-    let p = parse(&feed(&["UID:c\nDTSTART:20261020T140000Z\nSTATUS:CANCELLED"]));
+    let p = parse(&feed(&[
+        "UID:c\nDTSTART:20261020T140000Z\nSTATUS:CANCELLED",
+    ]));
     assert_eq!(p.appointments.len(), 1);
     assert!(p.appointments[0].cancelled);
 }
@@ -232,10 +240,14 @@ fn dst_london_weekly_stays_at_local_time() {
 fn nonexistent_and_ambiguous_local_starts() {
     // 02:30 on 8 Mar 2026 does not exist in New York: read with the offset
     // before the gap (EST), 07:30 UTC.
-    let p = parse(&feed(&["UID:gap\nDTSTART;TZID=America/New_York:20260308T023000"]));
+    let p = parse(&feed(&[
+        "UID:gap\nDTSTART;TZID=America/New_York:20260308T023000",
+    ]));
     assert_eq!(starts(&p.appointments), vec![utc(2026, 3, 8, 7, 30)]);
     // 01:30 on 1 Nov 2026 happens twice: the earlier (EDT), 05:30 UTC.
-    let p = parse(&feed(&["UID:amb\nDTSTART;TZID=America/New_York:20261101T013000"]));
+    let p = parse(&feed(&[
+        "UID:amb\nDTSTART;TZID=America/New_York:20261101T013000",
+    ]));
     assert_eq!(starts(&p.appointments), vec![utc(2026, 11, 1, 5, 30)]);
 }
 
@@ -252,7 +264,10 @@ fn unknown_tzid_is_skipped() {
     );
     assert_eq!(p.skipped[0].uid.as_deref(), Some("win"));
     assert_eq!(p.appointments.len(), 1);
-    assert_eq!(p.appointments[0].time_zone.as_deref(), Some("Europe/London"));
+    assert_eq!(
+        p.appointments[0].time_zone.as_deref(),
+        Some("Europe/London")
+    );
     assert_eq!(p.appointments[0].starts_at_ms, utc(2026, 10, 20, 8, 0));
 }
 
@@ -267,7 +282,10 @@ fn floating_times_use_the_calendar_zone_or_are_skipped() {
     );
     let p = parse(&text);
     assert_eq!(starts(&p.appointments), vec![utc(2026, 10, 20, 14, 0)]);
-    assert_eq!(p.appointments[0].time_zone.as_deref(), Some("America/Chicago"));
+    assert_eq!(
+        p.appointments[0].time_zone.as_deref(),
+        Some("America/Chicago")
+    );
 }
 
 #[test]
@@ -294,7 +312,10 @@ fn window_is_half_open_and_bounds_unbounded_series() {
             ("daily", utc(2026, 10, 3, 12, 0)),
         ]
     );
-    assert_eq!(parse_feed(&text, to, from).unwrap_err(), IcsError::BadWindow);
+    assert_eq!(
+        parse_feed(&text, to, from).unwrap_err(),
+        IcsError::BadWindow
+    );
 }
 
 #[test]
@@ -494,7 +515,10 @@ fn deep_nesting_is_refused_before_parsing() {
     for _ in 0..100_000 {
         text.push_str("END:X\r\n");
     }
-    assert_eq!(parse_feed(&text, from, to).unwrap_err(), IcsError::Malformed);
+    assert_eq!(
+        parse_feed(&text, from, to).unwrap_err(),
+        IcsError::Malformed
+    );
 }
 
 #[test]
@@ -524,7 +548,12 @@ fn thousands_of_events_at_once() {
 fn many_long_series_are_bounded() {
     // 60 unbounded daily series over a two-year window: each capped.
     let events: Vec<String> = (0..60)
-        .map(|i| format!("UID:s{i}\nDTSTART:20260101T0{}0000Z\nRRULE:FREQ=DAILY", i % 10))
+        .map(|i| {
+            format!(
+                "UID:s{i}\nDTSTART:20260101T0{}0000Z\nRRULE:FREQ=DAILY",
+                i % 10
+            )
+        })
         .collect();
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     let p = parse(&feed(&refs));
@@ -579,16 +608,17 @@ proptest! {
     #[test]
     fn arbitrary_rules_never_panic(
         freq in prop::sample::select(vec!["YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY", "X"]),
-        interval in 0u32..100_000,
-        count in prop::option::of(0u32..100_000),
-        byday in prop::option::of("[-+]?[0-9]{0,3}(MO|TU|WE|TH|FR|SA|SU|XX)"),
-        bysetpos in prop::option::of(-400i32..400),
-        bymonthday in prop::option::of(-40i32..40),
-        byweekno in prop::option::of(-60i32..60),
-        byyearday in prop::option::of(-400i32..400),
-        bymonth in prop::option::of(0u32..14),
-        until in prop::option::of("20[0-9]{2}(0[1-9]|1[0-2])[0-2][0-9]T[0-2][0-9][0-5][0-9][0-5][0-9]Z?"),
-        start_year in 1900i32..2199,
+        interval in prop_oneof![4 => 1u32..4, 1 => 0u32..100_000],
+        count in prop::option::weighted(0.3, 0u32..100_000),
+        byday in prop::option::weighted(0.3, "[-+]?[0-9]{0,2}(MO|TU|WE|TH|FR|SA|SU|XX)"),
+        bysetpos in prop::option::weighted(0.1, -400i32..400),
+        bymonthday in prop::option::weighted(0.2, -40i32..40),
+        byweekno in prop::option::weighted(0.1, -60i32..60),
+        byyearday in prop::option::weighted(0.1, -400i32..400),
+        bymonth in prop::option::weighted(0.2, 0u32..14),
+        byhour in prop::option::weighted(0.3, 0u32..25),
+        until in prop::option::weighted(0.2, "20[2-3][0-9](0[1-9]|1[0-2])[0-2][0-9]T[0-2][0-9][0-5][0-9][0-5][0-9]Z?"),
+        start_year in prop_oneof![4 => 2020i32..2028, 1 => 1900i32..2199],
     ) {
         let mut rule = format!("FREQ={freq};INTERVAL={interval}");
         if let Some(c) = count { rule += &format!(";COUNT={c}"); }
@@ -598,10 +628,49 @@ proptest! {
         if let Some(w) = byweekno { rule += &format!(";BYWEEKNO={w}"); }
         if let Some(y) = byyearday { rule += &format!(";BYYEARDAY={y}"); }
         if let Some(m) = bymonth { rule += &format!(";BYMONTH={m}"); }
+        if let Some(h) = byhour { rule += &format!(";BYHOUR={h};BYMINUTE=0;BYSECOND=0"); }
         if let Some(u) = until { rule += &format!(";UNTIL={u}"); }
         let text = feed(&[&format!("UID:r\nDTSTART;TZID=America/New_York:{start_year}0310T023000\nRRULE:{rule}")]);
         let (from, to) = wide();
         let p = parse_feed(&text, from, to).unwrap();
         prop_assert!(p.appointments.len() <= MAX_OCCURRENCES_PER_SERIES);
     }
+}
+
+#[test]
+fn rules_that_never_produce_are_bounded_by_time() {
+    // Each costs the recurrence crate its full loop limit (~10 ms) without
+    // producing: thousands of them must not hold the bot for minutes.
+    // 5,000 of them would take ~50 s: the feed budget stops expansion and
+    // skips the rest with their reason.
+    let events: Vec<String> = (0..5_000)
+        .map(|i| {
+            format!(
+                "UID:n{i}\nDTSTART:19000101T000000Z\nRRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30"
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let (from, to) = wide();
+    let p = parse_feed(&feed(&refs), from, to).unwrap();
+    assert!(p.appointments.is_empty());
+    let too_costly = reasons(&p)
+        .iter()
+        .filter(|r| **r == SkipReason::FeedTooCostly)
+        .count();
+    assert!(too_costly > 0);
+    assert!(too_costly < 5_000);
+}
+
+#[test]
+fn dense_rules_long_before_the_window_are_bounded_by_count() {
+    let (from, to) = wide();
+    let p = parse_feed(
+        &feed(&["UID:s\nDTSTART:19000101T000000Z\nRRULE:FREQ=SECONDLY"]),
+        from,
+        to,
+    )
+    .unwrap();
+    assert!(p.appointments.is_empty());
+    assert_eq!(reasons(&p), vec![SkipReason::TooManyOccurrences]);
 }
