@@ -202,6 +202,20 @@ fn overrides_move_one_occurrence_and_cancel_another() {
 }
 
 #[test]
+fn of_two_overrides_of_one_occurrence_the_higher_sequence_wins() {
+    let series = "UID:s\nDTSTART:20260105T100000Z\nRRULE:FREQ=WEEKLY;COUNT=2";
+    let newer = "UID:s\nRECURRENCE-ID:20260105T100000Z\nDTSTART:20260106T100000Z\nSEQUENCE:3";
+    let older = "UID:s\nRECURRENCE-ID:20260105T100000Z\nDTSTART:20260107T100000Z\nSEQUENCE:2";
+    for events in [[series, newer, older], [series, older, newer]] {
+        let p = parse(&feed(&events));
+        assert_eq!(
+            starts(&p.appointments),
+            vec![utc(2026, 1, 6, 10, 0), utc(2026, 1, 12, 10, 0)]
+        );
+    }
+}
+
+#[test]
 fn dst_new_york_weekly_stays_at_local_time() {
     // Mondays 14:00 New York from 19 Oct 2026: EDT until 1 Nov, then EST;
     // EST until 14 Mar 2027, then EDT.
