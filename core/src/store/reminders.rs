@@ -144,8 +144,10 @@ pub(crate) fn set_reply(
     Ok(())
 }
 
-/// Records the bot's acknowledgement of a reply. False for an appointment
-/// we were never told of.
+/// Records the bot's acknowledgement of a reply; an accepted one is the
+/// appointment's answer from now on (whatever this phone sent before),
+/// and an accepted cancellation cancels it. False for an appointment we
+/// were never told of.
 pub(crate) fn set_acknowledged(
     conn: &Connection,
     bot: &str,
@@ -155,10 +157,19 @@ pub(crate) fn set_acknowledged(
 ) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "UPDATE appointments SET acknowledged = ?3, accepted = ?4
+            "UPDATE appointments SET acknowledged = ?3, accepted = ?4,
+               reply = CASE WHEN ?4 THEN ?3 ELSE reply END,
+               state = CASE WHEN ?4 AND ?3 = ?5 THEN ?6 ELSE state END
              WHERE bot_account = ?1 AND appointment_ref = ?2",
         )?
-        .execute(params![bot, appointment_ref, choice, accepted])?;
+        .execute(params![
+            bot,
+            appointment_ref,
+            choice,
+            accepted,
+            crate::reminders::ReminderChoice::Cancel.as_i32(),
+            alcove_proto::content::reminder::State::Cancelled as i32
+        ])?;
     Ok(n == 1)
 }
 
