@@ -9,10 +9,20 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod appointments;
+pub mod bot;
 pub mod config;
+mod error;
 pub mod ics;
 pub mod mapping;
+pub mod replies;
 pub mod schedule;
+pub mod sending;
+pub mod status;
+pub mod store;
+
+pub use bot::Bot;
+pub use error::BotError;
 
 pub use ics::{parse_feed, FeedAppointment, IcsError, ParsedFeed, SkipReason, Skipped};
 
