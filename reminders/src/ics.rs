@@ -46,7 +46,7 @@ pub const MAX_APPOINTMENTS: usize = 50_000;
 pub const MAX_SCANNED_PER_SERIES: usize = 200_000;
 /// Occurrences generated for all series of a feed together; series expanded
 /// after it is spent are skipped with [`SkipReason::TooManyOccurrences`].
-pub const MAX_SCANNED_PER_FEED: usize = 2_000_000;
+pub const MAX_SCANNED_PER_FEED: usize = 20_000_000;
 /// Wall time one series may take to expand; a rule the recurrence crate
 /// loops on without producing costs ~10 ms, a real series well under 1 ms.
 pub const MAX_EXPANSION_TIME_PER_SERIES: std::time::Duration =
