@@ -690,10 +690,10 @@ fn dense_rules_long_before_the_window_are_bounded_by_count() {
 }
 
 #[test]
-fn ten_thousand_weekly_series_since_2020_all_expand() {
-    // ~370 generated occurrences each before the window ends: 3.7 million
+fn five_thousand_weekly_series_since_2020_all_expand() {
+    // ~370 generated occurrences each before the window ends: 1.9 million
     // in all, within the feed's budget.
-    let events: Vec<String> = (0..10_000)
+    let events: Vec<String> = (0..5_000)
         .map(|i| {
             format!(
                 "UID:w{i}\nDTSTART;TZID=America/New_York:20200106T1{}0000\nRRULE:FREQ=WEEKLY;BYDAY=MO",
@@ -704,6 +704,6 @@ fn ten_thousand_weekly_series_since_2020_all_expand() {
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     let p = parse_feed(&feed(&refs), utc(2026, 12, 1, 0, 0), utc(2027, 2, 1, 0, 0)).unwrap();
     assert_eq!(p.skipped, vec![]);
-    // Nine Mondays from 7 Dec 2026 to 25 Jan 2027.
-    assert_eq!(p.appointments.len(), 10_000 * 9);
+    // Eight Mondays, 7 Dec 2026 to 25 Jan 2027.
+    assert_eq!(p.appointments.len(), 5_000 * 8);
 }
