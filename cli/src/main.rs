@@ -3,6 +3,7 @@
 
 mod bot;
 mod demo;
+mod demo_bot;
 mod tools;
 
 use std::net::SocketAddr;
