@@ -84,6 +84,8 @@ class ReminderTest {
         assertEquals(AppointmentState.UPCOMING, reminder.state)
         assertEquals(listOf(ReminderChoice.CONFIRM, ReminderChoice.CANCEL, ReminderChoice.RESCHEDULE), reminder.choices)
         assertNull(reminder.reply)
+        // What the app draws: three buttons under the reminder, none under anything else.
+        assertEquals(listOf("Confirm", "Cancel", "Ask to reschedule"), client.reminderButtons(msg).map { it.label })
 
         // Tap Confirm twice: the second changes nothing.
         val replyRow = client.replyToReminder(msg.row, ReminderChoice.CONFIRM)!!
@@ -95,6 +97,8 @@ class ReminderTest {
         val acked = client.reminder(msg.row)!!
         assertEquals(ReminderChoice.CONFIRM, acked.acknowledged)
         assertTrue(acked.accepted)
+        val ack = client.messages(toBot, null, 10u).first { it.kind == MessageKind.APPOINTMENT_UPDATE }
+        assertEquals(emptyList<ReminderChoice>(), client.reminderButtons(ack))
         therapist.sync(5_000u)
         val toClient = therapist.conversationWith(client.accountId())
         assertTrue(therapist.messages(toClient, null, 10u).any { it.kind == MessageKind.APPOINTMENT_UPDATE })
