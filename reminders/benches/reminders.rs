@@ -76,9 +76,16 @@ async fn main() {
         .unwrap();
         clients.push(c.account_id().to_owned());
     }
-    println!("setup: {clients_n} clients enrolled in {}", secs(t.elapsed()));
+    println!(
+        "setup: {clients_n} clients enrolled in {}",
+        secs(t.elapsed())
+    );
 
-    std::fs::write(d.join("bot.key"), hex::encode(alcove_core::random_bytes(32))).unwrap();
+    std::fs::write(
+        d.join("bot.key"),
+        hex::encode(alcove_core::random_bytes(32)),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(d.join("bot.key"), std::fs::Permissions::from_mode(0o600))
@@ -111,7 +118,10 @@ async fn main() {
     bot.engine(|a| {
         a.bot_transaction(|tx| {
             (0..total).try_for_each(|i| {
-                tx.queue_text(&clients[i % clients_n], "Reminder: your appointment is soon.")
+                tx.queue_text(
+                    &clients[i % clients_n],
+                    "Reminder: your appointment is soon.",
+                )
             })
         })
         .map_err(Into::into)
@@ -151,9 +161,7 @@ async fn main() {
     let t = Instant::now();
     // Every reminder is due, no appointment has started.
     let due_all = first - 4 * 3_600_000 + (total as i64) * 1000;
-    let report = bot
-        .engine(|a| sending::tick(a, &config, due_all))
-        .unwrap();
+    let report = bot.engine(|a| sending::tick(a, &config, due_all)).unwrap();
     let ticked = t.elapsed();
     let sent = flush_all(&bot).await;
     let send = t.elapsed();
@@ -161,9 +169,7 @@ async fn main() {
     assert_eq!(report.sent as usize + report.superseded as usize, total);
     assert_eq!(sent, report.sent);
     // Nothing goes twice.
-    let again = bot
-        .engine(|a| sending::tick(a, &config, due_all))
-        .unwrap();
+    let again = bot.engine(|a| sending::tick(a, &config, due_all)).unwrap();
     assert_eq!(again.sent, 0);
 
     println!("\n{total} reminders to {clients_n} clients over a loopback relay");
