@@ -151,6 +151,11 @@ impl Account {
 
     #[doc(hidden)]
     pub fn open_with(path: &Path, key: &DbKey, cipher: Cipher) -> Result<Self> {
+        // A wipe that was interrupted is finished, never undone.
+        if crate::wipe::in_progress(path) {
+            crate::wipe::wipe(path)?;
+            return Err(Error::NoAccount);
+        }
         if !path.exists() {
             return Err(Error::NoAccount);
         }

@@ -83,9 +83,15 @@ pub enum Error {
     /// lost: unsent messages stay in the outbox, unacked mail at the relay.
     #[error("network: {0}")]
     Network(String),
-    /// The relay refused our device credentials (revoked or unknown).
+    /// The relay refused our device credentials (unknown or wrong). Not a
+    /// revocation: nothing is wiped on it.
     #[error("the relay refused this device's credentials")]
     Unauthorized,
+    /// The relay says this device was revoked (its own authenticated
+    /// answer, 403 `device_revoked`). The client has wiped the account's
+    /// files and is unusable; the shell deletes its key.
+    #[error("this device was removed from its account")]
+    DeviceRevoked,
     /// The invite token is unknown or already used.
     #[error("invite is invalid or already used")]
     InvalidInvite,

@@ -54,6 +54,11 @@ pub enum SyncEvent {
         conversation: ConversationId,
         message_row: i64,
     },
+    /// The relay revoked this device (lost phone, or the practice removed
+    /// it): the account's files are being deleted and every later call
+    /// fails `DeviceRevoked`. The shell deletes its key and says "This
+    /// device was removed by your practice".
+    DeviceRevoked,
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change

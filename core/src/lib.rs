@@ -35,6 +35,7 @@ mod session;
 mod store;
 mod time;
 mod tls_pin;
+pub mod wipe;
 
 pub use account::{validate_account_id, Account};
 pub use client::{

@@ -180,6 +180,9 @@ impl RelayClient {
         let code = ErrorBody::decode(body).map(|b| b.code).unwrap_or_default();
         match (status, code.as_str()) {
             (StatusCode::UNAUTHORIZED, _) => Error::Unauthorized,
+            // Only the relay's authenticated answer to this device's own
+            // secret (over TLS) says "revoked"; a bare 401 never wipes.
+            (StatusCode::FORBIDDEN, "device_revoked") => Error::DeviceRevoked,
             (_, "invalid_invite") => Error::InvalidInvite,
             (_, "mailbox_busy") => Error::MailboxBusy,
             _ => Error::Relay {

@@ -32,6 +32,12 @@ pub enum AlcoveError {
     Network { reason: String },
     #[error("the relay refused this device's credentials")]
     Unauthorized,
+    /// The practice (or another of the user's devices) removed this
+    /// device: the account's files are deleted. Delete the key from the
+    /// Keystore / Keychain and say "This device was removed by your
+    /// practice".
+    #[error("this device was removed from its account")]
+    DeviceRevoked,
     #[error("invite is invalid or already used")]
     InvalidInvite,
     #[error("identity of {account_id} changed; verify and accept before sending")]
@@ -79,6 +85,7 @@ fn reason(e: &core::Error) -> &'static str {
         E::SafetyNumberMismatch => "safety_number_mismatch",
         E::Network(_) => "network",
         E::Unauthorized => "unauthorized",
+        E::DeviceRevoked => "device_revoked",
         E::InvalidInvite => "invalid_invite",
         E::MailboxBusy => "mailbox_busy",
         E::Locked => "locked",
@@ -103,6 +110,7 @@ impl From<core::Error> for AlcoveError {
             E::NoAccount => Self::NoAccount,
             E::Network(_) => Self::Network { reason },
             E::Unauthorized => Self::Unauthorized,
+            E::DeviceRevoked => Self::DeviceRevoked,
             E::InvalidInvite => Self::InvalidInvite,
             E::IdentityChanged { account_id } => Self::IdentityChanged { account_id },
             E::NoSession { account_id, .. } => Self::NoSession { account_id },

@@ -52,6 +52,10 @@ pub enum AlcoveEvent {
         conversation_id: ConversationId,
         message_row: i64,
     },
+    /// The relay revoked this device: the account's files are being
+    /// deleted; delete the key from the Keystore / Keychain. The call that
+    /// saw it fails `AlcoveError.DeviceRevoked`.
+    DeviceRevoked,
 }
 
 impl From<core::SyncEvent> for AlcoveEvent {
@@ -102,6 +106,7 @@ impl From<core::SyncEvent> for AlcoveEvent {
                 conversation_id: conversation.get(),
                 message_row,
             },
+            E::DeviceRevoked => Self::DeviceRevoked,
         }
     }
 }

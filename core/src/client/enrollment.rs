@@ -181,6 +181,10 @@ impl Client {
     /// for an account that is not a therapist, `{ 429, "invite_quota" }`
     /// when too many are open) and makes its card.
     pub async fn mint_invite_card(&self, expires_in_hours: u32) -> Result<InviteCard> {
+        self.wiping_if_revoked(self.mint_invite_card_unguarded(expires_in_hours).await)
+    }
+
+    async fn mint_invite_card_unguarded(&self, expires_in_hours: u32) -> Result<InviteCard> {
         let creds = self.creds()?;
         let minted = self.relay.mint_invite(&creds, expires_in_hours).await?;
         self.invite_card(&minted.token, Some(minted.expires_at_ms))

@@ -35,6 +35,10 @@ impl Client {
     /// and keeps prekeys topped up, stopping cleanly at `deadline`. The
     /// next call resumes where this one stopped.
     pub async fn sync(&self, deadline: Instant) -> Result<SyncReport> {
+        self.wiping_if_revoked(self.sync_unguarded(deadline).await)
+    }
+
+    async fn sync_unguarded(&self, deadline: Instant) -> Result<SyncReport> {
         // Another process may hold the lease (or have died holding it): it
         // expires within LEASE_TTL_MS, so wait for it up to the deadline.
         loop {

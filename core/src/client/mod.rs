@@ -19,6 +19,7 @@ mod prekey_upkeep;
 mod push_token;
 mod reminder_reply;
 mod sealed_route;
+mod wipe;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -70,6 +71,8 @@ pub struct Client {
     unheard: Mutex<Vec<SyncEvent>>,
     /// Unlocks that last only as long as a push is handled.
     temporary: Mutex<lock::Temporary>,
+    /// Set once the relay revoked this device and its files were wiped.
+    revoked: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -125,6 +128,7 @@ impl Client {
             pending_push: Mutex::new(None),
             unheard: Mutex::new(Vec::new()),
             temporary: Mutex::default(),
+            revoked: Default::default(),
         };
         client.install(account, creds);
         Ok(client)
@@ -145,7 +149,7 @@ impl Client {
     /// never be held across an `.await`.
     pub fn with_account<R>(&self, f: impl FnOnce(&mut Account) -> Result<R>) -> Result<R> {
         let mut state = lock_ignoring_poison(&self.state);
-        let unlocked = state.as_mut().ok_or(Error::ClientLocked)?;
+        let unlocked = state.as_mut().ok_or_else(|| self.closed_error())?;
         f(&mut unlocked.account)
     }
 
@@ -160,7 +164,7 @@ impl Client {
         lock_ignoring_poison(&self.state)
             .as_ref()
             .map(|u| u.creds.clone())
-            .ok_or(Error::ClientLocked)
+            .ok_or_else(|| self.closed_error())
     }
 
     /// The relay client with each call bounded by what `deadline` leaves;

@@ -33,6 +33,10 @@ impl Client {
     /// queued and goes once the change is accepted (the change is also
     /// kept for `take_events`).
     pub async fn send_text(&self, conversation: ConversationId, text: &str) -> Result<SendReport> {
+        self.wiping_if_revoked(self.send_text_unguarded(conversation, text).await)
+    }
+
+    async fn send_text_unguarded(&self, conversation: ConversationId, text: &str) -> Result<SendReport> {
         let row = self.with_account(|a| a.compose_text(conversation, text))?;
         // Kept, and held until the practice's texting policy is accepted.
         if let Some(policy) = self.with_account(|a| a.consent_required(conversation))? {
@@ -75,6 +79,10 @@ impl Client {
     /// Sends queued items in order until the outbox is empty or
     /// `deadline` comes. Returns how many went.
     pub async fn flush_outbox(&self, deadline: Option<Instant>) -> Result<u32> {
+        self.wiping_if_revoked(self.flush_outbox_unguarded(deadline).await)
+    }
+
+    async fn flush_outbox_unguarded(&self, deadline: Option<Instant>) -> Result<u32> {
         self.flush_outbox_reporting(deadline, &mut Vec::new()).await
     }
 

@@ -10,6 +10,10 @@ impl Client {
     /// Refills one-time prekeys when the relay runs low and rotates the
     /// signed and last-resort keys on schedule. True when keys went up.
     pub async fn upkeep_prekeys(&self) -> Result<bool> {
+        self.wiping_if_revoked(self.upkeep_prekeys_unguarded().await)
+    }
+
+    async fn upkeep_prekeys_unguarded(&self) -> Result<bool> {
         self.upkeep_prekeys_within(Deadline::unbounded()).await
     }
 

@@ -13,6 +13,10 @@ impl Client {
     /// platform's new-token callback, and after enrolment). On failure the
     /// registration stays pending and the next `sync` tries it again.
     pub async fn register_push(&self, reg: PushRegistration) -> Result<()> {
+        self.wiping_if_revoked(self.register_push_unguarded(reg).await)
+    }
+
+    async fn register_push_unguarded(&self, reg: PushRegistration) -> Result<()> {
         *lock_ignoring_poison(&self.pending_push) = Some(reg.clone());
         let creds = self.creds()?;
         self.relay.set_push(&creds, &reg).await?;

@@ -14,6 +14,14 @@ impl Client {
         message_row: i64,
         choice: ReminderChoice,
     ) -> Result<Option<SendReport>> {
+        self.wiping_if_revoked(self.reply_to_reminder_unguarded(message_row, choice).await)
+    }
+
+    async fn reply_to_reminder_unguarded(
+        &self,
+        message_row: i64,
+        choice: ReminderChoice,
+    ) -> Result<Option<SendReport>> {
         let Some(row) = self.with_account(|a| a.compose_reminder_reply(message_row, choice))?
         else {
             return Ok(None);

@@ -98,6 +98,10 @@ impl Client {
     /// whoever it writes to next. Holders of the old key get 401 and fall
     /// back to signed sends until they hear from us.
     pub async fn rotate_delivery_key(&self) -> Result<()> {
+        self.wiping_if_revoked(self.rotate_delivery_key_unguarded().await)
+    }
+
+    async fn rotate_delivery_key_unguarded(&self) -> Result<()> {
         if self.with_account(|a| a.trust_root())?.is_none() {
             return Err(Error::InvalidArgument(
                 "this relay offers no sealed sender".into(),
