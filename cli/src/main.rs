@@ -89,6 +89,16 @@ enum RelayAction {
         #[arg(long)]
         role: alcove_relay::Role,
     },
+    /// Revoke one device of an account (a lost phone): its keys and queued
+    /// mail go now; on its next contact the device wipes itself.
+    /// `alcove relay revoke ACCOUNT --device N`.
+    Revoke {
+        /// The account's opaque id (as the therapist's app shows it).
+        account: String,
+        /// The device id to revoke (1 is the device enrolled by invite).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        device: u32,
+    },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a
     /// practice can print it on invite cards to compare.

@@ -92,6 +92,12 @@ pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
         eprintln!("role set to {role}");
         return Ok(());
     }
+    if let Some(crate::RelayAction::Revoke { account, device }) = &args.action {
+        alcove_relay::revoke_device(&config.storage, account, *device)?;
+        // The account id is the admin's own input; echo only the device.
+        eprintln!("device {device} revoked");
+        return Ok(());
+    }
     if let Some(crate::RelayAction::Keys) = args.action {
         let Some(sealed) = &config.sealed_sender else {
             return Err("sealed sender is turned off in the configuration".into());

@@ -113,6 +113,39 @@ pub fn set_account_role(
     })
 }
 
+/// Revokes one device of an account on the relay's own database (the
+/// practice admin: `alcove relay revoke ACCOUNT --device N`, for a lost
+/// phone). Any device may go, the primary and the last one included: its
+/// keys and queued mail are deleted at once, and on its next contact the
+/// device is told (403 `device_revoked`) and wipes itself. `NotFound` for
+/// an unknown account or device (a revoked one included).
+pub fn revoke_device(
+    storage: impl Into<StorageConfig>,
+    account_id: &str,
+    device_id: u32,
+) -> Result<(), RelayError> {
+    let storage = storage.into();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let opened = storage.open().await?;
+                    let devices = opened.devices(account_id).await?;
+                    if !devices.iter().any(|(d, _)| *d == device_id) {
+                        return Err(StorageError::NotFound.into());
+                    }
+                    let now = (system_clock())();
+                    Ok(opened.revoke_device(account_id, device_id, now).await?)
+                })
+            })
+            .join()
+            .map_err(|_| RelayError::Internal("revoke thread panicked".into()))?
+    })
+}
+
 pub fn create_role_invite(
     storage: impl Into<StorageConfig>,
     role: Role,
