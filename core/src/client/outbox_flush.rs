@@ -36,7 +36,11 @@ impl Client {
         self.wiping_if_revoked(self.send_text_unguarded(conversation, text).await)
     }
 
-    async fn send_text_unguarded(&self, conversation: ConversationId, text: &str) -> Result<SendReport> {
+    async fn send_text_unguarded(
+        &self,
+        conversation: ConversationId,
+        text: &str,
+    ) -> Result<SendReport> {
         let row = self.with_account(|a| a.compose_text(conversation, text))?;
         // Kept, and held until the practice's texting policy is accepted.
         if let Some(policy) = self.with_account(|a| a.consent_required(conversation))? {
