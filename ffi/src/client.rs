@@ -75,7 +75,7 @@ impl AlcoveClient {
     }
 
     /// Hands the listeners whatever the core kept for them.
-    fn deliver_kept(&self) {
+    pub(crate) fn deliver_kept(&self) {
         self.listeners.deliver(self.inner.take_events());
     }
 }
@@ -173,14 +173,15 @@ impl AlcoveClient {
     /// returns its card (text for a link or QR code). `expires_in_hours`:
     /// 0 for the relay's default (7 days).
     pub async fn mint_invite_card(&self, expires_in_hours: u32) -> Result<String> {
-        guard_async(async {
+        let result = guard_async(async {
             Ok(self
                 .inner
                 .mint_invite_card(expires_in_hours)
                 .await?
                 .encode())
         })
-        .await
+        .await;
+        self.telling_revocation(result)
     }
 
     pub fn account_id(&self) -> String {
@@ -233,7 +234,10 @@ impl AlcoveClient {
     /// new-token callback, and after enrolment). A registration that fails
     /// is kept and retried by every `sync` until it lands.
     pub async fn register_push(&self, kind: PushKind, token: String) -> Result<()> {
-        guard_async(async { Ok(self.inner.register_push(registration(kind, token)).await?) }).await
+        let result =
+            guard_async(async { Ok(self.inner.register_push(registration(kind, token)).await?) })
+                .await;
+        self.telling_revocation(result)
     }
 
     /// `register_push` for a client that may be auto-locked: unlocked with
@@ -244,14 +248,15 @@ impl AlcoveClient {
         kind: PushKind,
         token: String,
     ) -> Result<()> {
-        guard_async(async {
+        let result = guard_async(async {
             let k = self::key(key)?;
             Ok(self
                 .inner
                 .register_push_unlocking(&k, registration(kind, token))
                 .await?)
         })
-        .await
+        .await;
+        self.telling_revocation(result)
     }
 
     /// Whether a push registration still waits to reach the relay.

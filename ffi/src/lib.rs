@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod reminders;
 mod types;
+mod wipe;
 
 pub use client::AlcoveClient;
 pub use errors::AlcoveError;

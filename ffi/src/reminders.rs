@@ -103,14 +103,15 @@ impl AlcoveClient {
         message_row: i64,
         choice: ReminderChoice,
     ) -> Result<Option<i64>> {
-        guard_async(async {
+        let result = guard_async(async {
             Ok(self
                 .inner
                 .reply_to_reminder(message_row, choice.into())
                 .await?
                 .map(|r| r.message_row))
         })
-        .await
+        .await;
+        self.telling_revocation(result)
     }
 
     /// For a therapist: introduces the practice's reminder bot (account id
