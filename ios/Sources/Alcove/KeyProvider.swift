@@ -39,6 +39,15 @@ public struct KeychainKeyProvider: KeyProvider {
         return q
     }
 
+    /// Deletes the key (remote wipe: the relay revoked this device and the
+    /// core already deleted the database). A missing item is fine.
+    public func deleteKey() throws {
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw KeychainError.status(status)
+        }
+    }
+
     public func databaseKey() throws -> Data {
         if let key = try read() { return key }
         // First use: the core makes the key (its CSPRNG, its length).

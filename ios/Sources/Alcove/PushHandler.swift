@@ -18,18 +18,41 @@ public final class PushHandler: @unchecked Sendable {
     private let client: AlcoveClient
     private let keys: KeyProvider
     private let renderer: NotificationRenderer?
+    private let onDeviceRevoked: (@Sendable () -> Void)?
 
-    public init(client: AlcoveClient, keys: KeyProvider, renderer: NotificationRenderer? = nil) {
+    /// `onDeviceRevoked`: the relay revoked this device and the core already
+    /// deleted the account's files; delete the Keychain key
+    /// (`KeychainKeyProvider.deleteKey`) and say "This device was removed by
+    /// your practice". Called before the call throws `.DeviceRevoked`.
+    public init(
+        client: AlcoveClient,
+        keys: KeyProvider,
+        renderer: NotificationRenderer? = nil,
+        onDeviceRevoked: (@Sendable () -> Void)? = nil
+    ) {
         self.client = client
         self.keys = keys
         self.renderer = renderer
+        self.onDeviceRevoked = onDeviceRevoked
+    }
+
+    /// Runs `body`; on `.DeviceRevoked` tells the app first, then rethrows.
+    private func tellingRevocation<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch AlcoveError.DeviceRevoked {
+            onDeviceRevoked?()
+            throw AlcoveError.DeviceRevoked
+        }
     }
 
     /// Syncs until the deadline; an auto-locked client is unlocked by the
     /// core for this sync only.
     @discardableResult
     public func onWake(deadlineMs: UInt64 = PushHandler.defaultDeadlineMs) async throws -> SyncReport {
-        let report = try await client.syncUnlocking(key: try keys.databaseKey(), deadlineMs: deadlineMs)
+        let report = try await tellingRevocation {
+            try await client.syncUnlocking(key: try keys.databaseKey(), deadlineMs: deadlineMs)
+        }
         report.notifications.forEach { renderer?.show($0) }
         return report
     }
@@ -41,7 +64,9 @@ public final class PushHandler: @unchecked Sendable {
     public func onNewToken(_ deviceToken: Data) async throws -> Bool {
         let hex = deviceToken.map { String(format: "%02x", $0) }.joined()
         do {
-            try await client.registerPushUnlocking(key: try keys.databaseKey(), kind: .apns, token: hex)
+            try await tellingRevocation {
+                try await client.registerPushUnlocking(key: try keys.databaseKey(), kind: .apns, token: hex)
+            }
             return true
         } catch AlcoveError.Network {
             return false
