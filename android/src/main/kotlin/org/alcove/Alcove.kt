@@ -35,14 +35,21 @@ private inline fun <T> KeyProvider.withKey(block: (ByteArray) -> T): T {
  * be frozen). It syncs until that deadline and hands notifications on.
  * Token callbacks (FCM `onNewToken`, UnifiedPush `onNewEndpoint`) call
  * [onNewToken]. With [keys], a client the app auto-locked is unlocked by
- * the core for the length of the call only.
+ * the core for the length of the call only. With [onDeviceRevoked], a
+ * revoked device (its files already wiped by the core) is handed to the app
+ * to delete its key before the call throws `AlcoveException.DeviceRevoked`.
  */
 class PushHandler(
     private val client: AlcoveClient,
     private val renderer: NotificationRenderer,
     private val keys: KeyProvider? = null,
+    private val onDeviceRevoked: DeviceRevokedHandler? = null,
 ) {
-    suspend fun onWake(deadlineMs: Long = DEFAULT_DEADLINE_MS): Int {
+    suspend fun onWake(deadlineMs: Long = DEFAULT_DEADLINE_MS): Int = tellingRevocation(onDeviceRevoked) {
+        wake(deadlineMs)
+    }
+
+    private suspend fun wake(deadlineMs: Long): Int {
         val ms = deadlineMs.coerceAtLeast(0).toULong()
         val report = if (keys == null) {
             client.sync(ms)
@@ -58,7 +65,11 @@ class PushHandler(
      * core keeps the token and registers it on the next [onWake]; returns
      * whether the relay has it now. Other failures are thrown typed.
      */
-    suspend fun onNewToken(kind: PushKind, token: String): Boolean = try {
+    suspend fun onNewToken(kind: PushKind, token: String): Boolean = tellingRevocation(onDeviceRevoked) {
+        newToken(kind, token)
+    }
+
+    private suspend fun newToken(kind: PushKind, token: String): Boolean = try {
         if (keys == null) {
             client.registerPush(kind, token)
         } else {

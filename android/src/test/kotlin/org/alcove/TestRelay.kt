@@ -43,6 +43,14 @@ class TestRelay : AutoCloseable {
         return token
     }
 
+    /** The practice admin's `alcove relay revoke ACCOUNT --device N`. */
+    fun revoke(account: String, device: Int) {
+        val p = ProcessBuilder(bin, "relay", "revoke", "--db", relayDb, account, "--device", "$device")
+            .redirectErrorStream(true).start()
+        p.inputStream.readAllBytes()
+        assertEquals(0, p.waitFor())
+    }
+
     fun enroll(name: String, key: ByteArray = generateDatabaseKey()): AlcoveClient = runBlocking {
         AlcoveClient.enroll(File(dir, "$name.db").path, key, url, invite())
     }
