@@ -111,6 +111,11 @@ impl Account {
         cipher: Cipher,
         layout: StorageLayout,
     ) -> Result<Self> {
+        // What an interrupted wipe left at this path is finished first: its
+        // marker must never outlive it and wipe the new account.
+        if crate::wipe::in_progress(path) {
+            crate::wipe::wipe(path)?;
+        }
         validate_account_id(account_id)?;
         crate::account::device_id(device_id)?;
         let conn = db::open_or_create(path, key, cipher, layout)?;

@@ -269,6 +269,20 @@ fn killing_the_wipe_at_every_step_leaves_the_whole_account_or_nothing() {
         // Only an abort before the marker is durable keeps the account.
         assert_eq!(survived, step == WipeStep::Start, "{step:?}");
     }
+    // A new account created where a wipe was interrupted (marker left,
+    // files gone) is not wiped by that marker later.
+    let dir = tempfile::tempdir().unwrap();
+    let key = DbKey::random();
+    let db = make_account(dir.path(), &key);
+    let status = spawn_child(&db, Some(WipeStep::Deleted.name()))
+        .wait()
+        .unwrap();
+    assert!(!status.success());
+    assert!(wipe::in_progress(&db) && !db.exists());
+    let fresh = Account::create(&db, &key, "wipe-test-account-2", 1).unwrap();
+    drop(fresh);
+    assert!(!wipe::in_progress(&db));
+    Account::open(&db, &key).unwrap();
     // And without an abort the child wipes everything.
     let dir = tempfile::tempdir().unwrap();
     let key = DbKey::random();

@@ -53,6 +53,9 @@ impl Client {
         tls_pin: Option<[u8; 32]>,
     ) -> Result<Client> {
         let relay = RelayClient::with_pin(relay_url, tls_pin)?;
+        if crate::wipe::in_progress(path) {
+            crate::wipe::wipe(path)?;
+        }
         if path.exists() {
             return Err(Error::AccountExists);
         }
