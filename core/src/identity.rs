@@ -52,7 +52,7 @@ impl Account {
     /// unverified until the new safety number is verified.
     pub fn accept_identity_change(&mut self, remote_account: &str) -> Result<()> {
         validate_account_id(remote_account)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         if !identities::accept_pending(&tx, remote_account, self.now())? {
             return Err(Error::InvalidArgument("no pending identity change".into()));
         }

@@ -9,6 +9,7 @@
 
 mod account;
 pub mod audit;
+pub mod backup;
 mod client;
 mod content;
 mod conversations;

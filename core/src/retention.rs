@@ -64,7 +64,7 @@ impl Account {
             return Err(Error::InvalidArgument("retention timer too long".into()));
         }
         let now = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         let members = store::conversations::members(&tx, conversation)?;
         if members.is_empty() {
             return Err(Error::InvalidArgument("no such conversation".into()));
@@ -110,7 +110,7 @@ impl Account {
     /// An export covered the conversation up to message row `through_row`.
     pub fn mark_exported(&mut self, conversation: ConversationId, through_row: i64) -> Result<()> {
         let now = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         store::retention::mark_exported(&tx, conversation, through_row)?;
         audit::append(
             &tx,
@@ -128,7 +128,7 @@ impl Account {
     pub fn apply_retention(&mut self) -> Result<u64> {
         let now = self.now();
         let keep = store::settings::get(&self.conn, KEEP_UNTIL_EXPORTED)?.is_some_and(|v| v == [1]);
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         let mut total = 0;
         for c in store::retention::all(&tx)? {
             let limit = effective(c.timer_seconds, policy_days(&tx, &self.account_id, c.id)?);
@@ -167,7 +167,7 @@ impl Account {
     /// messages went.
     pub fn purge_conversation(&mut self, conversation: ConversationId) -> Result<u64> {
         let now = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         if store::conversations::members(&tx, conversation)?.is_empty() {
             return Err(Error::InvalidArgument("no such conversation".into()));
         }

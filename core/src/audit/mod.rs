@@ -205,7 +205,7 @@ impl Account {
     /// Records `event` in its own transaction (for events whose change is
     /// not a database write: an unlock, a lock, an export).
     pub fn audit(&self, event: AuditEvent) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         append(&tx, Some(&self.identity), event, self.now())?;
         tx.commit()?;
         Ok(())
@@ -213,7 +213,7 @@ impl Account {
 
     /// Signs the log's head now, if it is not signed yet (at lock).
     pub fn sign_audit_head(&self) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         if let Some((seq, hash)) = store::audit::head(&tx)? {
             if store::audit::last_signed(&tx)? != Some(seq) {
                 sign(&tx, &self.identity, seq, &hash, self.now())?;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::invite_card::InviteCard;
 use crate::relay_client::{Credentials, RelayClient};
 
-fn remove_db_files(path: &Path) {
+pub(crate) fn remove_db_files(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal", ".keycheck"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

@@ -11,7 +11,7 @@
 //! `with_account`, so no caller can hold it across one either.
 
 mod auto_lock;
-mod enrollment;
+pub(crate) mod enrollment;
 mod lock;
 mod mailbox_sync;
 mod notifications;

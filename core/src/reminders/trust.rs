@@ -25,7 +25,7 @@ impl Account {
         IdentityKey::decode(identity_key)
             .map_err(|_| Error::InvalidArgument("bot identity key".into()))?;
         let now = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         store::reminders::trust_bot(
             &tx,
             &TrustedBot {
