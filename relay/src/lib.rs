@@ -44,7 +44,10 @@ pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
 };
 pub use server::{start, start_with_storage, RelayHandle};
-pub use storage::{PushTarget, Role, SqliteStorage, Storage, StorageConfig, StorageError};
+pub use storage::{
+    PostgresStorage, PostgresUrl, PushTarget, Role, SqliteStorage, Storage, StorageConfig,
+    StorageError,
+};
 pub use wake::Wake;
 
 /// How long an invite stays valid unless told otherwise: 14 days.

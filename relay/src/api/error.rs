@@ -75,7 +75,7 @@ impl From<StorageError> for ApiError {
                 "mailbox_full",
                 "recipient mailbox is full",
             ),
-            StorageError::Busy => ApiError {
+            StorageError::Busy | StorageError::Unavailable(_) => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "busy",
                 message: "storage busy; retry later".into(),
