@@ -49,8 +49,7 @@ pub(super) async fn migrate(client: &mut Client) -> Result<()> {
 }
 
 /// The latest schema version this relay knows.
-#[cfg(any(test, feature = "testing"))]
-pub const LATEST: u32 = MIGRATIONS.len() as u32;
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 const MIGRATIONS: &[&str] = &[
     // v1: the SQLite schema at its v7, in PostgreSQL's types: mailboxes

@@ -16,7 +16,7 @@
 mod accounts;
 mod keys;
 mod mail;
-pub(crate) mod migrations;
+mod migrations;
 pub(crate) mod rate_limits;
 pub(crate) mod wakes;
 
@@ -26,6 +26,8 @@ use std::time::Duration;
 
 use alcove_proto::relay::{PreKeyBundles, PreKeyCount, PreKeyUpload};
 use alcove_proto::wire::Envelope;
+pub use migrations::SCHEMA_VERSION;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
