@@ -488,7 +488,9 @@ impl FileConfig {
             from_file.is_some(),
             env_url.is_some(),
         ];
-        if named.iter().filter(|n| **n).count() > 1 || (st.sqlite.is_some() && self.relay.db.is_some()) {
+        if named.iter().filter(|n| **n).count() > 1
+            || (st.sqlite.is_some() && self.relay.db.is_some())
+        {
             return Err(ConfigError::Invalid(format!(
                 "the database is named twice: name one of [storage] sqlite, [relay] db, \
                  [storage] postgres, [storage] postgres_file, {POSTGRES_URL_ENV}"
@@ -910,10 +912,22 @@ mod tests {
         assert_eq!(c.sqlite_path(), Some(Path::new("x.db")));
         // Two storages named: refused.
         for (text, env) in [
-            (format!("[storage]\nsqlite = \"a.db\"\npostgres = \"{secret}\"\n"), None),
-            (format!("[relay]\ndb = \"a.db\"\n[storage]\npostgres = \"{secret}\"\n"), None),
-            ("[storage]\nsqlite = \"a.db\"\n".to_owned(), Some(secret.to_owned())),
-            (format!("[storage]\npostgres = \"{secret}\"\n"), Some(secret.to_owned())),
+            (
+                format!("[storage]\nsqlite = \"a.db\"\npostgres = \"{secret}\"\n"),
+                None,
+            ),
+            (
+                format!("[relay]\ndb = \"a.db\"\n[storage]\npostgres = \"{secret}\"\n"),
+                None,
+            ),
+            (
+                "[storage]\nsqlite = \"a.db\"\n".to_owned(),
+                Some(secret.to_owned()),
+            ),
+            (
+                format!("[storage]\npostgres = \"{secret}\"\n"),
+                Some(secret.to_owned()),
+            ),
         ] {
             let err = parse_config(&text)
                 .unwrap()

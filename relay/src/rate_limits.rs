@@ -355,7 +355,11 @@ impl RateCheck {
         }
     }
 
-    pub(crate) fn shared(cfg: &RateLimitConfig, storage: Arc<PostgresStorage>, clock: crate::config::Clock) -> Self {
+    pub(crate) fn shared(
+        cfg: &RateLimitConfig,
+        storage: Arc<PostgresStorage>,
+        clock: crate::config::Clock,
+    ) -> Self {
         Self {
             local: RateLimits::new(cfg),
             shared: Some(Shared {
@@ -368,7 +372,14 @@ impl RateCheck {
 
     pub(crate) async fn send(&self, sender: &str) -> Result<(), Refused> {
         match &self.shared {
-            Some(s) => s.hit("rate_limited_sends", s.cfg.sends_per_account, &[sender.as_bytes()]).await,
+            Some(s) => {
+                s.hit(
+                    "rate_limited_sends",
+                    s.cfg.sends_per_account,
+                    &[sender.as_bytes()],
+                )
+                .await
+            }
             None => self.local.send(sender),
         }
     }

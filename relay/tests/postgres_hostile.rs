@@ -65,10 +65,13 @@ async fn no_server_at_start_is_a_typed_error_naming_the_host_not_the_password() 
         .port();
     let url = format!("postgres://alcove:{PASSWORD}@127.0.0.1:{port}/alcove");
     let keys = tempfile::tempdir().unwrap();
-    let e = start(config(&url, keys.path()), alcove_relay::default_push_sender().unwrap())
-        .await
-        .err()
-        .expect("no relay without its database");
+    let e = start(
+        config(&url, keys.path()),
+        alcove_relay::default_push_sender().unwrap(),
+    )
+    .await
+    .err()
+    .expect("no relay without its database");
     let shown = format!("{e} / {e:?}");
     assert!(
         matches!(e, RelayError::Storage(StorageError::Unavailable(_))),
@@ -96,7 +99,10 @@ async fn a_schema_from_a_newer_relay_is_refused() {
         )
         .await
         .unwrap();
-    let e = PostgresStorage::connect(&url, 1).await.err().expect("refused");
+    let e = PostgresStorage::connect(&url, 1)
+        .await
+        .err()
+        .expect("refused");
     assert!(
         matches!(e, StorageError::SchemaTooNew(v) if v == SCHEMA_VERSION + 1),
         "{e:?}"
@@ -213,8 +219,12 @@ async fn the_database_going_away_mid_run_is_503_busy_and_the_relay_recovers() {
     let storage = PostgresStorage::connect(&PostgresUrl::new(db.url.clone()), 2)
         .await
         .unwrap();
-    let alice_invite = issue_invite(&storage, Role::Client, now(), None).await.unwrap();
-    let bob_invite = issue_invite(&storage, Role::Client, now(), None).await.unwrap();
+    let alice_invite = issue_invite(&storage, Role::Client, now(), None)
+        .await
+        .unwrap();
+    let bob_invite = issue_invite(&storage, Role::Client, now(), None)
+        .await
+        .unwrap();
     let alice = api.register(&alice_invite, 2).await;
     let bob = api.register(&bob_invite, 2).await;
     let kept = rnd(16);
@@ -223,10 +233,17 @@ async fn the_database_going_away_mid_run_is_503_busy_and_the_relay_recovers() {
     proxy.cut();
     for _ in 0..5 {
         let (status, body) = api
-            .call(reqwest::Method::GET, "/v1/messages", Some(&bob), "app", None)
+            .call(
+                reqwest::Method::GET,
+                "/v1/messages",
+                Some(&bob),
+                "app",
+                None,
+            )
             .await;
         assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
-        let e = <alcove_proto::relay::ErrorBody as alcove_proto::Message>::decode(&body[..]).unwrap();
+        let e =
+            <alcove_proto::relay::ErrorBody as alcove_proto::Message>::decode(&body[..]).unwrap();
         assert_eq!(e.code, "busy");
         assert_eq!(api.send(&alice, &bob, &rnd(16)).await, 503);
     }
@@ -243,7 +260,11 @@ async fn the_database_going_away_mid_run_is_503_busy_and_the_relay_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let guids: Vec<Vec<u8>> = page.envelopes.iter().map(|e| e.guid.clone()).collect();
-    assert_eq!(guids, vec![kept], "the mail from before the outage, nothing else");
+    assert_eq!(
+        guids,
+        vec![kept],
+        "the mail from before the outage, nothing else"
+    );
     assert_eq!(api.send(&alice, &bob, &rnd(16)).await, 204);
     relay.shutdown().await;
 }

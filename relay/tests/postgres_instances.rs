@@ -101,7 +101,10 @@ async fn a_send_through_one_instance_wakes_the_device_once_whoever_took_its_push
     let bob = p.api_b.register(&p.invite().await, 2).await;
     // Bob's push registration goes through B.
     let endpoint = format!("{}/up/bob", up.url);
-    assert_eq!(p.api_b.set_push(&bob, Kind::UnifiedPush, &endpoint).await, 204);
+    assert_eq!(
+        p.api_b.set_push(&bob, Kind::UnifiedPush, &endpoint).await,
+        204
+    );
 
     // One send through A: one wake, and only one (both processes claim).
     assert_eq!(p.api_a.send(&alice, &bob, &rnd(16)).await, 204);
@@ -116,10 +119,16 @@ async fn a_send_through_one_instance_wakes_the_device_once_whoever_took_its_push
         let api = if i % 2 == 0 { &p.api_a } else { &p.api_b };
         assert_eq!(api.send(&alice, &bob, &rnd(16)).await, 204);
     }
-    assert!(up.next(Duration::from_secs(5)).await.is_some(), "the burst wakes");
+    assert!(
+        up.next(Duration::from_secs(5)).await.is_some(),
+        "the burst wakes"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let more = up.drain().len();
-    assert!(more <= 1, "{more} extra wakes for one burst across two relays");
+    assert!(
+        more <= 1,
+        "{more} extra wakes for one burst across two relays"
+    );
 
     // The device's mail is all there, once.
     let (s, page) = p.api_b.fetch(&bob, "app", 100).await;
@@ -141,7 +150,12 @@ async fn one_reader_holds_a_mailbox_across_instances() {
     // The app reads through A; the extension through B is refused.
     let (s, page) = p.api_a.fetch(&bob, "app", 100).await;
     assert_eq!(s, 200);
-    let guids: Vec<Vec<u8>> = page.unwrap().envelopes.into_iter().map(|e| e.guid).collect();
+    let guids: Vec<Vec<u8>> = page
+        .unwrap()
+        .envelopes
+        .into_iter()
+        .map(|e| e.guid)
+        .collect();
     assert_eq!(guids.len(), 3);
     assert_eq!(p.api_b.fetch(&bob, "extension", 100).await.0, 409);
     assert_eq!(p.api_b.ack(&bob, "extension", guids.clone()).await, 409);
@@ -180,7 +194,11 @@ async fn no_one_time_prekey_is_handed_out_twice_under_a_storm_through_both_insta
     let askers = Arc::new(askers);
     let fetches: Vec<_> = (0..200)
         .map(|i| {
-            let api = if i % 2 == 0 { p.api_a.clone() } else { p.api_b.clone() };
+            let api = if i % 2 == 0 {
+                p.api_a.clone()
+            } else {
+                p.api_b.clone()
+            };
             let (askers, bob) = (Arc::clone(&askers), bob.clone());
             tokio::spawn(async move { api.bundles(&askers[i % askers.len()], &bob).await })
         })
@@ -202,11 +220,27 @@ async fn no_one_time_prekey_is_handed_out_twice_under_a_storm_through_both_insta
     assert_eq!((ec.len(), distinct.len()), (100, 100), "each EC key once");
     assert_eq!(without_ec, 100, "then bundles without a one-time EC key");
     // Kyber: the 100 one-time keys once each, then the last-resort key.
-    let one_time: Vec<u32> = kyber.iter().copied().filter(|id| distinct_kyber(*id)).collect();
+    let one_time: Vec<u32> = kyber
+        .iter()
+        .copied()
+        .filter(|id| distinct_kyber(*id))
+        .collect();
     let distinct: BTreeSet<u32> = one_time.iter().copied().collect();
-    assert_eq!((one_time.len(), distinct.len()), (100, 100), "each Kyber key once");
-    let last_resort: BTreeSet<u32> = kyber.iter().copied().filter(|id| !distinct_kyber(*id)).collect();
-    assert_eq!(last_resort.len(), 1, "then one last-resort key: {last_resort:?}");
+    assert_eq!(
+        (one_time.len(), distinct.len()),
+        (100, 100),
+        "each Kyber key once"
+    );
+    let last_resort: BTreeSet<u32> = kyber
+        .iter()
+        .copied()
+        .filter(|id| !distinct_kyber(*id))
+        .collect();
+    assert_eq!(
+        last_resort.len(),
+        1,
+        "then one last-resort key: {last_resort:?}"
+    );
     assert_eq!(kyber.len() - one_time.len(), 100);
     p.stop().await;
 }
@@ -234,7 +268,11 @@ async fn rate_limits_count_once_for_both_instances() {
         let api = if i % 2 == 0 { &p.api_a } else { &p.api_b };
         statuses.push(api.send(&alice, &bob, &rnd(16)).await);
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 10, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        10,
+        "{statuses:?}"
+    );
     assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
     // Another account's budget is its own.
     assert_eq!(p.api_b.send(&bob, &alice, &rnd(16)).await, 204);

@@ -183,6 +183,9 @@ impl Api {
                 None,
             )
             .await;
-        (s, (s == 200).then(|| PreKeyBundles::decode(&b[..]).unwrap()))
+        (
+            s,
+            (s == 200).then(|| PreKeyBundles::decode(&b[..]).unwrap()),
+        )
     }
 }

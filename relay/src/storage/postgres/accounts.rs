@@ -79,11 +79,14 @@ fn role(stored: &str) -> Result<Role> {
 }
 
 pub(super) async fn account_role(c: &impl GenericClient, account_id: &str) -> Result<Option<Role>> {
-    c.query_opt("SELECT role FROM accounts WHERE account_id = $1", &[&account_id])
-        .await
-        .map_err(pg_error)?
-        .map(|r| role(r.get(0)))
-        .transpose()
+    c.query_opt(
+        "SELECT role FROM accounts WHERE account_id = $1",
+        &[&account_id],
+    )
+    .await
+    .map_err(pg_error)?
+    .map(|r| role(r.get(0)))
+    .transpose()
 }
 
 async fn insert_device(
@@ -251,14 +254,13 @@ pub(super) async fn identity_key(
     c: &impl GenericClient,
     account_id: &str,
 ) -> Result<Option<Vec<u8>>> {
-    Ok(c
-        .query_opt(
-            "SELECT identity_key FROM accounts WHERE account_id = $1",
-            &[&account_id],
-        )
-        .await
-        .map_err(pg_error)?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        "SELECT identity_key FROM accounts WHERE account_id = $1",
+        &[&account_id],
+    )
+    .await
+    .map_err(pg_error)?
+    .map(|r| r.get(0)))
 }
 
 pub(super) async fn set_account_role(
@@ -301,14 +303,13 @@ pub(super) async fn delivery_key_hash(
     c: &impl GenericClient,
     account_id: &str,
 ) -> Result<Option<Vec<u8>>> {
-    Ok(c
-        .query_opt(
-            "SELECT delivery_key_hash FROM accounts WHERE account_id = $1",
-            &[&account_id],
-        )
-        .await
-        .map_err(pg_error)?
-        .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
+    Ok(c.query_opt(
+        "SELECT delivery_key_hash FROM accounts WHERE account_id = $1",
+        &[&account_id],
+    )
+    .await
+    .map_err(pg_error)?
+    .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
 }
 
 pub(super) async fn device_secret(
@@ -325,8 +326,7 @@ pub(super) async fn device_secret(
         )
         .await
         .map_err(pg_error)?;
-    Ok(c
-        .query_opt(&stmt, &[&account_id, &(device_id as i32)])
+    Ok(c.query_opt(&stmt, &[&account_id, &(device_id as i32)])
         .await
         .map_err(pg_error)?
         .map(|r| DeviceSecret {

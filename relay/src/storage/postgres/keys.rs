@@ -43,7 +43,10 @@ pub(super) async fn store_keys(
         rows.insert((EC, i64::from(p.id)), (&p.public_key, None));
     }
     for p in &k.one_time_kyber_prekeys {
-        rows.insert((KYBER, i64::from(p.id)), (&p.public_key, Some(&p.signature)));
+        rows.insert(
+            (KYBER, i64::from(p.id)),
+            (&p.public_key, Some(&p.signature)),
+        );
     }
     if rows.is_empty() {
         return Ok(());

@@ -127,8 +127,7 @@ pub(super) async fn usage(
         ))
         .await
         .map_err(pg_error)?;
-    Ok(c
-        .query_opt(&stmt, &[&account_id, &(device_id as i32)])
+    Ok(c.query_opt(&stmt, &[&account_id, &(device_id as i32)])
         .await
         .map_err(pg_error)?
         .map(|r| queued(&r))
@@ -265,17 +264,16 @@ pub(super) async fn reader_active(
     device_id: u32,
     now: u64,
 ) -> Result<bool> {
-    Ok(c
-        .query_one(
-            &format!(
-                "SELECT EXISTS (SELECT 1 FROM readers WHERE mailbox_id = {MAILBOX}
+    Ok(c.query_one(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM readers WHERE mailbox_id = {MAILBOX}
                  AND expires_at > $3)"
-            ),
-            &[&account_id, &(device_id as i32), &big(now)],
-        )
-        .await
-        .map_err(pg_error)?
-        .get(0))
+        ),
+        &[&account_id, &(device_id as i32), &big(now)],
+    )
+    .await
+    .map_err(pg_error)?
+    .get(0))
 }
 
 pub(super) async fn set_push(
@@ -311,12 +309,12 @@ pub(super) async fn push_target(
         )
         .await
         .map_err(pg_error)?;
-    Ok(row.and_then(|r| {
-        match (r.get::<_, Option<i32>>(0), r.get::<_, Option<String>>(1)) {
+    Ok(row.and_then(
+        |r| match (r.get::<_, Option<i32>>(0), r.get::<_, Option<String>>(1)) {
             (Some(kind), Some(endpoint)) => Some(PushTarget { kind, endpoint }),
             _ => None,
-        }
-    }))
+        },
+    ))
 }
 
 pub(super) async fn drop_push(

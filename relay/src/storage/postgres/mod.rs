@@ -11,9 +11,11 @@
 //! `accounts.rs` holds invites, accounts and devices; `keys.rs` prekeys;
 //! `mail.rs` mailboxes, reader leases and push targets; `wakes.rs` the
 //! cross-instance [`crate::Wake`]; `rate_limits.rs` the shared counters;
-//! `migrations.rs` the schema.
+//! `migrations.rs` the schema; `import.rs` the copy from an SQLite
+//! relay database (`alcove relay migrate-to-postgres`).
 
 mod accounts;
+pub mod import;
 mod keys;
 mod mail;
 mod migrations;
@@ -177,7 +179,9 @@ impl PostgresStorage {
                 client
             })
             .map_err(|e| match pg_error(e) {
-                StorageError::Unavailable(why) => StorageError::Unavailable(format!("{url}: {why}")),
+                StorageError::Unavailable(why) => {
+                    StorageError::Unavailable(format!("{url}: {why}"))
+                }
                 other => other,
             })?;
         migrations::migrate(&mut client).await?;

@@ -165,7 +165,11 @@ async fn listen(storage: Arc<PostgresStorage>, poke: Arc<Notify>, stop: watch::R
                         }
                     }
                 });
-                if client.batch_execute(&format!("LISTEN {CHANNEL}")).await.is_ok() {
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
                     // Anything pending from before we listened.
                     poke.notify_one();
                 }
