@@ -12,6 +12,9 @@ use deadpool_postgres::{GenericClient, Object};
 use super::{id32, pg_error};
 use crate::storage::{Result, StorageError};
 
+/// A one-time key to store: public key, signature (Kyber only).
+type OneTimeKey<'a> = (&'a [u8], Option<&'a [u8]>);
+
 const EC: i16 = 0;
 const KYBER: i16 = 1;
 
@@ -38,7 +41,7 @@ pub(super) async fn store_keys(
             .map_err(pg_error)?;
         }
     }
-    let mut rows: BTreeMap<(i16, i64), (&[u8], Option<&[u8]>)> = BTreeMap::new();
+    let mut rows: BTreeMap<(i16, i64), OneTimeKey> = BTreeMap::new();
     for p in &k.one_time_prekeys {
         rows.insert((EC, i64::from(p.id)), (&p.public_key, None));
     }
