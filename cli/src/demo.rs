@@ -1,7 +1,8 @@
 //! `alcove demo`: a relay on loopback, a therapist and a client (each its
 //! own SQLCipher database), enrolment by invite, a conversation, then the
 //! client goes offline, the therapist writes, the relay wakes the client
-//! through a UnifiedPush endpoint, and the client syncs.
+//! through a UnifiedPush endpoint, and the client syncs; then the
+//! practice's reminder bot reminds the client, who confirms.
 //!
 //! Everything it writes stays under the data directory. It prints message
 //! texts because it is a demo with made-up words; the library never logs
@@ -280,6 +281,7 @@ pub async fn run(dir: &Path) -> Result<(), BoxError> {
         )
         .into());
     }
+    crate::demo_bot::run(dir, &relay_db, &url, &therapist, &client).await?;
     push_task.abort();
     relay.shutdown().await;
     println!("\ndone. Files: {}", dir.display());

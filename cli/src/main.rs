@@ -1,7 +1,9 @@
-//! `alcove`: run the relay, issue invites, run the demo.
+//! `alcove`: run the relay, issue invites, run the reminder bot, run the demo.
 #![forbid(unsafe_code)]
 
+mod bot;
 mod demo;
+mod demo_bot;
 mod tools;
 
 use std::net::SocketAddr;
@@ -24,7 +26,9 @@ struct Cli {
 enum Command {
     /// Run the relay (SQLite file by default), or issue invites.
     Relay(RelayArgs),
-    /// The demo: relay + therapist + client on loopback, everything under DIR.
+    /// The practice's appointment-reminder bot.
+    Bot(bot::BotArgs),
+    /// The demo: relay + therapist + client + bot on loopback, everything under DIR.
     Demo {
         #[arg(long, default_value = "./demo-data")]
         data_dir: PathBuf,
@@ -117,6 +121,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Relay(args) => tools::relay(args).await,
+        Command::Bot(args) => bot::bot(args).await,
         Command::Demo { data_dir } => demo::run(&data_dir).await,
         Command::Sync(args) => tools::sync(args).await,
         Command::Enroll(args) => tools::enroll(args).await,

@@ -41,6 +41,19 @@ pub enum SyncEvent {
         conversation: ConversationId,
         policy_version: u32,
     },
+    /// A reminder from a bot our therapist introduced was stored at
+    /// `message_row`: `Account::reminder` gives its buttons.
+    ReminderReceived {
+        conversation: ConversationId,
+        message_row: i64,
+    },
+    /// The outcome of a reminder reply was stored at `message_row`: the
+    /// bot's acknowledgement (on a client) or a client's answer (on the
+    /// therapist, in the conversation with that client).
+    AppointmentUpdated {
+        conversation: ConversationId,
+        message_row: i64,
+    },
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change

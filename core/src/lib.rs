@@ -28,6 +28,7 @@ mod outgoing;
 pub mod practice;
 mod prekeys;
 mod relay_client;
+pub mod reminders;
 mod schema;
 mod sealed;
 mod session;

@@ -146,6 +146,44 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (conversation_id, account_id, policy_version)
      );
      ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;",
+    // v7: appointment reminders. The bots a therapist introduced (with the
+    // identity key they were introduced under); on a client, each
+    // appointment a trusted bot told us of and the reminder messages that
+    // carry its buttons; on a bot, the inbox of replies and texts its
+    // engine has yet to handle (durable: a crash between the sync and the
+    // engine loses none).
+    "CREATE TABLE trusted_bots (
+        account_id TEXT PRIMARY KEY,
+        identity_key BLOB NOT NULL,
+        introduced_by TEXT NOT NULL,
+        introduced_at INTEGER NOT NULL
+     );
+     CREATE TABLE appointments (
+        bot_account TEXT NOT NULL,
+        appointment_ref TEXT NOT NULL,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        starts_at INTEGER NOT NULL,
+        time_zone TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        reply INTEGER,
+        acknowledged INTEGER,
+        accepted INTEGER,
+        PRIMARY KEY (bot_account, appointment_ref)
+     );
+     CREATE TABLE reminder_messages (
+        message_row INTEGER PRIMARY KEY REFERENCES messages(id),
+        bot_account TEXT NOT NULL,
+        appointment_ref TEXT NOT NULL,
+        choices INTEGER NOT NULL
+     );
+     CREATE TABLE bot_inbox (
+        id INTEGER PRIMARY KEY,
+        from_account TEXT NOT NULL,
+        appointment_ref TEXT,
+        choice INTEGER,
+        body TEXT,
+        received_at INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

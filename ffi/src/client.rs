@@ -22,7 +22,7 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
 }
 
-async fn guard_async<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn guard_async<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     AssertUnwindSafe(f)
         .catch_unwind()
         .await
@@ -61,7 +61,7 @@ fn conversation(id: ConversationId) -> core::ConversationId {
 /// key from memory; `unlock(key)` reopens it (both decided in the core).
 #[derive(uniffi::Object)]
 pub struct AlcoveClient {
-    inner: core::Client,
+    pub(crate) inner: core::Client,
     /// Listeners stay registered while locked.
     listeners: Arc<Listeners>,
 }

@@ -41,6 +41,17 @@ pub enum AlcoveEvent {
         conversation_id: ConversationId,
         policy_version: u32,
     },
+    /// A reminder from the practice's bot was stored at `message_row`:
+    /// show `reminder(message_row)`'s buttons.
+    ReminderReceived {
+        conversation_id: ConversationId,
+        message_row: i64,
+    },
+    /// The outcome of a reminder reply was stored at `message_row`.
+    AppointmentUpdated {
+        conversation_id: ConversationId,
+        message_row: i64,
+    },
 }
 
 impl From<core::SyncEvent> for AlcoveEvent {
@@ -76,6 +87,20 @@ impl From<core::SyncEvent> for AlcoveEvent {
             } => Self::ConsentGiven {
                 conversation_id: conversation.get(),
                 policy_version,
+            },
+            E::ReminderReceived {
+                conversation,
+                message_row,
+            } => Self::ReminderReceived {
+                conversation_id: conversation.get(),
+                message_row,
+            },
+            E::AppointmentUpdated {
+                conversation,
+                message_row,
+            } => Self::AppointmentUpdated {
+                conversation_id: conversation.get(),
+                message_row,
             },
         }
     }

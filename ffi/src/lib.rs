@@ -6,6 +6,7 @@
 mod client;
 mod errors;
 mod events;
+mod reminders;
 mod types;
 
 pub use client::AlcoveClient;

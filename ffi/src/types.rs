@@ -103,6 +103,9 @@ impl From<core::Message> for Message {
             kind: match m.kind {
                 core::MessageKind::Text => MessageKind::Text,
                 core::MessageKind::Notice => MessageKind::Notice,
+                core::MessageKind::Reminder => MessageKind::Reminder,
+                core::MessageKind::AppointmentUpdate => MessageKind::AppointmentUpdate,
+                core::MessageKind::ReminderReply => MessageKind::ReminderReply,
             },
         }
     }
@@ -322,10 +325,15 @@ pub struct Consent {
     pub accepted_at: u64,
 }
 
-/// Whether a message is a text or a notice this device wrote into the
-/// conversation (the out-of-hours notice).
+/// What a message row is: a text, a notice this device wrote into the
+/// conversation (the out-of-hours notice), an appointment reminder (show
+/// `reminder(row)`'s buttons), the outcome of a reminder reply, or our own
+/// reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum MessageKind {
     Text,
     Notice,
+    Reminder,
+    AppointmentUpdate,
+    ReminderReply,
 }

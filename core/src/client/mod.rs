@@ -17,6 +17,7 @@ mod notifications;
 mod outbox_flush;
 mod prekey_upkeep;
 mod push_token;
+mod reminder_reply;
 mod sealed_route;
 
 use std::path::PathBuf;

@@ -66,7 +66,7 @@ impl Client {
         })
     }
 
-    fn is_sent(&self, row: i64) -> Result<bool> {
+    pub(super) fn is_sent(&self, row: i64) -> Result<bool> {
         Ok(self
             .with_account(|a| a.message(row))?
             .is_some_and(|m| m.status >= MessageStatus::Sent && m.status != MessageStatus::Failed))

@@ -58,14 +58,25 @@ pub enum MessageKind {
     /// Written by this device into the conversation, never sent (the
     /// out-of-hours notice with the practice's crisis resources).
     Notice = 1,
+    /// An appointment reminder (or news that it moved or was cancelled)
+    /// from a bot our therapist introduced: `Account::reminder` gives its
+    /// appointment and the quick replies to show as buttons.
+    Reminder = 2,
+    /// The outcome of a reminder reply: the bot's acknowledgement on a
+    /// client, the client's answer forwarded by the bot on a therapist.
+    AppointmentUpdate = 3,
+    /// Our own quick reply to a reminder (its label: "Confirm").
+    ReminderReply = 4,
 }
 
 impl MessageKind {
     pub(crate) fn from_i64(v: i64) -> Self {
-        if v == 1 {
-            Self::Notice
-        } else {
-            Self::Text
+        match v {
+            1 => Self::Notice,
+            2 => Self::Reminder,
+            3 => Self::AppointmentUpdate,
+            4 => Self::ReminderReply,
+            _ => Self::Text,
         }
     }
 }

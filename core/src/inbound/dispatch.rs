@@ -50,6 +50,13 @@ pub(crate) fn dispatch(
             received_at,
         )?;
     }
+    let origin = crate::reminders::Origin {
+        account: &from.account,
+        device: from.device,
+        message_id: &content.message_id,
+        sent_at: content.sent_at,
+        received_at,
+    };
     match content.body {
         Some(Body::Text(text)) => on_text(
             tx,
@@ -71,6 +78,38 @@ pub(crate) fn dispatch(
             notice: None,
             received: Received::Control,
         }),
+        Some(Body::BotIntroduction(i)) => {
+            crate::reminders::on_bot_introduction(tx, own_account, &from.account, i, received_at)?;
+            Ok(Dispatched {
+                events: Vec::new(),
+                notice: None,
+                received: Received::Control,
+            })
+        }
+        Some(Body::Reminder(r)) => {
+            let text = Text {
+                body: r.text.clone(),
+            };
+            match crate::reminders::on_reminder(tx, &origin, r)? {
+                Some(d) => Ok(d),
+                // No bot our therapist introduced: an ordinary text from
+                // whoever sent it.
+                None => on_text(
+                    tx,
+                    from,
+                    &content.message_id,
+                    content.sent_at,
+                    text,
+                    received_at,
+                ),
+            }
+        }
+        Some(Body::ReminderReply(r)) => {
+            crate::reminders::on_reply(tx, &from.account, r, received_at)
+        }
+        Some(Body::AppointmentStatus(s)) => {
+            crate::reminders::on_status(tx, own_account, &origin, s)
+        }
         None => Err(Error::UnknownContent),
     }
 }
@@ -84,6 +123,7 @@ fn on_text(
     received_at: u64,
 ) -> Result<Dispatched> {
     let conversation = store::conversations::direct(tx, &from.account, received_at)?;
+    crate::reminders::on_bot_text(tx, &from.account, &text.body, received_at)?;
     let message = store::messages::insert(
         tx,
         &NewMessage {
@@ -159,6 +199,14 @@ fn on_introduction(
     // The new client gets our practice profile (and with it the policy to
     // accept) in the same transaction.
     crate::practice::profile::send_to_new_member(
+        tx,
+        own_account,
+        conversation.id,
+        &from.account,
+        received_at,
+    )?;
+    // And the practice's reminder bot, so its reminders are trusted.
+    crate::reminders::send_to_new_member(
         tx,
         own_account,
         conversation.id,

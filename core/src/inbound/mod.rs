@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::store::signal_keys::Stores;
 
-pub(crate) use dispatch::Notice;
+pub(crate) use dispatch::{Dispatched, Notice};
 
 /// Largest envelope ciphertext the core will try to parse.
 pub const MAX_CIPHERTEXT_LEN: usize = 96 * 1024;

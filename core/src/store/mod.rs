@@ -13,5 +13,6 @@ pub(crate) mod messages;
 pub(crate) mod outbox;
 pub(crate) mod practice;
 pub(crate) mod prekeys;
+pub(crate) mod reminders;
 pub(crate) mod settings;
 pub(crate) mod signal_keys;
