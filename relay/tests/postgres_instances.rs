@@ -113,21 +113,25 @@ async fn a_send_through_one_instance_wakes_the_device_once_whoever_took_its_push
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(up.drain().is_empty(), "one send, one wake");
 
-    // A burst through both, inside one coalescing window: one wake now
-    // and at most one trailing wake, never one per send.
+    // A burst through both: one wake now, then at most one per
+    // coalescing window while the burst lasts (one trailing wake when it
+    // fits in a window), never one per send.
+    let burst = std::time::Instant::now();
     for i in 0..10 {
         let api = if i % 2 == 0 { &p.api_a } else { &p.api_b };
         assert_eq!(api.send(&alice, &bob, &rnd(16)).await, 204);
     }
+    let lasted = burst.elapsed();
     assert!(
         up.next(Duration::from_secs(5)).await.is_some(),
         "the burst wakes"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let more = up.drain().len();
+    let wakes = 1 + up.drain().len();
+    let allowed = 2 + (lasted.as_millis() / 400) as usize;
     assert!(
-        more <= 1,
-        "{more} extra wakes for one burst across two relays"
+        wakes <= allowed.min(9),
+        "{wakes} wakes for 10 sends across two relays in {lasted:?}"
     );
 
     // The device's mail is all there, once.
@@ -255,7 +259,11 @@ fn distinct_kyber(id: u32) -> bool {
 async fn rate_limits_count_once_for_both_instances() {
     let Some(p) = pair("shared_rates", |c| {
         c.rate_limits = RateLimitConfig::off();
-        c.rate_limits.sends_per_account = Rate::per_hour(10);
+        // A day's window: the test never straddles two.
+        c.rate_limits.sends_per_account = Rate {
+            count: 10,
+            window: Duration::from_secs(24 * 3600),
+        };
     })
     .await
     else {
