@@ -7,6 +7,10 @@
 #                                   prints the URL (also kept in DIR/url)
 #   scripts/postgres.sh stop DIR    stops it (the caller removes DIR)
 #
+# The cluster runs with fsync off (a throwaway: tests need no durability);
+# ALCOVE_PG_FSYNC=on keeps it on, as the relay_load benchmark wants, so
+# PostgreSQL and SQLite (synchronous = FULL) pay for durability alike.
+#
 # initdb refuses to run as root: as root the cluster is run by the
 # `postgres` system user (the Debian package creates it) on a directory it
 # owns. Tests make one database per test (CREATE DATABASE) on this cluster.
@@ -45,7 +49,7 @@ case "$cmd" in
     for _ in 1 2 3 4 5 6 7 8; do
       port=$(( 20000 + RANDOM % 30000 ))
       if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off" \
+          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=${ALCOVE_PG_FSYNC:-off}" \
           start >/dev/null 2>&1; then
         url="postgres://alcove@127.0.0.1:$port/postgres"
         echo "$url" | as_owner tee "$dir/url" >/dev/null
