@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+pub mod audit;
 mod client;
 mod content;
 mod conversations;

@@ -71,7 +71,7 @@ pub struct TrustedBot {
     pub introduced_by: String,
 }
 
-#[uniffi::export]
+#[uniffi::export(async_runtime = "tokio")]
 impl AlcoveClient {
     /// The reminder in message `message_row`, or `None` if it is none.
     pub fn reminder(&self, message_row: i64) -> Result<Option<Reminder>> {

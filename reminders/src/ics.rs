@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -40,6 +41,20 @@ pub const MAX_OCCURRENCES_PER_SERIES: usize = 1_000;
 /// Appointments returned per feed; further ones are dropped with
 /// [`SkipReason::TooManyAppointments`].
 pub const MAX_APPOINTMENTS: usize = 50_000;
+/// Occurrences a series may generate (before and in the window) while being
+/// expanded: a daily series begun in 1900 is ~46,000 before 2026.
+pub const MAX_SCANNED_PER_SERIES: usize = 200_000;
+/// Occurrences generated for all series of a feed together; series expanded
+/// after it is spent are skipped with [`SkipReason::TooManyOccurrences`].
+pub const MAX_SCANNED_PER_FEED: usize = 20_000_000;
+/// Wall time one series may take to expand; a rule the recurrence crate
+/// loops on without producing costs ~10 ms, a real series well under 1 ms.
+pub const MAX_EXPANSION_TIME_PER_SERIES: std::time::Duration =
+    std::time::Duration::from_millis(250);
+/// Wall time all series of a feed may take to expand; the series left are
+/// skipped with [`SkipReason::FeedTooCostly`]. The one bound that also
+/// covers rules looping without producing, whose work no count can see.
+pub const MAX_EXPANSION_TIME_PER_FEED: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest UID kept (RFC 5545 sets no limit; real ones are < 100 bytes).
 pub const MAX_UID_LEN: usize = 255;
 /// Attendees kept per event; an appointment has a handful.
@@ -137,6 +152,8 @@ pub enum SkipReason {
     BadOverride,
     #[error("event has a malformed SEQUENCE")]
     BadSequence,
+    #[error("feed's recurrence rules took too long to expand")]
+    FeedTooCostly,
     #[error("feed has more appointments than are imported")]
     TooManyAppointments,
 }
@@ -224,12 +241,17 @@ pub fn parse_feed(text: &str, from_ms: i64, to_ms: i64) -> Result<ParsedFeed, Ic
     }
 
     let mut appointments = Vec::new();
+    let mut budget = Budget {
+        scans: MAX_SCANNED_PER_FEED,
+        deadline: Instant::now() + MAX_EXPANSION_TIME_PER_FEED,
+    };
     for master in masters.into_iter().filter(|m| !m.duplicate) {
         let series_overrides = by_series.remove(&master.common.uid).unwrap_or_default();
         expand_master(
             master,
             series_overrides,
             &window,
+            &mut budget,
             &mut appointments,
             &mut out.skipped,
         );
@@ -254,6 +276,12 @@ pub fn parse_feed(text: &str, from_ms: i64, to_ms: i64) -> Result<ParsedFeed, Ic
     }
     out.appointments = appointments;
     Ok(out)
+}
+
+/// What expanding recurrences may still cost in this feed.
+struct Budget {
+    scans: usize,
+    deadline: Instant,
 }
 
 /// `[from, to)` in ms and as instants for the recurrence expansion.
@@ -422,6 +450,7 @@ fn expand_master(
     master: Master,
     mut overrides: BTreeMap<i64, Override>,
     window: &Window,
+    budget: &mut Budget,
     out: &mut Vec<FeedAppointment>,
     skipped: &mut Vec<Skipped>,
 ) {
@@ -463,7 +492,7 @@ fn expand_master(
         return;
     }
 
-    let occurrences = match expand(&common, rrules, rdates, exdates, window) {
+    let occurrences = match expand(&common, rrules, rdates, exdates, window, budget) {
         Ok((dates, limited)) => {
             if limited {
                 skipped.push(Skipped {
@@ -508,15 +537,30 @@ fn expand_master(
 
 /// Occurrences of a series inside the window (at most
 /// [`MAX_OCCURRENCES_PER_SERIES`]; `true` when some were left out).
+///
+/// Expansion runs from DTSTART (COUNT and BYSETPOS depend on it), so a rule
+/// that produces occurrences densely long before the window costs work per
+/// occurrence skipped: `budget` bounds that work across the whole feed, and
+/// [`MAX_SCANNED_PER_SERIES`] per series, both in count and in wall time.
 fn expand(
     common: &Common,
     rrules: Vec<String>,
     rdates: Vec<DateTime<rrule::Tz>>,
     exdates: Vec<DateTime<rrule::Tz>>,
     window: &Window,
+    budget: &mut Budget,
 ) -> Result<(Vec<DateTime<rrule::Tz>>, bool), SkipReason> {
+    let now = Instant::now();
+    if now >= budget.deadline {
+        return Err(SkipReason::FeedTooCostly);
+    }
+    if budget.scans == 0 {
+        return Err(SkipReason::TooManyOccurrences);
+    }
     let dt_start = common.start.at;
     let (from, to) = (window.from, window.to);
+    let allowance = budget.scans.min(MAX_SCANNED_PER_SERIES);
+    let series_deadline = budget.deadline.min(now + MAX_EXPANSION_TIME_PER_SERIES);
     // `rrule` is a well-kept crate, but a rule crafted to reach an internal
     // `unwrap` must cost one event, not the bot.
     let result = catch_unwind(AssertUnwindSafe(move || {
@@ -529,7 +573,8 @@ fn expand(
                 .map_err(|_| SkipReason::BadRecurrence)?;
             set = set.rrule(rule);
         }
-        // A series with RDATEs only still starts with its DTSTART.
+        // DTSTART is always the first instance (RFC 5545 §3.8.5.3), even
+        // when the rule would not produce it, and starts an RDATE-only series.
         set = set.rdate(dt_start);
         for d in rdates {
             set = set.rdate(d);
@@ -537,19 +582,42 @@ fn expand(
         for d in exdates {
             set = set.exdate(d);
         }
-        let limit = u16::try_from(MAX_OCCURRENCES_PER_SERIES).unwrap_or(u16::MAX);
-        let result = set.after(from).before(to).all(limit);
-        Ok::<_, SkipReason>(result)
+        // `limit` makes the crate stop a rule that loops without producing.
+        let set = set.limit();
+        let mut dates = Vec::new();
+        let mut scanned = 0usize;
+        let mut limited = false;
+        for d in &set {
+            scanned += 1;
+            if d >= to {
+                break;
+            }
+            if d >= from {
+                // A duplicate (DTSTART from both the rule and the RDATE) is
+                // adjacent: the iterator yields in order.
+                if dates.last() != Some(&d) {
+                    dates.push(d);
+                }
+                if dates.len() > MAX_OCCURRENCES_PER_SERIES {
+                    limited = true;
+                    break;
+                }
+            }
+            if scanned >= allowance
+                || (scanned.is_multiple_of(256) && Instant::now() >= series_deadline)
+            {
+                limited = true;
+                break;
+            }
+        }
+        Ok::<_, SkipReason>((dates, limited, scanned))
     }))
     .map_err(|_| SkipReason::BadRecurrence)??;
-    let mut dates = result.dates;
-    dates.sort();
+    let (mut dates, limited, scanned) = result;
+    budget.scans = budget.scans.saturating_sub(scanned);
     dates.dedup();
-    let in_window = dates
-        .into_iter()
-        .filter(|d| window.contains(d.timestamp_millis()))
-        .collect();
-    Ok((in_window, result.limited))
+    dates.truncate(MAX_OCCURRENCES_PER_SERIES);
+    Ok((dates, limited))
 }
 
 fn prop<'a>(c: &'a Component<'a>, name: &str) -> Option<&'a Property<'a>> {

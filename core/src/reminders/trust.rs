@@ -36,6 +36,12 @@ impl Account {
             },
         )?;
         store::identities::pin(&tx, bot_account, identity_key, now)?;
+        crate::audit::append(
+            &tx,
+            Some(&self.identity),
+            crate::audit::AuditEvent::BotIntroduced,
+            now,
+        )?;
         let plaintext = introduction(&tx, bot_account, identity_key, now)?;
         for c in store::conversations::list(&tx)? {
             for member in c.members.iter().filter(|m| *m != bot_account) {

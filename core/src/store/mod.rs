@@ -3,6 +3,7 @@
 //! caller groups a change and its record (later: an audit row) in one
 //! transaction. libsignal's own stores (`signal_keys`) live here too.
 
+pub(crate) mod audit;
 pub(crate) mod conversations;
 pub(crate) mod delivery_keys;
 pub(crate) mod envelopes;
