@@ -54,6 +54,12 @@ pub enum SyncEvent {
         conversation: ConversationId,
         message_row: i64,
     },
+    /// The other side set `conversation`'s disappearing-messages timer
+    /// (seconds; 0: off); it applies here too.
+    RetentionChanged {
+        conversation: ConversationId,
+        seconds: u64,
+    },
 }
 
 /// Appends `event` to `events`, keeping the bound and one identity change

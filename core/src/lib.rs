@@ -30,6 +30,7 @@ pub mod practice;
 mod prekeys;
 mod relay_client;
 pub mod reminders;
+pub mod retention;
 mod schema;
 mod sealed;
 mod session;

@@ -206,6 +206,14 @@ const MIGRATIONS: &[&str] = &[
         signature BLOB NOT NULL,
         at INTEGER NOT NULL
      );",
+    // v9: retention. Each conversation's disappearing-messages timer
+    // (agreed by both sides), whether it is archived (purged), and, on a
+    // therapist's device told to keep until exported, the newest message
+    // row an export covered.
+    "ALTER TABLE conversations ADD COLUMN retention_seconds INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE conversations ADD COLUMN exported_through INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX messages_by_age ON messages (conversation_id, received_at);",
 ];
 
 /// The schema version this build writes.

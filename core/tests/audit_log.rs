@@ -148,6 +148,7 @@ fn profile() -> PracticeProfile {
             text: "Not for emergencies.".into(),
         }),
         notification_label: "HC".into(),
+        retention_days: 0,
     }
 }
 

@@ -52,6 +52,11 @@ pub enum AlcoveEvent {
         conversation_id: ConversationId,
         message_row: i64,
     },
+    /// The other side set the conversation's disappearing-messages timer.
+    RetentionChanged {
+        conversation_id: ConversationId,
+        seconds: u64,
+    },
 }
 
 impl From<core::SyncEvent> for AlcoveEvent {
@@ -101,6 +106,13 @@ impl From<core::SyncEvent> for AlcoveEvent {
             } => Self::AppointmentUpdated {
                 conversation_id: conversation.get(),
                 message_row,
+            },
+            E::RetentionChanged {
+                conversation,
+                seconds,
+            } => Self::RetentionChanged {
+                conversation_id: conversation.get(),
+                seconds,
             },
         }
     }

@@ -1,6 +1,6 @@
-//! The practice's technical safeguards for the shells: automatic logoff
-//! and the audit log's check. Decided in the core (`client/auto_lock.rs`,
-//! `audit/`).
+//! The practice's duties for the shells: automatic logoff, the audit
+//! log's check, retention (timers, the practice's policy, purge). Decided
+//! in the core (`client/auto_lock.rs`, `audit/`, `retention.rs`).
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use alcove_core as core;
 
 use crate::client::{guard, AlcoveClient};
 use crate::errors::Result;
+use crate::types::ConversationId;
 
 /// What `verify_audit_log` found.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -33,8 +34,57 @@ fn problem_code(p: core::audit::AuditProblem) -> &'static str {
     }
 }
 
+/// How long a conversation's messages stay on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct Retention {
+    /// The conversation's disappearing-messages timer (0: off).
+    pub timer_seconds: u64,
+    /// The practice's policy in days (0: none).
+    pub policy_days: u32,
+    /// What applies (0: kept).
+    pub effective_seconds: u64,
+}
+
 #[uniffi::export]
 impl AlcoveClient {
+    /// Sets the conversation's disappearing-messages timer (0: off), here
+    /// and on the other side's devices.
+    pub fn set_retention(&self, conversation_id: ConversationId, seconds: u64) -> Result<()> {
+        guard(|| {
+            Ok(self.inner.with_account(|a| {
+                a.set_retention(core::ConversationId::new(conversation_id), seconds)
+            })?)
+        })
+    }
+
+    pub fn retention(&self, conversation_id: ConversationId) -> Result<Retention> {
+        guard(|| {
+            let r = self
+                .inner
+                .with_account(|a| a.retention(core::ConversationId::new(conversation_id)))?;
+            Ok(Retention {
+                timer_seconds: r.timer_seconds,
+                policy_days: r.policy_days,
+                effective_seconds: r.effective_seconds,
+            })
+        })
+    }
+
+    /// Ending a therapy relationship: archives the conversation and
+    /// deletes its messages in one step. Returns how many went.
+    pub fn purge_conversation(&self, conversation_id: ConversationId) -> Result<u64> {
+        guard(|| {
+            Ok(self.inner.with_account(|a| {
+                a.purge_conversation(core::ConversationId::new(conversation_id))
+            })?)
+        })
+    }
+
+    /// On a therapist's device: keep messages until an export covers them.
+    pub fn set_keep_until_exported(&self, on: bool) -> Result<()> {
+        guard(|| Ok(self.inner.with_account(|a| a.set_keep_until_exported(on))?))
+    }
+
     /// Locks the client after `timeout_ms` without the app's activity
     /// (`None`: never). Syncs, a push's above all, are not activity.
     pub fn set_auto_lock(&self, timeout_ms: Option<u64>) {

@@ -50,6 +50,10 @@ impl Client {
         self.retry_pending_push(deadline).await;
         let result = self.sync_locked(deadline).await;
         let _ = self.account(|a| a.release_lease());
+        // Retention runs with every sync: what is past its time goes.
+        if let Err(e) = self.account(|a| a.apply_retention()) {
+            tracing::debug!(error = %e, "retention could not run");
+        }
         // Only in the time left: an unreleased reader is this database's
         // own, and the next sync from it takes the mailbox straight back.
         let released = match (self.creds(), self.relay_within(deadline)) {

@@ -15,5 +15,6 @@ pub(crate) mod outbox;
 pub(crate) mod practice;
 pub(crate) mod prekeys;
 pub(crate) mod reminders;
+pub(crate) mod retention;
 pub(crate) mod settings;
 pub(crate) mod signal_keys;

@@ -40,4 +40,22 @@ class SafeguardsTest {
         assertTrue(check.entries >= 2u, "$check")
         assertEquals(check.entries.toLong() - 1, check.signedThrough)
     }
+
+    @Test
+    fun retentionTimersAndPurge() = runBlocking<Unit> {
+        val therapist = relay.enroll("rt")
+        val client = relay.enroll("rc")
+        val toT = client.conversationWith(therapist.accountId())
+        client.sendText(toT, "before the timer")
+        client.setRetention(toT, 3_600u)
+        client.sync(5_000u) // the timer goes out with the next sync
+        therapist.sync(5_000u)
+        val toC = therapist.conversationWith(client.accountId())
+        assertEquals(3_600uL, therapist.retention(toC).timerSeconds)
+        assertEquals(3_600uL, client.retention(toT).effectiveSeconds)
+        assertThrows(AlcoveException.InvalidInput::class.java) { client.setRetention(toT, ULong.MAX_VALUE) }
+        assertEquals(1uL, client.purgeConversation(toT))
+        assertTrue(client.conversations().isEmpty())
+        assertTrue(client.verifyAuditLog().intact)
+    }
 }
