@@ -28,6 +28,12 @@ enum Command {
     Relay(RelayArgs),
     /// The practice's appointment-reminder bot.
     Bot(bot::BotArgs),
+    /// Exports for the clinical record: `alcove export verify DIR` checks
+    /// an export's signed manifest and every file.
+    Export {
+        #[command(subcommand)]
+        action: ExportAction,
+    },
     /// The demo: relay + therapist + client + bot on loopback, everything under DIR.
     Demo {
         #[arg(long, default_value = "./demo-data")]
@@ -39,6 +45,12 @@ enum Command {
     /// Enrol one account by invite (for tests).
     #[command(hide = true)]
     Enroll(tools::EnrollArgs),
+}
+
+#[derive(Subcommand)]
+enum ExportAction {
+    /// Check DIR's manifest signature and every file's SHA-256.
+    Verify { dir: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -122,6 +134,9 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Relay(args) => tools::relay(args).await,
         Command::Bot(args) => bot::bot(args).await,
+        Command::Export {
+            action: ExportAction::Verify { dir },
+        } => tools::verify_export(&dir),
         Command::Demo { data_dir } => demo::run(&data_dir).await,
         Command::Sync(args) => tools::sync(args).await,
         Command::Enroll(args) => tools::enroll(args).await,

@@ -205,3 +205,23 @@ pub async fn sync(args: SyncArgs) -> Result<(), BoxError> {
     }
     Ok(())
 }
+
+/// `alcove export verify DIR`: prints what it checked; fails naming the
+/// first thing that does not match.
+pub fn verify_export(dir: &Path) -> Result<(), BoxError> {
+    use alcove_core::export::{verify_dir, ExportCheck};
+    match verify_dir(dir)? {
+        ExportCheck::Valid {
+            identity_key,
+            files,
+        } => {
+            println!("valid: {files} files, signed by identity key {identity_key}");
+            Ok(())
+        }
+        ExportCheck::BadSignature => Err("the manifest or its signature is not valid".into()),
+        ExportCheck::FileMismatch { name } => {
+            Err(format!("{name}: missing or changed since export").into())
+        }
+        ExportCheck::Unlisted { name } => Err(format!("{name}: not in the manifest").into()),
+    }
+}

@@ -18,6 +18,7 @@ mod deadline;
 mod drive;
 mod error;
 mod events;
+pub mod export;
 mod identity;
 mod inbound;
 mod invite_card;

@@ -107,3 +107,63 @@ impl AlcoveClient {
         })
     }
 }
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ExportReport {
+    pub dir: String,
+    pub messages: u32,
+    pub files: Vec<String>,
+}
+
+#[uniffi::export]
+impl AlcoveClient {
+    /// Exports a conversation (messages sent in `[from_ms, to_ms)`, or all)
+    /// for the clinical record into the new directory `dir`: HTML, a FHIR
+    /// R4 Bundle, the audit log and a signed manifest. Needs the key again
+    /// (a fresh unlock).
+    pub fn export_conversation(
+        &self,
+        conversation_id: ConversationId,
+        from_ms: Option<u64>,
+        to_ms: Option<u64>,
+        dir: String,
+        key: Vec<u8>,
+    ) -> Result<ExportReport> {
+        guard(|| {
+            let key = crate::client::key(key)?;
+            let range = match (from_ms, to_ms) {
+                (None, None) => None,
+                (f, t) => Some((f.unwrap_or(0), t.unwrap_or(u64::MAX))),
+            };
+            let r = self.inner.export_conversation(
+                core::ConversationId::new(conversation_id),
+                range,
+                std::path::Path::new(&dir),
+                &key,
+            )?;
+            Ok(ExportReport {
+                dir: r.dir.display().to_string(),
+                messages: r.messages,
+                files: r.files,
+            })
+        })
+    }
+}
+
+/// Checks an export directory's signed manifest: `None` when valid, else
+/// what failed ("bad_signature", "mismatch:<file>", "unlisted:<file>").
+#[uniffi::export]
+pub fn verify_export(dir: String) -> Result<Option<String>> {
+    guard(|| {
+        use core::export::ExportCheck as C;
+        Ok(
+            match core::export::verify_dir(std::path::Path::new(&dir))? {
+                C::Valid { .. } => None,
+                C::BadSignature => Some("bad_signature".into()),
+                C::FileMismatch { name } => Some(format!("mismatch:{name}")),
+                C::Unlisted { name } => Some(format!("unlisted:{name}")),
+            },
+        )
+    })
+}

@@ -44,6 +44,18 @@ impl Client {
         Ok(())
     }
 
+    /// Checks `key` against the database again, whatever the client's
+    /// state: the fresh unlock an export asks for. `WrongKey` otherwise.
+    pub(crate) fn check_key(&self, key: &DbKey) -> Result<()> {
+        let account = Account::open(&self.db_path, key)?;
+        if account.account_id() != self.account_id {
+            return Err(Error::InvalidArgument(
+                "the database at this path holds another account".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn open_with(&self, key: &DbKey) -> Result<()> {
         let account = Account::open(&self.db_path, key)?;
         if account.account_id() != self.account_id {
