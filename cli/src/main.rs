@@ -101,6 +101,20 @@ enum RelayAction {
         #[arg(long)]
         role: alcove_relay::Role,
     },
+    /// Copy an SQLite relay database into an empty PostgreSQL database
+    /// (accounts, devices, prekeys, invites, queued mail, push
+    /// registrations), then run the relay with `[storage] postgres`.
+    /// Stop the relay first. A target that holds data is refused.
+    MigrateToPostgres {
+        /// The SQLite relay database.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL (postgres://user:password@host/db). Better
+        /// from the environment than the command line, where other users
+        /// can see it.
+        #[arg(long, env = "ALCOVE_RELAY_POSTGRES_URL", hide_env_values = true)]
+        to: String,
+    },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a
     /// practice can print it on invite cards to compare.

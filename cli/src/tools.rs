@@ -46,6 +46,16 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
+    // Before the configuration: the environment's URL names the target
+    // here, not the relay's storage.
+    if let Some(crate::RelayAction::MigrateToPostgres { from, to }) = &args.action {
+        let url = alcove_relay::PostgresUrl::new(to.clone());
+        let copied =
+            alcove_relay::storage::postgres::import::migrate_sqlite_to_postgres(from, &url).await?;
+        // Counts and the URL without its password.
+        eprintln!("copied into {url}: {copied}");
+        return Ok(());
+    }
     let mut file = match &args.config {
         Some(path) => alcove_relay::load_config(path)?,
         None => alcove_relay::FileConfig::default(),
