@@ -8,6 +8,8 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)   # vendored OpenSSL build
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)   # Kotlin/JVM tests
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The relay's PostgreSQL tests start a throwaway cluster (scripts/postgres.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

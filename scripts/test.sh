@@ -8,9 +8,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+echo "== cargo test (with a throwaway PostgreSQL for the relay's PostgreSQL tests)"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pgdir=$(mktemp -d)
+trap 'scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir" "$log"' EXIT
+ALCOVE_TEST_POSTGRES=$(scripts/postgres.sh start "$pgdir")
+export ALCOVE_TEST_POSTGRES ALCOVE_REQUIRE_POSTGRES=1
 cargo test --workspace --locked 2>&1 | tee "$log"
 echo "== Kotlin bindings: JUnit on the JVM against the native library"
 android/run-tests.sh 2>&1 | tee -a "$log"

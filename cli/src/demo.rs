@@ -316,5 +316,6 @@ fn demo_profile() -> alcove_core::practice::PracticeProfile {
                 .into(),
         }),
         notification_label: "HC".into(),
+        retention_days: 0,
     }
 }

@@ -28,6 +28,12 @@ enum Command {
     Relay(RelayArgs),
     /// The practice's appointment-reminder bot.
     Bot(bot::BotArgs),
+    /// Exports for the clinical record: `alcove export verify DIR` checks
+    /// an export's signed manifest and every file.
+    Export {
+        #[command(subcommand)]
+        action: ExportAction,
+    },
     /// The demo: relay + therapist + client + bot on loopback, everything under DIR.
     Demo {
         #[arg(long, default_value = "./demo-data")]
@@ -39,6 +45,12 @@ enum Command {
     /// Enrol one account by invite (for tests).
     #[command(hide = true)]
     Enroll(tools::EnrollArgs),
+}
+
+#[derive(Subcommand)]
+enum ExportAction {
+    /// Check DIR's manifest signature and every file's SHA-256.
+    Verify { dir: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -99,6 +111,20 @@ enum RelayAction {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         device: u32,
     },
+    /// Copy an SQLite relay database into an empty PostgreSQL database
+    /// (accounts, devices, prekeys, invites, queued mail, push
+    /// registrations), then run the relay with `[storage] postgres`.
+    /// Stop the relay first. A target that holds data is refused.
+    MigrateToPostgres {
+        /// The SQLite relay database.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL (postgres://user:password@host/db). Better
+        /// from the environment than the command line, where other users
+        /// can see it.
+        #[arg(long, env = "ALCOVE_RELAY_POSTGRES_URL", hide_env_values = true)]
+        to: String,
+    },
     /// Print the sealed-sender trust root public key (hex; creates the
     /// relay's keys if it never ran). Clients pin it at enrolment; a
     /// practice can print it on invite cards to compare.
@@ -118,6 +144,9 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Relay(args) => tools::relay(args).await,
         Command::Bot(args) => bot::bot(args).await,
+        Command::Export {
+            action: ExportAction::Verify { dir },
+        } => tools::verify_export(&dir),
         Command::Demo { data_dir } => demo::run(&data_dir).await,
         Command::Sync(args) => tools::sync(args).await,
         Command::Enroll(args) => tools::enroll(args).await,

@@ -46,6 +46,16 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 pub async fn relay(args: RelayArgs) -> Result<(), BoxError> {
+    // Before the configuration: the environment's URL names the target
+    // here, not the relay's storage.
+    if let Some(crate::RelayAction::MigrateToPostgres { from, to }) = &args.action {
+        let url = alcove_relay::PostgresUrl::new(to.clone());
+        let copied =
+            alcove_relay::storage::postgres::import::migrate_sqlite_to_postgres(from, &url).await?;
+        // Counts and the URL without its password.
+        eprintln!("copied into {url}: {copied}");
+        return Ok(());
+    }
     let mut file = match &args.config {
         Some(path) => alcove_relay::load_config(path)?,
         None => alcove_relay::FileConfig::default(),
@@ -200,4 +210,24 @@ pub async fn sync(args: SyncArgs) -> Result<(), BoxError> {
         println!("peak_rss_kib={}", peak_rss_kib().unwrap_or(0));
     }
     Ok(())
+}
+
+/// `alcove export verify DIR`: prints what it checked; fails naming the
+/// first thing that does not match.
+pub fn verify_export(dir: &Path) -> Result<(), BoxError> {
+    use alcove_core::export::{verify_dir, ExportCheck};
+    match verify_dir(dir)? {
+        ExportCheck::Valid {
+            identity_key,
+            files,
+        } => {
+            println!("valid: {files} files, signed by identity key {identity_key}");
+            Ok(())
+        }
+        ExportCheck::BadSignature => Err("the manifest or its signature is not valid".into()),
+        ExportCheck::FileMismatch { name } => {
+            Err(format!("{name}: missing or changed since export").into())
+        }
+        ExportCheck::Unlisted { name } => Err(format!("{name}: not in the manifest").into()),
+    }
 }

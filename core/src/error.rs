@@ -79,6 +79,19 @@ pub enum Error {
     /// A safety number that does not match ours.
     #[error("safety number does not match")]
     SafetyNumberMismatch,
+    /// A recovery code that cannot be one: mistyped, truncated, or its
+    /// check does not match. Nothing was written.
+    #[error("invalid recovery code")]
+    InvalidRecoveryCode,
+    /// The recovery code does not open this backup. Nothing was written.
+    #[error("the recovery code does not open this backup")]
+    BackupWrongCode,
+    /// The backup file is not a backup, is truncated or was changed.
+    #[error("the backup file is damaged or incomplete")]
+    BackupCorrupt,
+    /// The backup holds another account than the one expected.
+    #[error("the backup belongs to another account")]
+    BackupWrongAccount,
     /// The relay could not be reached or the connection broke. Nothing was
     /// lost: unsent messages stay in the outbox, unacked mail at the relay.
     #[error("network: {0}")]

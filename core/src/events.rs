@@ -54,6 +54,12 @@ pub enum SyncEvent {
         conversation: ConversationId,
         message_row: i64,
     },
+    /// The other side set `conversation`'s disappearing-messages timer
+    /// (seconds; 0: off); it applies here too.
+    RetentionChanged {
+        conversation: ConversationId,
+        seconds: u64,
+    },
     /// The relay revoked this device (lost phone, or the practice removed
     /// it): the account's files are being deleted and every later call
     /// fails `DeviceRevoked`. The shell deletes its key and says "This

@@ -52,9 +52,18 @@ impl Account {
     /// unverified until the new safety number is verified.
     pub fn accept_identity_change(&mut self, remote_account: &str) -> Result<()> {
         validate_account_id(remote_account)?;
-        if !identities::accept_pending(&self.conn, remote_account, self.now())? {
+        let tx = self.write_tx()?;
+        if !identities::accept_pending(&tx, remote_account, self.now())? {
             return Err(Error::InvalidArgument("no pending identity change".into()));
         }
+        let conversation = crate::store::conversations::with_member(&tx, remote_account)?;
+        crate::audit::append(
+            &tx,
+            Some(&self.identity),
+            crate::audit::AuditEvent::IdentityAccepted { conversation },
+            self.now(),
+        )?;
+        tx.commit()?;
         tracing::info!(target: "alcove::identity", "identity change accepted");
         Ok(())
     }

@@ -46,6 +46,17 @@ impl Account {
 
     /// Starts an immediate (write-locked) transaction and, if configured,
     /// takes the lease inside it.
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads before it writes would
+    /// otherwise fail `database is locked` when another process wrote in
+    /// between, instead of waiting its turn.
+    pub(crate) fn write_tx(&self) -> Result<Transaction<'_>> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+
     pub(crate) fn ratchet_tx(&self) -> Result<Transaction<'_>> {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         if let Some(l) = &self.lease {

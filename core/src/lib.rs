@@ -8,6 +8,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+pub mod audit;
+pub mod backup;
 mod client;
 mod content;
 mod conversations;
@@ -17,6 +19,7 @@ mod deadline;
 mod drive;
 mod error;
 mod events;
+pub mod export;
 mod identity;
 mod inbound;
 mod invite_card;
@@ -29,6 +32,7 @@ pub mod practice;
 mod prekeys;
 mod relay_client;
 pub mod reminders;
+pub mod retention;
 mod schema;
 mod sealed;
 mod session;

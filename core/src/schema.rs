@@ -184,6 +184,36 @@ const MIGRATIONS: &[&str] = &[
         body TEXT,
         received_at INTEGER NOT NULL
      );",
+    // v8: the audit log. Append-only (triggers refuse UPDATE and DELETE),
+    // each row hash-chained to the one before; the head is signed with
+    // the account's identity key from time to time. Opaque ids only.
+    "CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject INTEGER,
+        detail INTEGER,
+        prev BLOB NOT NULL,
+        hash BLOB NOT NULL
+     );
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TABLE audit_signatures (
+        seq INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        at INTEGER NOT NULL
+     );",
+    // v9: retention. Each conversation's disappearing-messages timer
+    // (agreed by both sides), whether it is archived (purged), and, on a
+    // therapist's device told to keep until exported, the newest message
+    // row an export covered.
+    "ALTER TABLE conversations ADD COLUMN retention_seconds INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE conversations ADD COLUMN exported_through INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX messages_by_age ON messages (conversation_id, received_at);",
 ];
 
 /// The schema version this build writes.

@@ -27,6 +27,7 @@ fn profile(revision: u64, tz: &str) -> PracticeProfile {
             text: "Not for emergencies.".into(),
         }),
         notification_label: "HC".into(),
+        retention_days: 0,
     }
 }
 

@@ -39,6 +39,7 @@ fn profile(policy_version: u32, policy: &str) -> PracticeProfile {
             text: policy.into(),
         }),
         notification_label: "HC".into(),
+        retention_days: 0,
     }
 }
 

@@ -96,6 +96,10 @@ fn reason(e: &core::Error) -> &'static str {
         E::InvalidCard { reason } => reason,
         E::CardMismatch => "card_mismatch",
         E::ConsentRequired { .. } => "consent_required",
+        E::InvalidRecoveryCode => "invalid_recovery_code",
+        E::BackupWrongCode => "backup_wrong_code",
+        E::BackupCorrupt => "backup_corrupt",
+        E::BackupWrongAccount => "backup_wrong_account",
     }
 }
 

@@ -52,6 +52,11 @@ pub enum AlcoveEvent {
         conversation_id: ConversationId,
         message_row: i64,
     },
+    /// The other side set the conversation's disappearing-messages timer.
+    RetentionChanged {
+        conversation_id: ConversationId,
+        seconds: u64,
+    },
     /// The relay revoked this device: the account's files are being
     /// deleted; delete the key from the Keystore / Keychain. The call that
     /// saw it fails `AlcoveError.DeviceRevoked`.
@@ -105,6 +110,13 @@ impl From<core::SyncEvent> for AlcoveEvent {
             } => Self::AppointmentUpdated {
                 conversation_id: conversation.get(),
                 message_row,
+            },
+            E::RetentionChanged {
+                conversation,
+                seconds,
+            } => Self::RetentionChanged {
+                conversation_id: conversation.get(),
+                seconds,
             },
             E::DeviceRevoked => Self::DeviceRevoked,
         }

@@ -7,6 +7,7 @@ mod client;
 mod errors;
 mod events;
 mod reminders;
+mod safeguards;
 mod types;
 mod wipe;
 

@@ -212,6 +212,10 @@ pub struct PracticeProfile {
     pub policy: Option<TextingPolicy>,
     /// What a client's phone shows at the Pseudonym notification level.
     pub notification_label: String,
+    /// Messages older than this many days are deleted on clients' phones
+    /// (0: no policy).
+    #[uniffi(default = 0)]
+    pub retention_days: u32,
 }
 
 impl From<PracticeProfile> for core::practice::PracticeProfile {
@@ -246,6 +250,7 @@ impl From<PracticeProfile> for core::practice::PracticeProfile {
                 text: x.text,
             }),
             notification_label: p.notification_label,
+            retention_days: p.retention_days,
         }
     }
 }
@@ -282,6 +287,7 @@ impl From<core::practice::PracticeProfile> for PracticeProfile {
                 text: x.text,
             }),
             notification_label: p.notification_label,
+            retention_days: p.retention_days,
         }
     }
 }

@@ -248,14 +248,41 @@ pub struct RelaySection {
     pub loopback_push_endpoints: Option<bool>,
 }
 
-/// `[storage]`: where the relay keeps its state, one backend key.
-/// `sqlite = "relay.db"` today; the PostgreSQL backend adds
-/// `postgres = "postgres://..."` beside it (exactly one may be set).
-/// `[relay] db` (and `alcove relay --db`) still name the SQLite file.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `[storage]`: where the relay keeps its state, one backend: `sqlite =
+/// "relay.db"`, or PostgreSQL by `postgres = "postgres://..."`, by
+/// `postgres_file` (a file holding the URL, so the password stays out of
+/// the configuration) or by the environment variable
+/// [`POSTGRES_URL_ENV`]. Naming two is refused. `[relay] db` (and
+/// `alcove relay --db`) still name the SQLite file.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
     pub sqlite: Option<PathBuf>,
+    pub postgres: Option<String>,
+    pub postgres_file: Option<PathBuf>,
+    /// Pool size of this relay process (PostgreSQL only).
+    pub max_connections: Option<usize>,
+}
+
+/// The PostgreSQL URL from the environment, when the file names none.
+pub const POSTGRES_URL_ENV: &str = "ALCOVE_RELAY_POSTGRES_URL";
+
+/// Never shows a URL: it may hold a password.
+impl std::fmt::Debug for StorageSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSection")
+            .field("sqlite", &self.sqlite)
+            .field(
+                "postgres",
+                &self
+                    .postgres
+                    .as_ref()
+                    .map(|u| crate::storage::PostgresUrl::new(u.clone())),
+            )
+            .field("postgres_file", &self.postgres_file)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 /// `[sealed_sender]`.
@@ -399,6 +426,7 @@ impl FileConfig {
         for p in [
             &mut r.db,
             &mut self.storage.sqlite,
+            &mut self.storage.postgres_file,
             &mut r.tls_cert,
             &mut r.tls_key,
             &mut self.sealed_sender.key_dir,
@@ -426,15 +454,72 @@ impl FileConfig {
     /// `[storage]`, else `[relay] db`, else `alcove-relay.db`. Naming the
     /// database in both `[storage]` and `[relay] db` is refused rather
     /// than guessed at.
+    ///
+    /// PostgreSQL comes from `[storage] postgres`, `postgres_file` or the
+    /// [`POSTGRES_URL_ENV`] variable; at most one storage may be named.
     pub fn storage_config(&self, db_flag: Option<PathBuf>) -> Result<StorageConfig, ConfigError> {
+        self.storage_config_from(db_flag, std::env::var(POSTGRES_URL_ENV).ok())
+    }
+
+    /// [`Self::storage_config`] with the environment's URL given.
+    pub fn storage_config_from(
+        &self,
+        db_flag: Option<PathBuf>,
+        env_url: Option<String>,
+    ) -> Result<StorageConfig, ConfigError> {
         if let Some(path) = db_flag {
             return Ok(StorageConfig::sqlite(path));
         }
-        match (&self.storage.sqlite, &self.relay.db) {
-            (Some(_), Some(_)) => Err(ConfigError::Invalid(
-                "the database is named twice: keep [storage] sqlite, drop [relay] db".into(),
-            )),
-            (Some(path), None) | (None, Some(path)) => Ok(StorageConfig::sqlite(path.clone())),
+        let st = &self.storage;
+        let from_file = match &st.postgres_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(text.trim().to_owned())
+            }
+            None => None,
+        };
+        let env_url = env_url.filter(|u| !u.is_empty());
+        let named = [
+            st.sqlite.is_some() || self.relay.db.is_some(),
+            st.postgres.is_some(),
+            from_file.is_some(),
+            env_url.is_some(),
+        ];
+        if named.iter().filter(|n| **n).count() > 1
+            || (st.sqlite.is_some() && self.relay.db.is_some())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "the database is named twice: name one of [storage] sqlite, [relay] db, \
+                 [storage] postgres, [storage] postgres_file, {POSTGRES_URL_ENV}"
+            )));
+        }
+        if let Some(url) = st.postgres.clone().or(from_file).or(env_url) {
+            if url.is_empty() {
+                return Err(ConfigError::Invalid("the PostgreSQL URL is empty".into()));
+            }
+            let max_connections = st
+                .max_connections
+                .unwrap_or(crate::storage::DEFAULT_POSTGRES_CONNECTIONS);
+            if max_connections == 0 {
+                return Err(ConfigError::Invalid(
+                    "[storage] max_connections must be at least 1".into(),
+                ));
+            }
+            return Ok(StorageConfig::Postgres {
+                url: crate::storage::PostgresUrl::new(url),
+                max_connections,
+            });
+        }
+        if st.max_connections.is_some() {
+            return Err(ConfigError::Invalid(
+                "[storage] max_connections is for PostgreSQL only".into(),
+            ));
+        }
+        match (&st.sqlite, &self.relay.db) {
+            (Some(path), _) | (None, Some(path)) => Ok(StorageConfig::sqlite(path.clone())),
             (None, None) => Ok(StorageConfig::sqlite("alcove-relay.db")),
         }
     }
@@ -763,9 +848,104 @@ mod tests {
             .unwrap();
         assert_eq!(sqlite(&c), Some(PathBuf::from("alcove-relay.db")));
 
-        // A backend this relay does not have, or a typo, is refused.
-        assert!(parse_config("[storage]\npostgres = \"postgres://x\"\n").is_err());
+        // A typo is refused.
+        assert!(parse_config("[storage]\npostgre = \"postgres://x\"\n").is_err());
         assert!(parse_config("[storage]\nsqlit = \"x.db\"\n").is_err());
         assert!(parse_config("[storage]\nsqlite = 5\n").is_err());
+    }
+
+    #[test]
+    fn postgres_is_named_once_by_the_file_a_secret_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "postgres://relay:s3cret-pw@db.internal:5432/alcove";
+        let pg = |c: &StorageConfig| match c {
+            StorageConfig::Postgres {
+                url,
+                max_connections,
+            } => Some((url.expose().to_owned(), *max_connections)),
+            _ => None,
+        };
+        // In the file, with a pool size.
+        let cfg = parse_config(&format!(
+            "[storage]\npostgres = \"{secret}\"\nmax_connections = 4\n"
+        ))
+        .unwrap();
+        let c = cfg.storage_config_from(None, None).unwrap();
+        assert_eq!(pg(&c), Some((secret.to_owned(), 4)));
+        // Shown and debugged without the password, in every form.
+        for shown in [
+            c.to_string(),
+            format!("{c:?}"),
+            format!("{cfg:?}"),
+            format!("{:?}", cfg.relay_config(None, None, None).unwrap()),
+        ] {
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+        }
+        assert!(c.to_string().contains("db.internal"), "{c}");
+        // From a file (relative to the configuration), trimmed.
+        std::fs::write(dir.path().join("pg-url"), format!("{secret}\n")).unwrap();
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "[storage]\npostgres_file = \"pg-url\"\n").unwrap();
+        let c = load_config(&file)
+            .unwrap()
+            .storage_config_from(None, None)
+            .unwrap();
+        assert_eq!(pg(&c), Some((secret.to_owned(), 16)));
+        // A missing secret file is an error naming the file.
+        std::fs::write(&file, "[storage]\npostgres_file = \"nowhere\"\n").unwrap();
+        let err = load_config(&file)
+            .unwrap()
+            .storage_config_from(None, None)
+            .unwrap_err();
+        assert!(err.to_string().contains("nowhere"), "{err}");
+        // From the environment.
+        let c = parse_config("")
+            .unwrap()
+            .storage_config_from(None, Some(secret.into()))
+            .unwrap();
+        assert_eq!(pg(&c), Some((secret.to_owned(), 16)));
+        // The --db flag still wins (an SQLite file for one run).
+        let c = parse_config("")
+            .unwrap()
+            .storage_config_from(Some("x.db".into()), Some(secret.into()))
+            .unwrap();
+        assert_eq!(c.sqlite_path(), Some(Path::new("x.db")));
+        // Two storages named: refused.
+        for (text, env) in [
+            (
+                format!("[storage]\nsqlite = \"a.db\"\npostgres = \"{secret}\"\n"),
+                None,
+            ),
+            (
+                format!("[relay]\ndb = \"a.db\"\n[storage]\npostgres = \"{secret}\"\n"),
+                None,
+            ),
+            (
+                "[storage]\nsqlite = \"a.db\"\n".to_owned(),
+                Some(secret.to_owned()),
+            ),
+            (
+                format!("[storage]\npostgres = \"{secret}\"\n"),
+                Some(secret.to_owned()),
+            ),
+        ] {
+            let err = parse_config(&text)
+                .unwrap()
+                .storage_config_from(None, env)
+                .unwrap_err();
+            assert!(err.to_string().contains("named twice"), "{err}");
+            assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+        }
+        // Pool size zero, or a pool size for SQLite: refused.
+        assert!(parse_config(&format!(
+            "[storage]\npostgres = \"{secret}\"\nmax_connections = 0\n"
+        ))
+        .unwrap()
+        .storage_config_from(None, None)
+        .is_err());
+        assert!(parse_config("[storage]\nmax_connections = 3\n")
+            .unwrap()
+            .storage_config_from(None, None)
+            .is_err());
     }
 }

@@ -30,7 +30,7 @@ pub use config::{
 pub use config_file::{
     load_config, parse_config, push_gateway_from_config, push_sender_from_config, ApnsSettings,
     ConfigError, FcmSettings, FileConfig, InvitesSection, LimitsSection, PushConfig, RelaySection,
-    SealedSenderSection, StorageSection, UnifiedPushSettings,
+    SealedSenderSection, StorageSection, UnifiedPushSettings, POSTGRES_URL_ENV,
 };
 pub use error::RelayError;
 pub use push::{
@@ -43,8 +43,11 @@ pub use push::{
 pub use sealed_sender::{
     key_dir as sealed_sender_key_dir, trust_root_public_key, DELIVERY_KEY_LEN,
 };
-pub use server::{start, start_with_storage, RelayHandle};
-pub use storage::{PushTarget, Role, SqliteStorage, Storage, StorageConfig, StorageError};
+pub use server::{start, start_on_postgres, start_with_storage, RelayHandle};
+pub use storage::{
+    PostgresStorage, PostgresUrl, PushTarget, Role, SqliteStorage, Storage, StorageConfig,
+    StorageError,
+};
 pub use wake::Wake;
 
 /// How long an invite stays valid unless told otherwise: 14 days.

@@ -4,9 +4,11 @@
 //! they stop floods (a stranger filling a mailbox, draining a victim's
 //! one-time prekeys, guessing credentials, scripting registrations).
 //!
-//! State is in process memory: with several relay processes each holds
-//! its own buckets, so the effective limit is the configured one times
-//! the number of processes (said in README, "Running a relay safely").
+//! On SQLite the state is in process memory ([`RateLimits`], GCRA). On
+//! PostgreSQL, where several relay processes serve one database, the
+//! same limits count in a table every process shares (fixed windows:
+//! `storage/postgres/rate_limits.rs`), so adding a process does not
+//! multiply them; [`RateCheck`] is what the API asks, whichever it is.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -18,6 +20,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::connections::AddrKey;
+use crate::storage::postgres::rate_limits as pg;
+use crate::storage::PostgresStorage;
+use std::sync::Arc;
 
 /// `count` requests per `window`, all of which may come at once. A count
 /// of zero turns the limit off.
@@ -289,6 +294,218 @@ impl RateLimits {
             &self.failed_auth,
             &self.invite_mints,
         ]
+    }
+}
+
+/// The rate limits the API checks: this process's [`RateLimits`], or on
+/// PostgreSQL counters shared by every relay process on the database. A
+/// shared check that cannot reach the database lets the request through
+/// (it then meets the same database and gets its 503).
+pub(crate) struct RateCheck {
+    local: RateLimits,
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    storage: Arc<PostgresStorage>,
+    cfg: RateLimitConfig,
+    clock: crate::config::Clock,
+}
+
+impl Shared {
+    async fn hit(&self, limit: &'static str, rate: Rate, parts: &[&[u8]]) -> Result<(), Refused> {
+        if rate.count == 0 {
+            return Ok(());
+        }
+        let key = pg::key(limit_key_name(limit, rate, &self.cfg), parts);
+        match pg::hit(&self.storage, &key, rate.count, rate.window, (self.clock)()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(retry_after)) => Err(Refused { limit, retry_after }),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate limit unavailable");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Two limits share a code (bundle fetches by requester and by target):
+/// their counters need distinct names.
+fn limit_key_name(limit: &'static str, rate: Rate, cfg: &RateLimitConfig) -> &'static str {
+    if limit == "rate_limited_bundles" && rate == cfg.bundle_fetches_per_target {
+        "bundle_target"
+    } else {
+        limit
+    }
+}
+
+fn addr_bytes(addr: IpAddr) -> Vec<u8> {
+    // The address as the in-memory limits count it: IPv4, or the /64.
+    match addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets()[..8].to_vec(),
+    }
+}
+
+impl RateCheck {
+    pub(crate) fn local(cfg: &RateLimitConfig) -> Self {
+        Self {
+            local: RateLimits::new(cfg),
+            shared: None,
+        }
+    }
+
+    pub(crate) fn shared(
+        cfg: &RateLimitConfig,
+        storage: Arc<PostgresStorage>,
+        clock: crate::config::Clock,
+    ) -> Self {
+        Self {
+            local: RateLimits::new(cfg),
+            shared: Some(Shared {
+                storage,
+                cfg: cfg.clone(),
+                clock,
+            }),
+        }
+    }
+
+    pub(crate) async fn send(&self, sender: &str) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) => {
+                s.hit(
+                    "rate_limited_sends",
+                    s.cfg.sends_per_account,
+                    &[sender.as_bytes()],
+                )
+                .await
+            }
+            None => self.local.send(sender),
+        }
+    }
+
+    pub(crate) async fn signed_send(&self, sender: &str, recipient: &str) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) => {
+                s.hit(
+                    "rate_limited_unsolicited",
+                    s.cfg.signed_sends_per_pair,
+                    &[sender.as_bytes(), recipient.as_bytes()],
+                )
+                .await
+            }
+            None => self.local.signed_send(sender, recipient),
+        }
+    }
+
+    pub(crate) async fn bundle_fetch(&self, requester: &str, target: &str) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) => {
+                s.hit(
+                    "rate_limited_bundles",
+                    s.cfg.bundle_fetches_per_requester,
+                    &[requester.as_bytes()],
+                )
+                .await?;
+                s.hit(
+                    "rate_limited_bundles",
+                    s.cfg.bundle_fetches_per_target,
+                    &[target.as_bytes()],
+                )
+                .await
+            }
+            None => self.local.bundle_fetch(requester, target),
+        }
+    }
+
+    pub(crate) async fn registration(&self, addr: IpAddr) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) => {
+                s.hit(
+                    "rate_limited_registrations",
+                    s.cfg.registrations_per_address,
+                    &[&addr_bytes(addr)],
+                )
+                .await
+            }
+            None => self.local.registration(addr),
+        }
+    }
+
+    pub(crate) async fn invite_mint(&self, account: &str) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) => {
+                s.hit(
+                    "rate_limited_invites",
+                    s.cfg.invite_mints_per_account,
+                    &[account.as_bytes()],
+                )
+                .await
+            }
+            None => self.local.invite_mint(account),
+        }
+    }
+
+    pub(crate) async fn auth_allowed(&self, addr: IpAddr) -> Result<(), Refused> {
+        match &self.shared {
+            Some(s) if s.cfg.failed_auth_per_address.count > 0 => {
+                let rate = s.cfg.failed_auth_per_address;
+                let key = pg::key("rate_limited_auth", &[&addr_bytes(addr)]);
+                match pg::over(&s.storage, &key, rate.count, rate.window, (s.clock)()).await {
+                    Ok(Some(retry_after)) => Err(Refused {
+                        limit: "rate_limited_auth",
+                        retry_after,
+                    }),
+                    Ok(None) => Ok(()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "shared rate limit unavailable");
+                        Ok(())
+                    }
+                }
+            }
+            Some(_) => Ok(()),
+            None => self.local.auth_allowed(addr),
+        }
+    }
+
+    pub(crate) async fn failed_auth(&self, addr: IpAddr) {
+        match &self.shared {
+            Some(s) => {
+                let _ = s
+                    .hit(
+                        "rate_limited_auth",
+                        s.cfg.failed_auth_per_address,
+                        &[&addr_bytes(addr)],
+                    )
+                    .await;
+            }
+            None => self.local.failed_auth(addr),
+        }
+    }
+
+    /// Forgets what has refilled or ended (every minute).
+    pub(crate) async fn sweep(&self) {
+        self.local.sweep();
+        if let Some(s) = &self.shared {
+            let c = &s.cfg;
+            let longest = [
+                c.sends_per_account,
+                c.signed_sends_per_pair,
+                c.bundle_fetches_per_requester,
+                c.bundle_fetches_per_target,
+                c.registrations_per_address,
+                c.failed_auth_per_address,
+                c.invite_mints_per_account,
+            ]
+            .iter()
+            .map(|r| r.window)
+            .max()
+            .unwrap_or_default();
+            let before = (s.clock)().saturating_sub(longest.as_millis() as u64);
+            if let Err(e) = pg::sweep(&s.storage, before).await {
+                tracing::warn!(error = %e, "sweeping shared rate limits failed");
+            }
+        }
     }
 }
 

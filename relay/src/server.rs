@@ -26,8 +26,10 @@ use crate::error::RelayError;
 use crate::limits::{self, Limits};
 use crate::mailbox::Mailboxes;
 use crate::push::{Dispatcher, PushSender};
+use crate::rate_limits::RateCheck;
 use crate::sealed_sender::SealedSender;
-use crate::storage::Storage;
+use crate::storage::postgres::wakes::SharedWake;
+use crate::storage::{Opened, PostgresStorage, Storage};
 use crate::wake::Wake;
 
 /// A running relay.
@@ -77,8 +79,44 @@ pub async fn start(
     config: RelayConfig,
     push: Arc<dyn PushSender>,
 ) -> Result<RelayHandle, RelayError> {
-    let storage = config.storage.open().await?;
-    start_with_storage(config, storage, push).await
+    match config.storage.open_backend().await? {
+        Opened::Local(storage) => start_with_storage(config, storage, push).await,
+        Opened::Postgres(pg) => start_on_postgres(config, pg, push).await,
+    }
+}
+
+/// Starts a relay process on a PostgreSQL database that other relay
+/// processes may share: wake-ups go through the database's shared queue
+/// (claimed by exactly one process) and rate limits count in the
+/// database, so the processes act as one relay.
+pub async fn start_on_postgres(
+    config: RelayConfig,
+    storage: Arc<PostgresStorage>,
+    push: Arc<dyn PushSender>,
+) -> Result<RelayHandle, RelayError> {
+    let rate = Arc::new(RateCheck::shared(
+        &config.rate_limits,
+        Arc::clone(&storage),
+        config.clock.clone(),
+    ));
+    let shared: Arc<dyn Storage> = storage.clone();
+    start_inner(
+        config,
+        shared,
+        push,
+        rate,
+        Box::new(move |dispatcher, cfg, stop| {
+            let (wake, task) = SharedWake::start(
+                storage,
+                dispatcher,
+                cfg.push_coalesce,
+                cfg.clock.clone(),
+                stop,
+            );
+            (wake as Arc<dyn Wake>, Some(task))
+        }),
+    )
+    .await
 }
 
 /// Starts the relay over an opened `Storage`, waking devices through the
@@ -87,6 +125,35 @@ pub async fn start_with_storage(
     config: RelayConfig,
     storage: Arc<dyn Storage>,
     push: Arc<dyn PushSender>,
+) -> Result<RelayHandle, RelayError> {
+    let rate = Arc::new(RateCheck::local(&config.rate_limits));
+    start_inner(
+        config,
+        storage,
+        push,
+        rate,
+        Box::new(|dispatcher, _, _| (dispatcher as Arc<dyn Wake>, None)),
+    )
+    .await
+}
+
+/// Makes the relay's [`Wake`] from its push dispatcher (and maybe a task
+/// that runs until the stop signal).
+type WakeFactory = Box<
+    dyn FnOnce(
+            Arc<Dispatcher>,
+            &RelayConfig,
+            watch::Receiver<bool>,
+        ) -> (Arc<dyn Wake>, Option<JoinHandle<()>>)
+        + Send,
+>;
+
+async fn start_inner(
+    config: RelayConfig,
+    storage: Arc<dyn Storage>,
+    push: Arc<dyn PushSender>,
+    rate: Arc<RateCheck>,
+    make_wake: WakeFactory,
 ) -> Result<RelayHandle, RelayError> {
     let acceptor = match &config.tls {
         Some(tls) => Some(tls_acceptor(tls)?),
@@ -100,19 +167,20 @@ pub async fn start_with_storage(
     };
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let wake: Arc<dyn Wake> = Dispatcher::new(
+    let dispatcher = Dispatcher::new(
         push,
         Arc::clone(&storage),
         config.push_coalesce,
         config.clock.clone(),
         config.loopback_test_mode(),
     );
+    let (stop, stop_rx) = watch::channel(false);
+    let (wake, wake_task) = make_wake(dispatcher, &config, stop_rx.clone());
     let sealed = match &config.sealed_sender {
         Some(ss) => Some(Arc::new(SealedSender::load_or_create(ss, &config.storage)?)),
         None => None,
     };
     let cfg = Arc::new(config);
-    let rate = Arc::new(crate::rate_limits::RateLimits::new(&cfg.rate_limits));
     let state = AppState {
         storage: Arc::clone(&storage),
         mailboxes: Arc::new(Mailboxes::new(Arc::clone(&storage), wake, Arc::clone(&cfg))),
@@ -121,7 +189,6 @@ pub async fn start_with_storage(
         rate: Arc::clone(&rate),
     };
     let app = api::router(state);
-    let (stop, stop_rx) = watch::channel(false);
 
     let nofile = limits::raise_fd_limit();
     let cap = limits::connection_cap(&cfg.limits, nofile);
@@ -148,7 +215,7 @@ pub async fn start_with_storage(
             tokio::select! {
                 _ = rx.changed() => break,
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
-                    rate.sweep();
+                    rate.sweep().await;
                     let not_before = (cfg.clock)().saturating_sub(cfg.message_ttl.as_millis() as u64);
                     match storage.purge_expired(not_before).await {
                         Ok(n) if n > 0 => tracing::info!(purged = n, "expired envelopes purged"),
@@ -163,7 +230,7 @@ pub async fn start_with_storage(
     Ok(RelayHandle {
         addr,
         stop,
-        tasks: vec![server, sweeper],
+        tasks: [server, sweeper].into_iter().chain(wake_task).collect(),
     })
 }
 

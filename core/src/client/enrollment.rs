@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::invite_card::InviteCard;
 use crate::relay_client::{Credentials, RelayClient};
 
-fn remove_db_files(path: &Path) {
+pub(crate) fn remove_db_files(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal", ".keycheck"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
@@ -151,13 +151,13 @@ impl Client {
 
     async fn adopt_card(&self, card: &InviteCard, display_name: &str) -> Result<()> {
         if !card.trust_root.is_empty() {
-            let pinned = self.with_account(|a| a.trust_root())?;
+            let pinned = self.account(|a| a.trust_root())?;
             if pinned.as_deref() != Some(&card.trust_root[..]) {
                 return Err(Error::CardMismatch);
             }
         }
         let therapist = &card.therapist_account;
-        self.with_account(|a| a.pin_identity(therapist, &card.therapist_identity_key))?;
+        self.account(|a| a.pin_identity(therapist, &card.therapist_identity_key))?;
         let conversation = self.conversation_with(therapist)?;
         match self
             .fetch_sessions(therapist, None, Deadline::unbounded())
@@ -171,7 +171,7 @@ impl Client {
             }
             Err(e) => return Err(e),
         }
-        self.with_account(|a| a.compose_introduction(conversation, display_name))?;
+        self.account(|a| a.compose_introduction(conversation, display_name))?;
         if let Err(e) = self.flush_outbox(None).await {
             // Queued: the next sync sends it.
             tracing::debug!(error = %e, "introduction waits in the outbox");
@@ -198,7 +198,7 @@ impl Client {
     /// therapist: the relay URL, our identity key and the pinned trust
     /// root come from here, so the card cannot disagree with us.
     pub fn invite_card(&self, token: &str, expires_at: Option<u64>) -> Result<InviteCard> {
-        let (identity_key, trust_root, tls_pin) = self.with_account(|a| {
+        let (identity_key, trust_root, tls_pin) = self.account(|a| {
             Ok((
                 a.identity_key(),
                 a.trust_root()?.unwrap_or_default(),

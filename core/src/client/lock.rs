@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use super::{lock_ignoring_poison, Client, SyncReport};
+use std::sync::Mutex;
+
+use super::{lock_ignoring_poison, Client, SyncReport, Unlocked};
 use crate::account::Account;
 use crate::db::DbKey;
 use crate::error::{Error, Result};
@@ -15,14 +17,13 @@ impl Client {
     /// relay secret. Calls that need the account fail with `ClientLocked`
     /// until `unlock`. Locking a locked client does nothing.
     pub fn lock(&self) -> Result<()> {
-        let taken = lock_ignoring_poison(&self.state).take();
-        if let Some(unlocked) = taken {
-            // Closing checkpoints the WAL; the handle (and with it
-            // SQLCipher's copy of the key) is gone either way.
-            unlocked.account.close()?;
-            tracing::info!("client locked");
-        }
-        Ok(())
+        self.lock_recording(Some(false))
+    }
+
+    /// Locks; `record`: the audit log's `Locked { automatic }` (none for
+    /// the relock after a push, which the app never unlocked).
+    pub(super) fn lock_recording(&self, record: Option<bool>) -> Result<()> {
+        lock_state(&self.state, record)
     }
 
     pub fn is_locked(&self) -> bool {
@@ -32,9 +33,26 @@ impl Client {
     /// Reopens the database with its key. `WrongKey` leaves it locked.
     /// Unlocking an unlocked client only checks the key.
     pub fn unlock(&self, key: &DbKey) -> Result<()> {
+        let was_locked = self.is_locked();
         self.open_with(key)?;
+        self.touch();
+        if was_locked {
+            self.account(|a| a.audit(crate::audit::AuditEvent::Unlocked))?;
+        }
         // The app's own unlock outlasts any push handled meanwhile.
         lock_ignoring_poison(&self.temporary).app_unlocked();
+        Ok(())
+    }
+
+    /// Checks `key` against the database again, whatever the client's
+    /// state: the fresh unlock an export asks for. `WrongKey` otherwise.
+    pub(crate) fn check_key(&self, key: &DbKey) -> Result<()> {
+        let account = Account::open(&self.db_path, key)?;
+        if account.account_id() != self.account_id {
+            return Err(Error::InvalidArgument(
+                "the database at this path holds another account".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -96,10 +114,32 @@ impl Client {
         t.holders = t.holders.saturating_sub(1);
         if t.holders == 0 && t.relock {
             t.relock = false;
-            return self.lock();
+            return self.lock_recording(None);
         }
         Ok(())
     }
+}
+
+/// Takes the open account out of `state` and closes it: the audit log
+/// records the lock (`record`: `Some(automatic)`; `None` for the relock
+/// after a push, which the app never unlocked) and its head is signed
+/// first. Locking a locked client does nothing.
+pub(super) fn lock_state(state: &Mutex<Option<Unlocked>>, record: Option<bool>) -> Result<()> {
+    let taken = lock_ignoring_poison(state).take();
+    if let Some(unlocked) = taken {
+        if let Some(automatic) = record {
+            unlocked
+                .account
+                .audit(crate::audit::AuditEvent::Locked { automatic })?;
+        }
+        // Every lock signs the log's head: entries cut after it would show.
+        unlocked.account.sign_audit_head()?;
+        // Closing checkpoints the WAL; the handle (and with it SQLCipher's
+        // copy of the key) is gone either way.
+        unlocked.account.close()?;
+        tracing::info!("client locked");
+    }
+    Ok(())
 }
 
 /// Pushes handled while the app had the client locked: the last one to
@@ -113,5 +153,10 @@ pub(super) struct Temporary {
 impl Temporary {
     pub(super) fn app_unlocked(&mut self) {
         self.relock = false;
+    }
+
+    /// Pushes being handled now.
+    pub(super) fn holders(&self) -> u32 {
+        self.holders
     }
 }

@@ -42,7 +42,7 @@ impl Client {
         // Another process may hold the lease (or have died holding it): it
         // expires within LEASE_TTL_MS, so wait for it up to the deadline.
         loop {
-            match self.with_account(|a| a.acquire_lease()) {
+            match self.account(|a| a.acquire_lease()) {
                 Ok(()) => break,
                 Err(Error::Locked) if Instant::now() + Duration::from_millis(100) < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -53,7 +53,11 @@ impl Client {
         let deadline = Deadline::at(deadline);
         self.retry_pending_push(deadline).await;
         let result = self.sync_locked(deadline).await;
-        let _ = self.with_account(|a| a.release_lease());
+        let _ = self.account(|a| a.release_lease());
+        // Retention runs with every sync: what is past its time goes.
+        if let Err(e) = self.account(|a| a.apply_retention()) {
+            tracing::debug!(error = %e, "retention could not run");
+        }
         // Only in the time left: an unreleased reader is this database's
         // own, and the next sync from it takes the mailbox straight back.
         let released = match (self.creds(), self.relay_within(deadline)) {
@@ -101,7 +105,7 @@ impl Client {
     /// Fetches, stores and acks pages until the mailbox is empty or the
     /// deadline comes (`report.more`).
     async fn drain_mailbox(&self, deadline: Deadline, report: &mut SyncReport) -> Result<()> {
-        let privacy = self.with_account(|a| a.notification_privacy())?;
+        let privacy = self.account(|a| a.notification_privacy())?;
         let creds = self.creds()?;
         loop {
             if deadline.expired() {
@@ -121,7 +125,7 @@ impl Client {
             if page.envelopes.is_empty() {
                 break;
             }
-            let outcomes = self.with_account(|a| a.receive(&page.envelopes))?;
+            let outcomes = self.account(|a| a.receive(&page.envelopes))?;
             let mut acks = Vec::with_capacity(outcomes.len());
             for o in outcomes {
                 if o.ackable() {

@@ -10,7 +10,8 @@
 //! never held across an `.await`, and the account is reached only through
 //! `with_account`, so no caller can hold it across one either.
 
-mod enrollment;
+mod auto_lock;
+pub(crate) mod enrollment;
 mod lock;
 mod mailbox_sync;
 mod notifications;
@@ -23,7 +24,7 @@ mod wipe;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use alcove_proto::relay::PushRegistration;
 use rand::RngCore;
@@ -40,6 +41,8 @@ pub use mailbox_sync::SyncReport;
 pub use notifications::{Notification, HIDDEN_BODY, HIDDEN_TITLE, MAX_NOTIFICATIONS};
 pub use outbox_flush::SendReport;
 
+use lock::lock_state;
+
 /// Lease length: short, so a suspended process never blocks another for
 /// long; renewed by every ratchet transaction.
 pub const LEASE_TTL_MS: u64 = 5_000;
@@ -52,7 +55,8 @@ struct Unlocked {
 }
 
 pub struct Client {
-    state: Mutex<Option<Unlocked>>,
+    /// Shared (weakly) with the auto-lock watchdog.
+    state: Arc<Mutex<Option<Unlocked>>>,
     db_path: PathBuf,
     relay: RelayClient,
     account_id: String,
@@ -70,7 +74,9 @@ pub struct Client {
     /// identity change), kept for `take_events`.
     unheard: Mutex<Vec<SyncEvent>>,
     /// Unlocks that last only as long as a push is handled.
-    temporary: Mutex<lock::Temporary>,
+    temporary: Arc<Mutex<lock::Temporary>>,
+    /// The inactivity timer (`set_auto_lock`).
+    auto_lock: Arc<auto_lock::AutoLock>,
     /// Set once the relay revoked this device and its files were wiped.
     revoked: std::sync::atomic::AtomicBool,
 }
@@ -98,6 +104,7 @@ impl Client {
     /// Opens an enrolled account.
     pub fn open(path: &std::path::Path, key: &DbKey, relay_url: &str) -> Result<Client> {
         let account = Account::open(path, key)?;
+        account.audit(crate::audit::AuditEvent::Unlocked)?;
         let relay = RelayClient::with_pin(relay_url, account.relay_tls_pin()?)?;
         Self::from_parts(path.to_path_buf(), account, relay)
     }
@@ -117,7 +124,7 @@ impl Client {
             }
         };
         let client = Client {
-            state: Mutex::new(None),
+            state: Arc::new(Mutex::new(None)),
             db_path,
             relay,
             account_id: creds.account_id.clone(),
@@ -127,7 +134,8 @@ impl Client {
             sealed_sends: Default::default(),
             pending_push: Mutex::new(None),
             unheard: Mutex::new(Vec::new()),
-            temporary: Mutex::default(),
+            temporary: Arc::default(),
+            auto_lock: Arc::default(),
             revoked: Default::default(),
         };
         client.install(account, creds);
@@ -146,8 +154,19 @@ impl Client {
 
     /// Runs `f` on the open account (conversations, messages, settings).
     /// `ClientLocked` while locked. `f` is synchronous: the account can
-    /// never be held across an `.await`.
+    /// never be held across an `.await`. Counts as the app's activity for
+    /// auto-lock.
     pub fn with_account<R>(&self, f: impl FnOnce(&mut Account) -> Result<R>) -> Result<R> {
+        self.check_auto_lock();
+        let result = self.account(f);
+        if result.is_ok() {
+            self.touch();
+        }
+        result
+    }
+
+    /// `with_account` for the core's own work (sync, flush): not activity.
+    fn account<R>(&self, f: impl FnOnce(&mut Account) -> Result<R>) -> Result<R> {
         let mut state = lock_ignoring_poison(&self.state);
         let unlocked = state.as_mut().ok_or_else(|| self.closed_error())?;
         f(&mut unlocked.account)

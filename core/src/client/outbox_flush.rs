@@ -43,20 +43,20 @@ impl Client {
     ) -> Result<SendReport> {
         let row = self.with_account(|a| a.compose_text(conversation, text))?;
         // Kept, and held until the practice's texting policy is accepted.
-        if let Some(policy) = self.with_account(|a| a.consent_required(conversation))? {
+        if let Some(policy) = self.account(|a| a.consent_required(conversation))? {
             return Err(Error::ConsentRequired {
                 policy_version: policy.version,
             });
         }
         let mut events = Vec::new();
         let flushed = self.flush_outbox_reporting(None, &mut events).await;
-        let _ = self.with_account(|a| a.release_lease());
+        let _ = self.account(|a| a.release_lease());
         let sent = match flushed {
             Ok(_) => self.is_sent(row)?,
             Err(Error::Network(_)) => false,
             Err(e) => return Err(e),
         };
-        let members = self.with_account(|a| a.members(conversation))?;
+        let members = self.account(|a| a.members(conversation))?;
         let held = events.into_iter().find(|e| {
             matches!(e, SyncEvent::IdentityChanged { remote_account } if members.contains(remote_account))
         });
@@ -124,7 +124,7 @@ impl Client {
                     skip_ids.insert(item.id);
                 }
                 Err(Error::Relay { status: 404, .. }) => {
-                    self.with_account(|a| a.outbox_abandon(&item))?;
+                    self.account(|a| a.outbox_abandon(&item))?;
                 }
                 Err(e) => return Err(e),
             }
@@ -142,7 +142,7 @@ impl Client {
         skip: &HashSet<i64>,
         held: &mut HashMap<ConversationId, bool>,
     ) -> Result<Option<OutboxItem>> {
-        self.with_account(|account| {
+        self.account(|account| {
             let account: &crate::Account = account;
             let mut sendable = |item: &OutboxItem| -> Result<bool> {
                 if blocked.contains(&item.recipient) || skip.contains(&item.id) {
@@ -185,7 +185,7 @@ impl Client {
             };
             match outcome {
                 SendOutcome::Sent => {
-                    self.with_account(|a| a.outbox_done(item))?;
+                    self.account(|a| a.outbox_done(item))?;
                     return Ok(());
                 }
                 SendOutcome::Mismatch(m) => {
@@ -197,7 +197,7 @@ impl Client {
                     );
                     let mut gone = m.extra_devices.clone();
                     gone.extend(&m.stale_devices);
-                    self.with_account(|a| a.drop_sessions(&item.recipient, &gone))?;
+                    self.account(|a| a.drop_sessions(&item.recipient, &gone))?;
                     let mut need = m.missing_devices.clone();
                     need.extend(&m.stale_devices);
                     if !need.is_empty() {
@@ -226,7 +226,7 @@ impl Client {
         let sealing = sealed
             .as_ref()
             .map_or(Sealing::Unsealed, |(cert, _)| Sealing::Sealed(cert));
-        let messages = self.with_account(|a| a.encrypt_outbox_item_as(item, sealing))?;
+        let messages = self.account(|a| a.encrypt_outbox_item_as(item, sealing))?;
         let req = SendRequest {
             guid: item.guid.clone(),
             messages,
@@ -258,7 +258,7 @@ impl Client {
             .relay_within(deadline)?
             .bundles(&creds, remote_account)
             .await?;
-        self.with_account(|account| {
+        self.account(|account| {
             for b in &bundles.devices {
                 if only.is_none_or(|o| o.contains(&b.device_id)) {
                     account.process_bundle(remote_account, b)?;

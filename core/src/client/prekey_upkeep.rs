@@ -20,7 +20,7 @@ impl Client {
     pub(super) async fn upkeep_prekeys_within(&self, deadline: Deadline) -> Result<bool> {
         let creds = self.creds()?;
         let count = self.relay_within(deadline)?.prekey_count(&creds).await?;
-        let upload = self.with_account(|a| a.prekey_upkeep(&count))?;
+        let upload = self.account(|a| a.prekey_upkeep(&count))?;
         match upload {
             Some(up) => {
                 self.relay_within(deadline)?

@@ -27,7 +27,7 @@ impl Client {
             return Ok(None);
         };
         let flushed = self.flush_outbox(None).await;
-        let _ = self.with_account(|a| a.release_lease());
+        let _ = self.account(|a| a.release_lease());
         let sent = match flushed {
             Ok(_) => self.is_sent(row)?,
             Err(Error::Network(_)) => false,

@@ -22,7 +22,7 @@ impl Client {
         remote_account: &str,
         deadline: Deadline,
     ) -> Result<Option<(SenderCertificate, Vec<u8>)>> {
-        let known = self.with_account(|account| {
+        let known = self.account(|account| {
             if account.trust_root()?.is_none() {
                 return Ok(None);
             }
@@ -43,7 +43,7 @@ impl Client {
             .sender_certificate(&creds)
             .await
         {
-            Ok(bytes) => self.with_account(|a| a.store_sender_certificate(&bytes)),
+            Ok(bytes) => self.account(|a| a.store_sender_certificate(&bytes)),
             Err(e) => Err(e),
         };
         match fetched {
@@ -79,13 +79,13 @@ impl Client {
             }
             Err(Error::Unauthorized) => {
                 tracing::debug!("delivery key refused; sending with credentials");
-                self.with_account(|a| a.forget_remote_delivery_key(recipient))?;
+                self.account(|a| a.forget_remote_delivery_key(recipient))?;
                 Ok(None)
             }
             Err(Error::Relay { status: 404, code }) if code == "sealed_sender_off" => {
                 // The relay stopped offering sealed sender: drop the cached
                 // certificate (a new one will not be issued) and send signed.
-                self.with_account(|a| a.forget_sender_certificate())?;
+                self.account(|a| a.forget_sender_certificate())?;
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -102,7 +102,7 @@ impl Client {
     }
 
     async fn rotate_delivery_key_unguarded(&self) -> Result<()> {
-        if self.with_account(|a| a.trust_root())?.is_none() {
+        if self.account(|a| a.trust_root())?.is_none() {
             return Err(Error::InvalidArgument(
                 "this relay offers no sealed sender".into(),
             ));
@@ -110,7 +110,7 @@ impl Client {
         let key = crate::random_bytes(crate::DELIVERY_KEY_LEN);
         let creds = self.creds()?;
         self.relay.set_delivery_key(&creds, &key).await?;
-        self.with_account(|a| a.set_delivery_key(&key))
+        self.account(|a| a.set_delivery_key(&key))
     }
 
     /// How many sends went sealed since this client was opened.

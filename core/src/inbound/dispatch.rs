@@ -107,6 +107,11 @@ pub(crate) fn dispatch(
         Some(Body::ReminderReply(r)) => {
             crate::reminders::on_reply(tx, &from.account, r, received_at)
         }
+        Some(Body::RetentionTimer(t)) => Ok(Dispatched {
+            events: crate::retention::on_timer(tx, &from.account, t, received_at)?,
+            notice: None,
+            received: Received::Control,
+        }),
         Some(Body::AppointmentStatus(s)) => {
             crate::reminders::on_status(tx, own_account, &origin, s)
         }

@@ -58,6 +58,15 @@ impl Account {
         };
         let tx = self.conn.unchecked_transaction()?;
         store::practice::record_consent(&tx, &consent)?;
+        crate::audit::append(
+            &tx,
+            Some(&self.identity),
+            crate::audit::AuditEvent::ConsentGiven {
+                conversation,
+                policy_version,
+            },
+            now,
+        )?;
         let (_, sent_at, plaintext) = crate::outgoing::new_content_in(
             &tx,
             Body::Consent(ConsentGiven {
@@ -132,6 +141,15 @@ pub(crate) fn on_consent(
             accepted_at: c.accepted_at,
             device_id: from_device,
         },
+    )?;
+    crate::audit::append(
+        tx,
+        None,
+        crate::audit::AuditEvent::ConsentGiven {
+            conversation,
+            policy_version: c.policy_version,
+        },
+        crate::time::now_ms(),
     )?;
     Ok(vec![SyncEvent::ConsentGiven {
         conversation,

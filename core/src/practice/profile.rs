@@ -22,6 +22,14 @@ impl Account {
         let current = store::practice::profile(&tx, &self.account_id)?.map_or(0, |p| p.revision);
         profile.revision = profile.revision.max(current + 1);
         store::practice::save_if_newer(&tx, &self.account_id, &profile, now)?;
+        crate::audit::append(
+            &tx,
+            Some(&self.identity),
+            crate::audit::AuditEvent::PolicyPublished {
+                policy_version: profile.policy.as_ref().map_or(0, |p| p.version),
+            },
+            now,
+        )?;
         let (_, sent_at, plaintext) =
             crate::outgoing::new_content_in(&tx, Body::PracticeProfile(profile.clone()), now)?;
         for c in store::conversations::list(&tx)? {

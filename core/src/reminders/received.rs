@@ -233,7 +233,7 @@ impl Account {
                 appointment_ref: appointment_ref.clone(),
                 choice: choice.as_i32(),
             }))?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         store::reminders::set_reply(&tx, &bot, &appointment_ref, choice.as_i32())?;
         let row = store::messages::insert(
             &tx,

@@ -25,7 +25,7 @@ impl Account {
         IdentityKey::decode(identity_key)
             .map_err(|_| Error::InvalidArgument("bot identity key".into()))?;
         let now = self.now();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         store::reminders::trust_bot(
             &tx,
             &TrustedBot {
@@ -36,6 +36,12 @@ impl Account {
             },
         )?;
         store::identities::pin(&tx, bot_account, identity_key, now)?;
+        crate::audit::append(
+            &tx,
+            Some(&self.identity),
+            crate::audit::AuditEvent::BotIntroduced,
+            now,
+        )?;
         let plaintext = introduction(&tx, bot_account, identity_key, now)?;
         for c in store::conversations::list(&tx)? {
             for member in c.members.iter().filter(|m| *m != bot_account) {

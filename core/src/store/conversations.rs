@@ -96,7 +96,8 @@ pub(crate) fn set_notification_label(
     Ok(())
 }
 
-/// All conversations, most recently active first. Account ids are
+/// All conversations but archived (purged) ones, most recently active
+/// first. Account ids are
 /// `[A-Za-z0-9-]`, so a comma separates members safely.
 pub(crate) fn list(conn: &Connection) -> Result<Vec<Conversation>> {
     let mut stmt = conn.prepare_cached(
@@ -105,7 +106,7 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<Conversation>> {
                 (SELECT group_concat(account_id, ',') FROM
                     (SELECT account_id FROM conversation_members
                      WHERE conversation_id = c.id ORDER BY account_id))
-         FROM conversations c ORDER BY last DESC NULLS LAST, c.id",
+         FROM conversations c WHERE c.archived = 0 ORDER BY last DESC NULLS LAST, c.id",
     )?;
     let rows = stmt.query_map([], |r| {
         let members: Option<String> = r.get(3)?;

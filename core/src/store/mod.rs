@@ -3,6 +3,7 @@
 //! caller groups a change and its record (later: an audit row) in one
 //! transaction. libsignal's own stores (`signal_keys`) live here too.
 
+pub(crate) mod audit;
 pub(crate) mod conversations;
 pub(crate) mod delivery_keys;
 pub(crate) mod envelopes;
@@ -14,5 +15,6 @@ pub(crate) mod outbox;
 pub(crate) mod practice;
 pub(crate) mod prekeys;
 pub(crate) mod reminders;
+pub(crate) mod retention;
 pub(crate) mod settings;
 pub(crate) mod signal_keys;

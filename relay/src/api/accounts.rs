@@ -15,7 +15,7 @@ use crate::sealed_sender::{self, DELIVERY_KEY_LEN};
 use crate::storage::NewDevice;
 
 pub(super) async fn register(State(state): State<AppState>, peer: Peer, body: Bytes) -> ApiResult {
-    state.rate.registration(peer.0)?;
+    state.rate.registration(peer.0).await?;
     let req: RegisterRequest = decode(&body)?;
     check_account_id(&req.account_id)?;
     let device = new_device(&req)?;

@@ -40,9 +40,9 @@ pub(super) async fn authenticate(
     headers: &HeaderMap,
     peer: &Peer,
 ) -> Result<Caller, ApiError> {
-    state.rate.auth_allowed(peer.0)?;
-    let failed = || {
-        state.rate.failed_auth(peer.0);
+    state.rate.auth_allowed(peer.0).await?;
+    let failed = || async {
+        state.rate.failed_auth(peer.0).await;
         err(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -60,7 +60,9 @@ pub(super) async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .ok_or_else(unauthorized)?;
-    let (account, device, secret) = auth::parse_basic(header).ok_or_else(failed)?;
+    let Some((account, device, secret)) = auth::parse_basic(header) else {
+        return Err(failed().await);
+    };
     match state.storage.device_secret(&account, device).await? {
         Some(s) if auth::verify(&s.salt, &s.hash, &secret) => {
             if s.revoked {
@@ -75,7 +77,7 @@ pub(super) async fn authenticate(
                 Ok(Caller { account, device })
             }
         }
-        _ => Err(failed()),
+        _ => Err(failed().await),
     }
 }
 

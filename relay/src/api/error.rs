@@ -75,12 +75,13 @@ impl From<StorageError> for ApiError {
                 "mailbox_full",
                 "recipient mailbox is full",
             ),
-            StorageError::Busy => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "busy",
-                message: "storage busy; retry later".into(),
-                retry_after: Some(std::time::Duration::from_secs(1)),
-            },
+            StorageError::Busy => busy(),
+            StorageError::Unavailable(why) => {
+                // The reason names the host and the failure, never the
+                // password; debug, as every request fails alike meanwhile.
+                tracing::debug!(reason = %why, "storage unavailable");
+                busy()
+            }
             other @ (StorageError::SchemaTooNew(_) | StorageError::Backend(_)) => {
                 tracing::error!(error = %other, "storage failure");
                 err(
@@ -90,6 +91,16 @@ impl From<StorageError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// 503 `busy`: the storage cannot take the request now; retry.
+fn busy() -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "busy",
+        message: "storage busy; retry later".into(),
+        retry_after: Some(std::time::Duration::from_secs(1)),
     }
 }
 

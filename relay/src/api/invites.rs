@@ -26,7 +26,7 @@ pub(super) async fn mint(
 ) -> ApiResult {
     let caller = authenticate(&state, &headers, &peer).await?;
     // Before the role check: a client account's flood is bounded too.
-    state.rate.invite_mint(&caller.account)?;
+    state.rate.invite_mint(&caller.account).await?;
     if state.storage.account_role(&caller.account).await? != Some(Role::Therapist) {
         return Err(err(
             StatusCode::FORBIDDEN,

@@ -54,7 +54,7 @@ pub(super) async fn bundles(
 ) -> ApiResult {
     let caller = authenticate(&state, &headers, &peer).await?;
     check_account_id(&account)?;
-    state.rate.bundle_fetch(&caller.account, &account)?;
+    state.rate.bundle_fetch(&caller.account, &account).await?;
     let b = state.storage.take_bundles(&account).await?;
     if b.devices.is_empty() {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "no such account"));

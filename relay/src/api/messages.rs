@@ -27,10 +27,10 @@ pub(super) async fn send(
 ) -> ApiResult {
     let caller = authenticate(&state, &headers, &peer).await?;
     check_account_id(&account)?;
-    state.rate.send(&caller.account)?;
+    state.rate.send(&caller.account).await?;
     // Signed mail is what a stranger can send (sealed mail needs the
     // recipient's delivery key): capped per sender and recipient.
-    state.rate.signed_send(&caller.account, &account)?;
+    state.rate.signed_send(&caller.account, &account).await?;
     let req: SendRequest = decode(&body)?;
     let sender = Sender {
         account: caller.account,

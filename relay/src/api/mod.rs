@@ -24,7 +24,7 @@ use prost::Message;
 use crate::config::RelayConfig;
 pub use crate::key_checks::MAX_KEYS_PER_UPLOAD;
 use crate::mailbox::Mailboxes;
-use crate::rate_limits::RateLimits;
+use crate::rate_limits::RateCheck;
 use crate::sealed_sender::SealedSender;
 use crate::storage::Storage;
 use error::{err, ApiError};
@@ -42,7 +42,7 @@ pub(crate) struct AppState {
     /// Sealed-sender keys; `None` when sealed sender is off.
     pub sealed: Option<Arc<SealedSender>>,
     /// Per-account and per-address rate limits (`[rate_limits]`).
-    pub rate: Arc<RateLimits>,
+    pub rate: Arc<RateCheck>,
 }
 
 type ApiResult = Result<Response, ApiError>;

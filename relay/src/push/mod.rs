@@ -247,7 +247,7 @@ impl Wake for Dispatcher {
 }
 
 impl Dispatcher {
-    async fn send(&self, account_id: &str, device_id: u32) {
+    pub(crate) async fn send(&self, account_id: &str, device_id: u32) {
         let now = (self.clock)();
         let looked_up = async {
             let target = self.storage.push_target(account_id, device_id).await?;

@@ -10,6 +10,7 @@
 //! API layer never blocks a runtime thread whichever backend it talks to.
 
 mod migrations;
+pub mod postgres;
 mod sqlite;
 
 #[cfg(any(test, feature = "testing"))]
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use alcove_proto::relay::{PreKeyBundles, PreKeyCount, PreKeyUpload};
 use alcove_proto::wire::Envelope;
 
+pub use postgres::{PostgresStorage, PostgresUrl};
 pub use sqlite::SqliteStorage;
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -55,6 +57,11 @@ pub enum StorageError {
     /// succeed later.
     #[error("storage busy")]
     Busy,
+    /// The database server cannot be reached (refused, down, lost
+    /// connection, a URL that does not parse); the same call may succeed
+    /// once it is back. The reason never carries a password.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The database was written by a newer relay.
     #[error("database schema version {0} is newer than this relay")]
     SchemaTooNew(u32),
@@ -63,14 +70,31 @@ pub enum StorageError {
     Backend(String),
 }
 
-/// Where the relay keeps its state. Today one embedded SQLite file; a
-/// PostgreSQL URL becomes a second variant (config file `[storage]
-/// postgres = "..."`) without touching the API layer.
+/// Where the relay keeps its state: one embedded SQLite file (the
+/// default), or a PostgreSQL database shared by several relay processes
+/// (config file `[storage] postgres = "..."`). Another backend is another
+/// variant here; the API layer does not change.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StorageConfig {
     /// An SQLite database file, created (0600) if absent.
     Sqlite { path: PathBuf },
+    /// A PostgreSQL database (created by its administrator; the relay
+    /// creates its tables), through a pool of at most `max_connections`.
+    Postgres {
+        url: PostgresUrl,
+        max_connections: usize,
+    },
+}
+
+/// The default pool size of a PostgreSQL-backed relay process.
+pub const DEFAULT_POSTGRES_CONNECTIONS: usize = 16;
+
+/// An opened backend, as the server needs it: PostgreSQL's extras (the
+/// shared wake, shared rate limits) need the concrete type.
+pub(crate) enum Opened {
+    Local(Arc<dyn Storage>),
+    Postgres(Arc<PostgresStorage>),
 }
 
 impl StorageConfig {
@@ -78,10 +102,19 @@ impl StorageConfig {
         StorageConfig::Sqlite { path: path.into() }
     }
 
+    /// A PostgreSQL database at `url`, with the default pool size.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        StorageConfig::Postgres {
+            url: PostgresUrl::new(url),
+            max_connections: DEFAULT_POSTGRES_CONNECTIONS,
+        }
+    }
+
     /// The SQLite file, for tools that read it directly (tests, backups).
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {
             StorageConfig::Sqlite { path } => Some(path),
+            StorageConfig::Postgres { .. } => None,
         }
     }
 
@@ -95,28 +128,43 @@ impl StorageConfig {
                 p.push(suffix);
                 Some(PathBuf::from(p))
             }
+            StorageConfig::Postgres { .. } => None,
         }
     }
 
     /// Opens (and migrates) the backend.
     pub async fn open(&self) -> Result<Arc<dyn Storage>> {
+        Ok(match self.open_backend().await? {
+            Opened::Local(s) => s,
+            Opened::Postgres(pg) => pg,
+        })
+    }
+
+    pub(crate) async fn open_backend(&self) -> Result<Opened> {
         match self {
             StorageConfig::Sqlite { path } => {
                 let path = path.clone();
                 let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&path))
                     .await
                     .map_err(|_| StorageError::Backend("storage open task failed".into()))??;
-                Ok(Arc::new(storage))
+                Ok(Opened::Local(Arc::new(storage)))
             }
+            StorageConfig::Postgres {
+                url,
+                max_connections,
+            } => Ok(Opened::Postgres(Arc::new(
+                PostgresStorage::connect(url, *max_connections).await?,
+            ))),
         }
     }
 }
 
-/// Paths only: a later database URL is shown without its credentials.
+/// Paths, and database URLs without their password.
 impl fmt::Display for StorageConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StorageConfig::Sqlite { path } => write!(f, "SQLite {}", path.display()),
+            StorageConfig::Postgres { url, .. } => fmt::Display::fmt(url, f),
         }
     }
 }

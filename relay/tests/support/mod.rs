@@ -20,3 +20,5 @@ pub fn rnd(n: usize) -> Vec<u8> {
     rand::rng().fill_bytes(&mut b);
     b
 }
+
+pub mod http;
