@@ -120,8 +120,8 @@ async fn any_relay_call_learns_it_a_send_and_a_prekey_upkeep_too() {
     let b = enroll(&r, dir.path(), "b.db", &kb).await;
     let c = enroll(&r, dir.path(), "c.db", &kc).await;
     let with_a = b.conversation_with(a.account_id()).unwrap();
-    revoke(&r, &b.account_id().to_owned(), 1);
-    revoke(&r, &c.account_id().to_owned(), 1);
+    revoke(&r, b.account_id(), 1);
+    revoke(&r, c.account_id(), 1);
 
     // A send: the text was queued, then the relay said "revoked".
     assert_eq!(
