@@ -42,6 +42,11 @@ pub enum AlcoveError {
     Busy,
     #[error("invalid input: {reason}")]
     InvalidInput { reason: String },
+    /// A backup could not be restored: `invalid_recovery_code` (mistyped
+    /// or truncated), `backup_wrong_code`, `backup_corrupt` (damaged or
+    /// incomplete file), `backup_wrong_account`. Nothing was written.
+    #[error("backup: {reason}")]
+    Backup { reason: String },
     #[error("relay refused: HTTP {status}")]
     Relay { status: u16, code: String },
     #[error("internal error: {reason}")]
@@ -89,6 +94,10 @@ fn reason(e: &core::Error) -> &'static str {
         E::InvalidCard { reason } => reason,
         E::CardMismatch => "card_mismatch",
         E::ConsentRequired { .. } => "consent_required",
+        E::InvalidRecoveryCode => "invalid_recovery_code",
+        E::BackupWrongCode => "backup_wrong_code",
+        E::BackupCorrupt => "backup_corrupt",
+        E::BackupWrongAccount => "backup_wrong_account",
     }
 }
 
@@ -111,6 +120,10 @@ impl From<core::Error> for AlcoveError {
             E::InvalidCard { .. } => Self::InvalidCard { reason },
             E::CardMismatch => Self::CardMismatch,
             E::ConsentRequired { policy_version } => Self::ConsentRequired { policy_version },
+            E::InvalidRecoveryCode
+            | E::BackupWrongCode
+            | E::BackupCorrupt
+            | E::BackupWrongAccount => Self::Backup { reason },
             E::Relay { status, code } => Self::Relay { status, code },
             // Per-envelope sealed-sender refusals are counted as failed by
             // sync, never returned by a call; mapped for completeness.
