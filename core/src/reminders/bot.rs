@@ -133,7 +133,7 @@ impl Account {
         f: impl FnOnce(&BotTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let now = self.now();
-        let tx = self.write_tx().map_err(Error::from)?;
+        let tx = self.write_tx()?;
         let out = f(&BotTx { conn: &tx, now })?;
         tx.commit().map_err(Error::from)?;
         Ok(out)
