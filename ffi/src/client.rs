@@ -67,7 +67,7 @@ pub struct AlcoveClient {
 }
 
 impl AlcoveClient {
-    fn wrap(inner: core::Client) -> Arc<Self> {
+    pub(crate) fn wrap(inner: core::Client) -> Arc<Self> {
         Arc::new(Self {
             inner,
             listeners: Arc::default(),

@@ -48,6 +48,11 @@ pub enum AlcoveError {
     Busy,
     #[error("invalid input: {reason}")]
     InvalidInput { reason: String },
+    /// A backup could not be restored: `invalid_recovery_code` (mistyped
+    /// or truncated), `backup_wrong_code`, `backup_corrupt` (damaged or
+    /// incomplete file), `backup_wrong_account`. Nothing was written.
+    #[error("backup: {reason}")]
+    Backup { reason: String },
     #[error("relay refused: HTTP {status}")]
     Relay { status: u16, code: String },
     #[error("internal error: {reason}")]
@@ -123,6 +128,10 @@ impl From<core::Error> for AlcoveError {
             E::InvalidCard { .. } => Self::InvalidCard { reason },
             E::CardMismatch => Self::CardMismatch,
             E::ConsentRequired { policy_version } => Self::ConsentRequired { policy_version },
+            E::InvalidRecoveryCode
+            | E::BackupWrongCode
+            | E::BackupCorrupt
+            | E::BackupWrongAccount => Self::Backup { reason },
             E::Relay { status, code } => Self::Relay { status, code },
             // Per-envelope sealed-sender refusals are counted as failed by
             // sync, never returned by a call; mapped for completeness.

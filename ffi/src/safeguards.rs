@@ -167,3 +167,44 @@ pub fn verify_export(dir: String) -> Result<Option<String>> {
         )
     })
 }
+
+#[uniffi::export]
+impl AlcoveClient {
+    /// Writes an encrypted backup of the account to `path` (a new file)
+    /// and returns the recovery code: show it once; it is never stored.
+    pub fn backup(&self, path: String) -> Result<String> {
+        guard(|| {
+            Ok(self
+                .inner
+                .backup(std::path::Path::new(&path))?
+                .as_str()
+                .to_owned())
+        })
+    }
+
+    /// Restores a backup on this phone into a new database at `db_path`
+    /// under `key`, and opens it. `expected_account`: refuse another
+    /// account's backup. Wrong or mistyped code, damaged file: `Backup`,
+    /// nothing written.
+    #[uniffi::constructor(default(expected_account = None))]
+    pub fn restore_from_backup(
+        backup_path: String,
+        recovery_code: String,
+        db_path: String,
+        key: Vec<u8>,
+        relay_url: String,
+        expected_account: Option<String>,
+    ) -> Result<std::sync::Arc<Self>> {
+        guard(|| {
+            let k = crate::client::key(key)?;
+            Ok(Self::wrap(core::Client::restore(
+                std::path::Path::new(&backup_path),
+                &recovery_code,
+                std::path::Path::new(&db_path),
+                &k,
+                &relay_url,
+                expected_account.as_deref(),
+            )?))
+        })
+    }
+}

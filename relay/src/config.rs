@@ -2,23 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::limits::Limits;
 use crate::storage::StorageConfig;
 
-/// Milliseconds since the Unix epoch; injectable so tests can move time.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    })
-}
+pub use crate::clock::{system_clock, Clock};
 
 #[derive(Clone, Debug)]
 pub struct TlsConfig {

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod clock;
 mod config;
 mod config_error;
 mod config_file;

@@ -309,7 +309,7 @@ pub(crate) struct RateCheck {
 struct Shared {
     storage: Arc<PostgresStorage>,
     cfg: RateLimitConfig,
-    clock: crate::config::Clock,
+    clock: crate::clock::Clock,
 }
 
 impl Shared {
@@ -358,7 +358,7 @@ impl RateCheck {
     pub(crate) fn shared(
         cfg: &RateLimitConfig,
         storage: Arc<PostgresStorage>,
-        clock: crate::config::Clock,
+        clock: crate::clock::Clock,
     ) -> Self {
         Self {
             local: RateLimits::new(cfg),

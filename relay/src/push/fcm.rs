@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backoff::{retry_after, RetryPolicy};
 use super::{give_up, http_client, BoxFuture, PushError, PushSender};
-use crate::config::Clock;
+use crate::clock::Clock;
 use crate::config_error::ConfigError;
 use crate::storage::PushTarget;
 

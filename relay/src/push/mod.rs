@@ -178,7 +178,7 @@ pub(crate) struct Dispatcher {
     sender: Arc<dyn PushSender>,
     storage: Arc<dyn Storage>,
     window: Duration,
-    clock: crate::config::Clock,
+    clock: crate::clock::Clock,
     /// The relay serves plain HTTP on loopback: loopback endpoints allowed.
     loopback: bool,
     state: Mutex<HashMap<(String, u32), DeviceState>>,
@@ -189,7 +189,7 @@ impl Dispatcher {
         sender: Arc<dyn PushSender>,
         storage: Arc<dyn Storage>,
         window: Duration,
-        clock: crate::config::Clock,
+        clock: crate::clock::Clock,
         loopback: bool,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::{GenericClient, Object};
 
-use super::{big, id32, keys, pg_error};
+use super::{big, keys, pg_error};
 use alcove_proto::relay::PreKeyUpload;
 
 use crate::storage::{DeviceSecret, NewDevice, Result, Role, StorageError};
@@ -334,20 +334,4 @@ pub(super) async fn device_secret(
             hash: r.get(1),
             revoked: r.get(2),
         }))
-}
-
-pub(super) async fn devices(c: &impl GenericClient, account_id: &str) -> Result<Vec<(u32, u32)>> {
-    let stmt = c
-        .prepare_cached(
-            "SELECT device_id, registration_id FROM devices WHERE account_id = $1
-             ORDER BY device_id",
-        )
-        .await
-        .map_err(pg_error)?;
-    c.query(&stmt, &[&account_id])
-        .await
-        .map_err(pg_error)?
-        .iter()
-        .map(|r| Ok((r.get::<_, i32>(0) as u32, id32(r.get(1))?)))
-        .collect()
 }

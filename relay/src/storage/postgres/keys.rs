@@ -109,7 +109,7 @@ pub(super) async fn take_bundles(c: &mut Object, account_id: &str) -> Result<Pre
         .map_err(pg_error)?
         .ok_or(StorageError::NotFound)?
         .get(0);
-    let devices = super::accounts::devices(&tx, account_id).await?;
+    let devices = super::devices::devices(&tx, account_id).await?;
     let signed_stmt = tx
         .prepare_cached(
             "SELECT key_id, public_key, signature FROM signed_prekeys

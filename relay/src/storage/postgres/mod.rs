@@ -15,6 +15,7 @@
 //! relay database (`alcove relay migrate-to-postgres`).
 
 mod accounts;
+mod devices;
 pub mod import;
 mod keys;
 mod mail;
@@ -334,7 +335,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn devices(&self, account_id: &str) -> Result<Vec<(u32, u32)>> {
-        accounts::devices(&self.client().await?, account_id).await
+        devices::devices(&self.client().await?, account_id).await
     }
 
     async fn enqueue(

@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::{big, pg_error, PostgresStorage};
-use crate::config::Clock;
+use crate::clock::Clock;
 use crate::push::Dispatcher;
 use crate::storage::Result;
 use crate::wake::Wake;
