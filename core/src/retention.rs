@@ -34,17 +34,26 @@ pub struct Retention {
     pub effective_seconds: u64,
 }
 
-fn policy_days(conn: &Connection, own: &str, conversation: ConversationId) -> Result<u32> {
+/// The practice policy of a direct conversation's peer, if the peer
+/// published a profile.
+fn peer_policy_days(conn: &Connection, conversation: ConversationId) -> Result<Option<u32>> {
     let members = store::conversations::members(conn, conversation)?;
-    let peer = match members.as_slice() {
-        [peer] => store::practice::profile(conn, peer)?,
+    Ok(match members.as_slice() {
+        [peer] => store::practice::profile(conn, peer)?.map(|p| p.retention_days),
         _ => None,
-    };
-    let profile = match peer {
-        Some(p) => Some(p),
-        None => store::practice::profile(conn, own)?,
-    };
-    Ok(profile.map_or(0, |p| p.retention_days))
+    })
+}
+
+/// Our own practice policy (a therapist's), 0 without one.
+fn own_policy_days(conn: &Connection, own: &str) -> Result<u32> {
+    Ok(store::practice::profile(conn, own)?.map_or(0, |p| p.retention_days))
+}
+
+fn policy_days(conn: &Connection, own: &str, conversation: ConversationId) -> Result<u32> {
+    match peer_policy_days(conn, conversation)? {
+        Some(days) => Ok(days),
+        None => own_policy_days(conn, own),
+    }
 }
 
 fn effective(timer: u64, days: u32) -> u64 {
@@ -128,22 +137,35 @@ impl Account {
     pub fn apply_retention(&mut self) -> Result<u64> {
         let now = self.now();
         let keep = store::settings::get(&self.conn, KEEP_UNTIL_EXPORTED)?.is_some_and(|v| v == [1]);
-        let tx = self.write_tx()?;
-        let mut total = 0;
-        for c in store::retention::all(&tx)? {
-            let limit = effective(c.timer_seconds, policy_days(&tx, &self.account_id, c.id)?);
+        // Runs with every sync: read first, without the write lock, and
+        // take it only when something is due (most syncs find nothing).
+        let own_days = own_policy_days(&self.conn, &self.account_id)?;
+        let mut due = Vec::new();
+        for c in store::retention::all(&self.conn)? {
+            let days = peer_policy_days(&self.conn, c.id)?.unwrap_or(own_days);
+            let limit = effective(c.timer_seconds, days);
             if limit == 0 {
                 continue;
             }
             let cutoff = now.saturating_sub(limit.saturating_mul(1000));
             let up_to = keep.then_some(c.exported_through);
-            let n = store::retention::delete_before(&tx, c.id, cutoff, up_to)?;
+            if store::retention::any_before(&self.conn, c.id, cutoff, up_to)? {
+                due.push((c.id, cutoff, up_to));
+            }
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.write_tx()?;
+        let mut total = 0;
+        for (id, cutoff, up_to) in due {
+            let n = store::retention::delete_before(&tx, id, cutoff, up_to)?;
             if n > 0 {
                 audit::append(
                     &tx,
                     Some(&self.identity),
                     AuditEvent::RetentionDeleted {
-                        conversation: c.id,
+                        conversation: id,
                         count: n,
                     },
                     now,

@@ -47,6 +47,24 @@ pub(crate) fn mark_exported(conn: &Connection, id: ConversationId, through_row: 
     Ok(())
 }
 
+/// Whether `delete_before` with the same arguments would delete anything.
+pub(crate) fn any_before(
+    conn: &Connection,
+    id: ConversationId,
+    cutoff: u64,
+    up_to_row: Option<i64>,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1
+               AND received_at < ?2 AND id <= ?3 AND status != 0)",
+        )?
+        .query_row(
+            params![id.get(), cutoff as i64, up_to_row.unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?)
+}
+
 /// Deletes the conversation's messages received before `cutoff` (ms),
 /// except texts still waiting to be sent, and (when `up_to_row` is set)
 /// only rows at or below it. Returns how many went.
