@@ -30,6 +30,7 @@ mod outbox;
 mod outgoing;
 pub mod practice;
 mod prekeys;
+mod private_file;
 mod relay_client;
 pub mod reminders;
 pub mod retention;

@@ -38,23 +38,11 @@ pub(crate) struct Parties {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    Ok(())
+    crate::private_file::write_new(path, data, "export directory")
 }
 
 fn io(e: std::io::Error) -> Error {
-    if e.raw_os_error() == Some(28) {
-        Error::StorageFull
-    } else {
-        Error::InvalidArgument(format!("export directory: {}", e.kind()))
-    }
+    crate::private_file::io_error(e, "export directory")
 }
 
 impl Account {
