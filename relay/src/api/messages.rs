@@ -135,7 +135,14 @@ pub(super) async fn fetch(
         .fetch(&caller.account, caller.device, &reader, q.limit)
         .await?;
     tracing::debug!(envelopes = envelopes.len(), more, "page fetched");
-    Ok(proto(StatusCode::OK, &EnvelopePage { envelopes, more }))
+    Ok(proto(
+        StatusCode::OK,
+        &EnvelopePage {
+            envelopes,
+            more,
+            ..Default::default()
+        },
+    ))
 }
 
 pub(super) async fn ack(
