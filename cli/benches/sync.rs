@@ -148,7 +148,9 @@ async fn main() {
     let c = enroll(dir.path(), "c", &relay).await;
     let d = enroll(dir.path(), "d", &relay).await;
     converse(&c, &d).await;
+    let t = Instant::now();
     queue(&c, &d, N).await;
+    let one_by_one = t.elapsed();
     let kinds = queued_kinds(&relay);
     assert_eq!(kinds.0, N, "steady-state messages are sealed: {kinds:?}");
     let t = Instant::now();
@@ -172,8 +174,18 @@ async fn main() {
     proxy.set_round_trip(Duration::ZERO);
 
     // 4. Peak RSS: a fresh process syncing 1,000 sealed vs syncing none.
+    // The 1,000 go as a burst this time: queued while offline, then one
+    // flush (one commit per burst for the ratchet, one for the dequeue).
     let (_, _, idle_rss) = sync_subprocess(&d, &relay.url());
-    queue(&c, &d, N).await;
+    let conv = c.client.conversation_with(d.client.account_id()).unwrap();
+    let t = Instant::now();
+    for _ in 0..N {
+        c.client
+            .with_account(|a| a.compose_text(conv, TEXT))
+            .unwrap();
+    }
+    assert_eq!(c.client.flush_outbox(None).await.unwrap() as usize, N);
+    let burst = t.elapsed();
     let (got, sub_ms, rss) = sync_subprocess(&d, &relay.url());
     assert_eq!(got as usize, N);
 
@@ -220,6 +232,18 @@ async fn main() {
         far_time.as_secs_f64() / sealed_time.as_secs_f64()
     );
     print_stages(&far, N);
+    println!(
+        "send, one text at a time (sealed)         : {:>8.1} µs/text",
+        per(one_by_one, N)
+    );
+    println!(
+        "send, queued offline then one flush       : {:>8.1} µs/text",
+        per(burst, N)
+    );
+    println!(
+        "ratio burst / one at a time               : {:>8.2}x",
+        burst.as_secs_f64() / one_by_one.as_secs_f64()
+    );
     println!("sync as a fresh process (sealed)          : {sub_ms} ms for {N} messages");
     println!(
         "peak RSS, process syncing {N} sealed      : {:>8.1} MiB   (target < 16 MiB)",
