@@ -46,7 +46,7 @@ pub mod wipe;
 pub use account::{validate_account_id, Account};
 pub use client::{
     Client, Notification, SendReport, SyncReport, HIDDEN_BODY, HIDDEN_TITLE, LEASE_TTL_MS,
-    MAX_NOTIFICATIONS,
+    MAX_NOTIFICATIONS, PAGE_SIZE,
 };
 pub use content::MAX_CONTENT_LEN;
 pub use conversations::{Conversation, ConversationId, Message, MessageKind, MessageStatus};
