@@ -62,11 +62,11 @@ nm --size-sort --print-size --radix=d --demangle=rust "$lib" 2>/dev/null | awk '
         for (i = 5; i <= NF; i++) name = name " " $i
         sub(/^</, "", name)            # <T as Trait>::f -> T as Trait...
         sub(/^_</, "", name)
-        if (name ~ /^(sqlite3|sqlcipher)/)                    owner = "[C] SQLCipher"
-        else if (name ~ /^(EVP_|OSSL|ossl_|CRYPTO_|ERR_|BN_|EC_|RSA_|DH_|DSA_|X509|ASN1|OPENSSL|PEM_|OBJ_|RAND_|HMAC|PKCS|BIO_|SHA|MD5|AES|aes|sha|bn_|ec_|x25519|ecp_|ChaCha|Poly1305|CMAC|DES_|EVP)/) owner = "[C] OpenSSL libcrypto"
+        if (name ~ /^(sqlite3|sqlcipher)/)                  owner = "[C] SQLCipher"
         else if (name ~ /^(ring_core_|GFp_|RING_)/)          owner = "[C] ring"
+        else if (name ~ /^(uniffi_|ffi_alcove)/)             owner = "[exported UniFFI scaffolding]"
         else if (name ~ /::/) { owner = name; sub(/::.*/, "", owner); sub(/^.* as /, "", owner) }
-        else                                                  owner = "[other C / runtime]"
+        else                                                 owner = "[other C: OpenSSL libcrypto, SQLite internals]"
         total[owner] += size
     }
     END { for (o in total) printf "%10d  %s\n", total[o], o }
