@@ -8,7 +8,7 @@ use std::time::Duration;
 use alcove_proto::relay::{
     AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MintInviteRequest, MintInviteResponse,
     MismatchedDevices, PreKeyBundles, PreKeyCount, PreKeyUpload, PushRegistration, RegisterRequest,
-    RegisterResponse, SendRequest, SenderCertificate,
+    RegisterResponse, SendRequest, SenderCertificate, SyncRequest,
 };
 use base64::Engine;
 use prost::Message;
@@ -380,6 +380,27 @@ impl RelayClient {
             Some(creds),
             Some(reader),
             None,
+            Some(timeout),
+        )
+        .await
+    }
+
+    /// `POST /v1/messages/sync`: acks, lease and the page after
+    /// `req.after` in one round trip (relay/API.md); 409 `mailbox_busy`
+    /// is [`Error::MailboxBusy`].
+    pub async fn sync_page(
+        &self,
+        creds: &Credentials,
+        reader: &str,
+        req: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<EnvelopePage> {
+        self.expect_ok(
+            Method::POST,
+            "v1/messages/sync",
+            Some(creds),
+            Some(reader),
+            Some(req.encode_to_vec()),
             Some(timeout),
         )
         .await
