@@ -1,7 +1,9 @@
 //! The relay's own paths, measured as ratios in one run (relay in this
 //! process on loopback, SQLite, opaque ciphertexts, no decryption):
 //! - throughput: send, then drain 1,000 envelopes with GET /v1/messages +
-//!   POST /v1/messages/ack in pages of 100 (the baseline);
+//!   POST /v1/messages/ack in pages of 100 (the baseline), and the same
+//!   1,000 with POST /v1/messages/sync (each call acks the page before,
+//!   the last one releases the lease) in pages of 100 and of 500;
 //! - the mailbox quota check on the send path: sends into a mailbox that
 //!   already holds 2,000 envelopes of 6 KB against sends into an empty one;
 //! - the rate-limit checks a signed send passes (per account, per pair)
@@ -14,7 +16,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alcove_core::proto::relay::{OutgoingMessage, SendRequest};
+use alcove_core::proto::relay::{OutgoingMessage, SendRequest, SyncRequest};
 use alcove_core::proto::wire::envelope;
 use alcove_core::RelayClient;
 use common::*;
@@ -92,17 +94,65 @@ async fn main() {
         }
     };
 
-    // 3. Relay throughput: send + fetch + ack, 200-byte ciphertexts.
+    // The new drain: one /sync per page, each acking the page before it;
+    // the last call acks the last page and lets the lease go.
+    let by_sync = |limit: u32| {
+        let (rc, creds_b) = (&rc, &creds_b);
+        async move {
+            let t = Instant::now();
+            let (mut fetched, mut pages) = (0, 0);
+            let mut req = SyncRequest {
+                limit,
+                ..Default::default()
+            };
+            loop {
+                let page = rc
+                    .sync_page(creds_b, READER, &req, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                if req.release {
+                    break;
+                }
+                fetched += page.envelopes.len();
+                pages += 1;
+                req = SyncRequest {
+                    ack: page.envelopes.into_iter().map(|e| e.guid).collect(),
+                    limit: if page.more { limit } else { 0 },
+                    after: page.cursor,
+                    release: !page.more,
+                };
+            }
+            let took = t.elapsed();
+            assert_eq!(fetched, N);
+            (took, pages)
+        }
+    };
+
+    // 3. Relay throughput: send + fetch + ack, 200-byte ciphertexts; the
+    // three drains alternate, so they share the machine's state.
     let mut tag = 0;
     let mut sends = Vec::new();
-    let mut baseline = Vec::new();
+    let (mut baseline, mut sync100, mut sync500) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pages100, mut pages500) = (0, 0);
     for _ in 0..ROUNDS {
         tag += 1;
         sends.push(send_batch(N, 200, tag).await);
         baseline.push(get_ack().await);
+        tag += 1;
+        send_batch(N, 200, tag).await;
+        let (t, p) = by_sync(100).await;
+        sync100.push(t);
+        pages100 = p;
+        tag += 1;
+        send_batch(N, 200, tag).await;
+        let (t, p) = by_sync(500).await;
+        sync500.push(t);
+        pages500 = p;
     }
     let send_time = median(sends);
     let drain_time = median(baseline);
+    let sync100 = median(sync100);
+    let sync500 = median(sync500);
 
     // 4. The quota check on the send path must not grow with the queue:
     // the same sends into an empty mailbox and into one holding 2,000
@@ -139,6 +189,24 @@ async fn main() {
     println!(
         "relay send+fetch+ack                      : {:>8.0} messages/s",
         N as f64 / (send_time + drain_time).as_secs_f64()
+    );
+    println!(
+        "relay /sync drain, pages of 100           : {:>8.0} envelopes/s  ({:.1} ms per {N}, {pages100} pages)",
+        N as f64 / sync100.as_secs_f64(),
+        sync100.as_secs_f64() * 1e3
+    );
+    println!(
+        "relay /sync drain, pages of 500           : {:>8.0} envelopes/s  ({:.1} ms per {N}, {pages500} pages)",
+        N as f64 / sync500.as_secs_f64(),
+        sync500.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio /sync(100) / GET+ack(100) drain time: {:>8.2}x",
+        sync100.as_secs_f64() / drain_time.as_secs_f64()
+    );
+    println!(
+        "ratio /sync(500) / GET+ack(100) drain time: {:>8.2}x",
+        sync500.as_secs_f64() / drain_time.as_secs_f64()
     );
     println!(
         "relay send, empty mailbox                 : {:>8.1} µs/send",

@@ -501,6 +501,68 @@ mod tests {
         assert_eq!(s.woken.0.lock().unwrap().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_sync_release_wakes_only_for_mail_left_and_checks_its_acks() {
+        let s = setup().await;
+        for g in 1..=3 {
+            s.mailboxes
+                .deliver("bob", send(g, &[(1, 11), (2, 12)]), None)
+                .await
+                .unwrap();
+        }
+        s.woken.0.lock().unwrap().clear();
+        let req = |ack: Vec<Vec<u8>>, limit, after, release| SyncRequest {
+            ack,
+            limit,
+            after,
+            release,
+        };
+        let page = s
+            .mailboxes
+            .sync("bob", 1, "app", req(vec![], 2, 0, false))
+            .await
+            .unwrap();
+        assert_eq!((page.envelopes.len(), page.more), (2, true));
+        assert!(page.prekeys.is_none());
+        // Acks page 1, releases with mail left: woken.
+        let acked: Vec<Vec<u8>> = page.envelopes.iter().map(|e| e.guid.clone()).collect();
+        let last = s
+            .mailboxes
+            .sync("bob", 1, "app", req(acked, 0, page.cursor, true))
+            .await
+            .unwrap();
+        assert!(last.envelopes.is_empty() && last.more);
+        assert_eq!(*s.woken.0.lock().unwrap(), vec![("bob".to_owned(), 1)]);
+        // Everything acked and released: no wake. The limit is clamped.
+        let page = s
+            .mailboxes
+            .sync("bob", 1, "ext", req(vec![], 10_000, 0, false))
+            .await
+            .unwrap();
+        assert_eq!(page.envelopes.len(), 1);
+        assert!(page.prekeys.is_some());
+        let acked = vec![page.envelopes[0].guid.clone()];
+        s.mailboxes
+            .sync("bob", 1, "ext", req(acked, 0, page.cursor, true))
+            .await
+            .unwrap();
+        assert_eq!(s.woken.0.lock().unwrap().len(), 1);
+        // Malformed acks are refused before storage.
+        assert!(matches!(
+            s.mailboxes
+                .sync("bob", 2, "app", req(vec![vec![1; 16]; 1001], 1, 0, false))
+                .await,
+            Err(MailboxError::TooManyGuids)
+        ));
+        assert!(matches!(
+            s.mailboxes
+                .sync("bob", 2, "app", req(vec![vec![1; 17]], 1, 0, false))
+                .await,
+            Err(MailboxError::InvalidGuid)
+        ));
+        assert_eq!(s.storage.fetch("bob", 2, 10, 0).await.unwrap().0.len(), 3);
+    }
+
     #[test]
     fn malformed_sends_are_refused_before_storage() {
         let mut r = send(1, &[(1, 11)]);
