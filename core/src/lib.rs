@@ -37,6 +37,7 @@ pub mod retention;
 mod schema;
 mod sealed;
 mod session;
+mod stages;
 mod store;
 mod time;
 mod tls_pin;
@@ -63,6 +64,7 @@ pub use outgoing::Outgoing;
 pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
 pub use sealed::{CERT_REFRESH_MARGIN_MS, DELIVERY_KEY_LEN};
+pub use stages::SyncStages;
 
 pub use alcove_proto as proto;
 
