@@ -397,27 +397,6 @@ impl RelayClient {
         .await
     }
 
-    /// `POST /v1/messages/sync`: acks, lease and the page after
-    /// `req.after` in one round trip (relay/API.md); 409 `mailbox_busy`
-    /// is [`Error::MailboxBusy`].
-    pub async fn sync_page(
-        &self,
-        creds: &Credentials,
-        reader: &str,
-        req: &SyncRequest,
-        timeout: Duration,
-    ) -> Result<EnvelopePage> {
-        self.expect_ok(
-            Method::POST,
-            "v1/messages/sync",
-            Some(creds),
-            Some(reader),
-            Some(req.encode_to_vec()),
-            Some(timeout),
-        )
-        .await
-    }
-
     pub async fn ack(&self, creds: &Credentials, reader: &str, guids: Vec<Vec<u8>>) -> Result<()> {
         let body = AckRequest { guids }.encode_to_vec();
         self.expect_empty(

@@ -95,7 +95,16 @@ async fn a_prefetching_drain_delivers_every_envelope_once_and_ends_with_prekeys(
     let sent = queue(&api, &a, &b, 250).await;
     // Page 1, then page 2 by page 1's cursor before page 1 is acked, then
     // each call acks the page before the one it reads.
-    let p1 = page(&api, &b, "app", &SyncRequest { limit: 100, ..Default::default() }).await;
+    let p1 = page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(p1.more && p1.prekeys.is_none());
     let mut pending = guids(&p1);
     let mut seen = pending.clone();
@@ -138,7 +147,16 @@ async fn a_prefetching_drain_delivers_every_envelope_once_and_ends_with_prekeys(
     )
     .await;
     assert!(last.envelopes.is_empty() && !last.more);
-    let other = page(&api, &b, "extension", &SyncRequest { limit: 500, ..Default::default() }).await;
+    let other = page(
+        &api,
+        &b,
+        "extension",
+        &SyncRequest {
+            limit: 500,
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(other.envelopes.is_empty(), "everything was acked");
     // The older calls still work beside it.
     let (s, p) = api.fetch(&b, "extension", 10).await;
@@ -221,11 +239,26 @@ async fn hostile_syncs_get_typed_errors_and_delete_nothing() {
     assert!(p.envelopes.is_empty());
     // The wrong method.
     let (s, body) = api
-        .call(reqwest::Method::GET, "/v1/messages/sync", Some(&b), "app", None)
+        .call(
+            reqwest::Method::GET,
+            "/v1/messages/sync",
+            Some(&b),
+            "app",
+            None,
+        )
         .await;
     assert_eq!((s, code(&body).as_str()), (405, "method_not_allowed"));
     // Nothing was deleted and no lease taken: any reader reads it all.
-    let p = page(&api, &b, "someone", &SyncRequest { limit: 10, ..Default::default() }).await;
+    let p = page(
+        &api,
+        &b,
+        "someone",
+        &SyncRequest {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(guids(&p), sent);
     // A replayed ack is harmless.
     let once = page(&api, &b, "someone", &ack_all(vec![])).await;
@@ -316,7 +349,16 @@ async fn thousands_of_concurrent_syncs_let_one_reader_drain_each_envelope_once()
     page(&api, &b, &reader, &release).await;
     assert_eq!(delivered.len(), sent.len());
     assert!(delivered.values().all(|n| *n == 1), "each envelope once");
-    let left = page(&api, &b, "after", &SyncRequest { limit: 500, ..Default::default() }).await;
+    let left = page(
+        &api,
+        &b,
+        "after",
+        &SyncRequest {
+            limit: 500,
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(left.envelopes.is_empty());
 }
 
@@ -361,7 +403,16 @@ async fn a_sync_whose_answer_is_lost_after_the_commit_is_read_again() {
     let a = api.register(&create_invite(&db, None).unwrap(), 1).await;
     let b = api.register(&create_invite(&db, None).unwrap(), 1).await;
     let sent = queue(&api, &a, &b, 30).await;
-    let p1 = page(&api, &b, "app", &SyncRequest { limit: 10, ..Default::default() }).await;
+    let p1 = page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(guids(&p1), sent[..10].to_vec());
     // The ack of page 1 + page 2 goes through a proxy that loses the
     // answer; then the relay stops, as if killed, and starts again.
@@ -380,7 +431,9 @@ async fn a_sync_whose_answer_is_lost_after_the_commit_is_read_again() {
         .send()
         .await;
     assert!(lost.is_err(), "the client got no answer");
-    answered.await.expect("the relay answered: it had committed");
+    answered
+        .await
+        .expect("the relay answered: it had committed");
     relay1.shutdown().await;
     let (_relay2, api) = relay(&db, Duration::from_secs(60)).await;
     // The client retries the same call: page 1's ack again (harmless),
@@ -455,15 +508,54 @@ async fn delivered_mail_leaves_the_disk_within_the_scrub_interval_and_at_shutdow
     let (first, second) = (marked(1), marked(2));
     send(first.clone()).await;
     send(second.clone()).await;
-    let p = page(&api, &b, "app", &SyncRequest { limit: 1, ..Default::default() }).await;
+    let p = page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(p.envelopes[0].ciphertext, first);
     // Acked: the scrubber wakes and scrubs, after the answer.
-    page(&api, &b, "app", &SyncRequest { ack: guids(&p), limit: 0, ..Default::default() }).await;
+    page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            ack: guids(&p),
+            limit: 0,
+            ..Default::default()
+        },
+    )
+    .await;
     wait_gone(first).await;
     // The second delete lands while the scrubber rests: still on disk
     // (the WAL, or the main file's old page image) ...
-    let p = page(&api, &b, "app", &SyncRequest { limit: 1, ..Default::default() }).await;
-    page(&api, &b, "app", &SyncRequest { ack: guids(&p), limit: 0, release: true, ..Default::default() }).await;
+    let p = page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            limit: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    page(
+        &api,
+        &b,
+        "app",
+        &SyncRequest {
+            ack: guids(&p),
+            limit: 0,
+            release: true,
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(holds(&db_files(&db), &second), "deferred until the scrub");
     // ... until shutdown scrubs it.
     relay1.shutdown().await;

@@ -330,7 +330,9 @@ impl Storage for SqliteStorage {
 
     async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
         let (account, guids) = (account_id.to_owned(), guids.to_vec());
-        let deleted = self.run(move |c| ack(c, &account, device_id, &guids)).await?;
+        let deleted = self
+            .run(move |c| ack(c, &account, device_id, &guids))
+            .await?;
         self.scrub.deleted(deleted);
         Ok(())
     }
@@ -950,7 +952,12 @@ fn fetch(
 }
 
 /// Deletes the named envelopes; returns how many there were.
-fn ack(conn: &mut Connection, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<usize> {
+fn ack(
+    conn: &mut Connection,
+    account_id: &str,
+    device_id: u32,
+    guids: &[Vec<u8>],
+) -> Result<usize> {
     let tx = conn.transaction()?;
     let mut deleted = 0;
     {
@@ -1010,11 +1017,7 @@ fn sync(
             "SELECT seq, size, envelope FROM mailbox WHERE mailbox_id = ?1 AND seq > ?2
              ORDER BY seq LIMIT ?3",
         )?;
-        let mut rows = stmt.query(params![
-            mailbox,
-            int(step.after),
-            i64::from(step.limit) + 1
-        ])?;
+        let mut rows = stmt.query(params![mailbox, int(step.after), i64::from(step.limit) + 1])?;
         let mut bytes = 0u64;
         // Row by row: an envelope past the budget is never decoded.
         while let Some(row) = rows.next()? {
@@ -1029,10 +1032,10 @@ fn sync(
                 .get_ref(2)?
                 .as_blob()
                 .map_err(|_| StorageError::Backend("sqlite: unexpected column value".into()))?;
-            page.envelopes.push(
-                Envelope::decode(blob)
-                    .map_err(|_| StorageError::Backend("stored envelope does not decode".into()))?,
-            );
+            page.envelopes
+                .push(Envelope::decode(blob).map_err(|_| {
+                    StorageError::Backend("stored envelope does not decode".into())
+                })?);
             bytes = bytes.saturating_add(size);
             page.cursor = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
         }

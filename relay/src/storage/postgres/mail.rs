@@ -305,10 +305,10 @@ pub(super) async fn sync(
         page.envelopes.reserve(rows.len());
         for r in &rows {
             let bytes: &[u8] = r.get(0);
-            page.envelopes.push(
-                Envelope::decode(bytes)
-                    .map_err(|_| StorageError::Backend("stored envelope does not decode".into()))?,
-            );
+            page.envelopes
+                .push(Envelope::decode(bytes).map_err(|_| {
+                    StorageError::Backend("stored envelope does not decode".into())
+                })?);
         }
     }
     if step.prekeys && !page.more {
