@@ -39,6 +39,7 @@ mod sealed;
 mod session;
 mod store;
 mod time;
+pub mod tls;
 mod tls_pin;
 pub mod wipe;
 
