@@ -234,7 +234,7 @@ async fn a_pinned_private_ca_admits_its_relay_and_checks_the_chain() {
     let (relay, url) = tls_ca::start_relay(ALCOVE_BIN, &d.join("rogue"), &(cert + &ca.pem()), &key);
     assert_eq!(
         untrusted(enroll_pinned(d, "r", &url, &relay.invite(), ca.sha256()).await),
-        "unknown_issuer"
+        "bad_signature"
     );
     assert!(tls_ca::db_files(&d.join("r.db")).is_empty());
     // A relay under the right CA that does not serve the CA: the pin has

@@ -66,17 +66,18 @@ pub(crate) fn refusal(e: &reqwest::Error) -> Option<&'static str> {
 fn certificate_error(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     let mut next = Some(e);
     while let Some(err) = next {
-        // io::Error's `source()` skips the error it wraps: look inside.
-        let inner = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|i| i.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(c)) =
-            inner.or_else(|| err.downcast_ref::<rustls::Error>())
-        {
+        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
             return Some(reason(c));
         }
-        next = err.source();
+        // io::Error's `source()` skips the error it wraps (hyper wraps
+        // tokio-rustls' io::Error in another): look inside instead.
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -89,6 +90,7 @@ fn reason(c: &CertificateError) -> &'static str {
         C::NotValidYet | C::NotValidYetContext { .. } => "not_yet_valid",
         C::NotValidForName | C::NotValidForNameContext { .. } => "wrong_host",
         C::Revoked => "revoked",
+        C::BadSignature => "bad_signature",
         C::ApplicationVerificationFailure => "pin_mismatch",
         // Apple's and Windows' verifiers say why in text only.
         _ => "untrusted",
@@ -123,6 +125,9 @@ mod tests {
         let rustls_err = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_err);
         assert_eq!(certificate_error(&io), Some("unknown_issuer"));
+        // As reqwest hands it over: hyper's io::Error around tokio-rustls'.
+        let nested = std::io::Error::other(io);
+        assert_eq!(certificate_error(&nested), Some("unknown_issuer"));
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(certificate_error(&plain), None);
         let other =
