@@ -88,7 +88,8 @@ val cargoNdk by tasks.registering(Exec::class) {
     commandLine(
         listOf("cargo", "ndk", "--platform", minSdkVersion.toString()) +
             abis.flatMap { listOf("-t", it) } +
-            listOf("-o", out.path, "build", "--release", "--locked", "-p", "alcove-ffi"),
+            // The shipping profile (Cargo.toml): small, panics still unwind.
+            listOf("-o", out.path, "build", "--profile", "ffi-release", "--locked", "-p", "alcove-ffi"),
     )
     inputs.files(fileTree(repoRoot) { include("Cargo.lock", "*/Cargo.toml", "*/src/**", "proto/schemas/**") })
     outputs.dir(out)

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds ios/AlcoveFFI.xcframework and the Swift bindings. Runs on a Mac with
 # Xcode and rustup; not on Linux (no Apple linker, lipo or xcodebuild).
-#   ios/build-xcframework.sh            # release
+#   ios/build-xcframework.sh            # ffi-release, the shipping profile
 #   PROFILE=debug ios/build-xcframework.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(uname -s)" = Darwin ] || { echo "build-xcframework.sh: needs macOS with Xcode" >&2; exit 1; }
 
-profile="${PROFILE:-release}"
-flag=(); [ "$profile" = release ] && flag=(--release)
+profile="${PROFILE:-ffi-release}"
+flag=(--profile "$profile"); [ "$profile" = debug ] && flag=()
 device=aarch64-apple-ios
 sims=(aarch64-apple-ios-sim x86_64-apple-ios)
 target_dir="${CARGO_TARGET_DIR:-target}"

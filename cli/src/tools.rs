@@ -171,7 +171,7 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = 10_000)]
     deadline_ms: u64,
     /// Envelopes per page.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = alcove_core::PAGE_SIZE)]
     page_size: u32,
     /// Print this process's peak resident memory (VmHWM) after the sync.
     #[arg(long)]
@@ -198,12 +198,13 @@ pub async fn sync(args: SyncArgs) -> Result<(), BoxError> {
     let started = Instant::now();
     let report = client.sync(deadline).await?;
     println!(
-        "received={} failed={} more={} sent={} pages={} elapsed_ms={}",
+        "received={} failed={} more={} sent={} pages={} relay_calls={} elapsed_ms={}",
         report.received,
         report.failed,
         report.more,
         report.sent,
         report.pages,
+        report.stages.relay_calls,
         started.elapsed().as_millis()
     );
     if args.report_rss {

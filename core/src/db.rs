@@ -304,6 +304,10 @@ pub(crate) fn open_at(
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;",
     )?;
+    // rusqlite keeps 16 prepared statements by default; the receive path
+    // alone uses more, and an evicted statement is parsed again for every
+    // message.
+    conn.set_prepared_statement_cache_capacity(128);
     schema::migrate(&conn, version)?;
     Ok(conn)
 }

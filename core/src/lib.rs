@@ -37,6 +37,7 @@ pub mod retention;
 mod schema;
 mod sealed;
 mod session;
+mod stages;
 mod store;
 mod time;
 pub mod tls;
@@ -46,7 +47,7 @@ pub mod wipe;
 pub use account::{validate_account_id, Account};
 pub use client::{
     Client, Notification, SendReport, SyncReport, HIDDEN_BODY, HIDDEN_TITLE, LEASE_TTL_MS,
-    MAX_NOTIFICATIONS,
+    MAX_NOTIFICATIONS, PAGE_SIZE,
 };
 pub use content::MAX_CONTENT_LEN;
 pub use conversations::{Conversation, ConversationId, Message, MessageKind, MessageStatus};
@@ -64,6 +65,7 @@ pub use outgoing::Outgoing;
 pub use prekeys::{MAX_PER_UPLOAD, OVERDUE_AFTER_MS, REFILL_BELOW, ROTATE_AFTER_MS};
 pub use relay_client::{Credentials, RelayClient, SendOutcome};
 pub use sealed::{CERT_REFRESH_MARGIN_MS, DELIVERY_KEY_LEN};
+pub use stages::SyncStages;
 
 pub use alcove_proto as proto;
 

@@ -110,12 +110,38 @@ impl Account {
         Ok(messages)
     }
 
+    /// Encrypts a burst of outbox items in one transaction (one durable
+    /// commit for all their ratchet advances, made before any of them
+    /// leaves). Each item comes with how it goes (sealed or not).
+    pub(crate) fn encrypt_outbox_batch(
+        &mut self,
+        items: &[(&OutboxItem, Sealing<'_>)],
+    ) -> Result<Vec<Vec<OutgoingMessage>>> {
+        let tx = self.ratchet_tx()?;
+        let mut out = Vec::with_capacity(items.len());
+        for (item, sealing) in items {
+            out.push(self.encrypt_for_devices(&tx, &item.recipient, &item.content, *sealing)?);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// The relay accepted the item: dequeue it and mark its message sent.
     pub fn outbox_done(&mut self, item: &OutboxItem) -> Result<()> {
+        self.outbox_done_all(std::slice::from_ref(item))
+    }
+
+    /// As [`Account::outbox_done`], for a burst, in one commit. (Between
+    /// the relay's acceptance and this commit a crash re-sends the items
+    /// under their GUIDs: the relay keeps one copy per GUID and the
+    /// receiver drops repeats.)
+    pub fn outbox_done_all(&mut self, items: &[OutboxItem]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
         let tx = self.conn.unchecked_transaction()?;
-        store::outbox::remove(&tx, item.id)?;
-        if let Some(row) = item.message_row {
-            store::messages::advance(&tx, row, MessageStatus::Sent)?;
+        for item in items {
+            mark_done(&tx, item)?;
         }
         tx.commit()?;
         Ok(())
@@ -155,4 +181,12 @@ impl Account {
         tx.commit()?;
         Ok(())
     }
+}
+
+fn mark_done(tx: &rusqlite::Connection, item: &OutboxItem) -> Result<()> {
+    store::outbox::remove(tx, item.id)?;
+    if let Some(row) = item.message_row {
+        store::messages::advance(tx, row, MessageStatus::Sent)?;
+    }
+    Ok(())
 }

@@ -3,12 +3,14 @@
 //! prekeys, ciphertext envelopes and acks.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alcove_proto::relay::{
     AckRequest, DeliveryKey, EnvelopePage, ErrorBody, MintInviteRequest, MintInviteResponse,
     MismatchedDevices, PreKeyBundles, PreKeyCount, PreKeyUpload, PushRegistration, RegisterRequest,
-    RegisterResponse, SendRequest, SenderCertificate,
+    RegisterResponse, SendRequest, SenderCertificate, SyncRequest,
 };
 use base64::Engine;
 use prost::Message;
@@ -51,6 +53,8 @@ pub struct RelayClient {
     base: Url,
     /// Caps every call (on top of the client's 30 s): see [`RelayClient::within`].
     call_timeout: Option<Duration>,
+    /// Calls made through this client and its copies (each a round trip).
+    calls: Arc<AtomicU32>,
 }
 
 /// True for http://127.0.0.0/8, [::1] and localhost.
@@ -103,6 +107,7 @@ impl RelayClient {
             http,
             base,
             call_timeout: None,
+            calls: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -113,7 +118,13 @@ impl RelayClient {
             http: self.http.clone(),
             base: self.base.clone(),
             call_timeout: timeout,
+            calls: self.calls.clone(),
         }
+    }
+
+    /// Calls made so far through this client and its copies.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     fn url(&self, path: &str) -> Result<Url> {
@@ -162,6 +173,7 @@ impl RelayClient {
         if let Some(t) = timeout {
             req = req.timeout(t);
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| request_error(&e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| request_error(&e))?;
@@ -386,6 +398,27 @@ impl RelayClient {
             Some(reader),
             Some(body),
             None,
+        )
+        .await
+    }
+
+    /// One round trip of the mailbox drain (`POST /v1/messages/sync`):
+    /// acknowledges `req.ack`, renews (or with `release`, ends) the reader
+    /// lease, and returns the page after `req.after`.
+    pub async fn sync_page(
+        &self,
+        creds: &Credentials,
+        reader: &str,
+        req: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<EnvelopePage> {
+        self.expect_ok(
+            Method::POST,
+            "v1/messages/sync",
+            Some(creds),
+            Some(reader),
+            Some(req.encode_to_vec()),
+            Some(timeout),
         )
         .await
     }

@@ -214,6 +214,10 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE conversations ADD COLUMN exported_through INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX messages_by_age ON messages (conversation_id, received_at);",
+    // v10: the prekey counts and the last-resort lookups read an index,
+    // not every row: `last_resort` sits after a 3 KB Kyber record, so a
+    // table scan walked each row's overflow pages.
+    "CREATE INDEX kyber_prekeys_by_kind ON kyber_prekeys (last_resort, created_at);",
 ];
 
 /// The schema version this build writes.

@@ -41,6 +41,10 @@ pub struct RelayConfig {
     pub reader_lease: Duration,
     /// Minimum spacing of wake-ups to one device (bursts coalesce).
     pub push_coalesce: Duration,
+    /// SQLite: mail deleted on the request path (acks, expiry) leaves the
+    /// WAL within this of its commit — a truncating checkpoint off the
+    /// request path, at most once per interval (and at shutdown).
+    pub wal_scrub_interval: Duration,
     /// Sealed sender (certificates, delivery keys); `None` turns it off:
     /// clients then send with their credentials, as before.
     pub sealed_sender: Option<SealedSenderConfig>,
@@ -138,6 +142,7 @@ impl RelayConfig {
             max_body: 256 * 1024,
             reader_lease: Duration::from_secs(30),
             push_coalesce: Duration::from_secs(1),
+            wal_scrub_interval: Duration::from_secs(1),
             sealed_sender: Some(SealedSenderConfig::default()),
             limits: Limits::default(),
             rate_limits: Default::default(),

@@ -262,6 +262,9 @@ pub struct StorageSection {
     pub postgres_file: Option<PathBuf>,
     /// Pool size of this relay process (PostgreSQL only).
     pub max_connections: Option<usize>,
+    /// SQLite only: longest wait, in milliseconds, before deleted mail is
+    /// scrubbed from the WAL.
+    pub wal_scrub_ms: Option<u64>,
 }
 
 /// The PostgreSQL URL from the environment, when the file names none.
@@ -281,6 +284,7 @@ impl std::fmt::Debug for StorageSection {
             )
             .field("postgres_file", &self.postgres_file)
             .field("max_connections", &self.max_connections)
+            .field("wal_scrub_ms", &self.wal_scrub_ms)
             .finish()
     }
 }
@@ -575,6 +579,20 @@ impl FileConfig {
         }
         if let Some(ms) = r.push_coalesce_ms {
             c.push_coalesce = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.storage.wal_scrub_ms {
+            if c.storage.sqlite_path().is_none() {
+                return Err(ConfigError::Invalid(
+                    "[storage] wal_scrub_ms is for SQLite only".into(),
+                ));
+            }
+            // The longest delivered mail may stay on disk: kept short.
+            if ms > 60_000 {
+                return Err(ConfigError::Invalid(
+                    "[storage] wal_scrub_ms must be at most 60000".into(),
+                ));
+            }
+            c.wal_scrub_interval = Duration::from_millis(ms);
         }
         c.limits = self.limits.limits()?;
         c.rate_limits = self.rate_limits.rate_limits()?;

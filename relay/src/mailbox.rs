@@ -2,25 +2,34 @@
 //! recipient's current device list (missing, extra and stale devices are
 //! reported back, as Signal's server does), queued as one envelope per
 //! device and the devices woken; a device reads its mailbox in pages under
-//! a single-reader lease, acks what it stored, and releases the lease. The
-//! API layer maps the outcomes to HTTP; any backend and any wake
-//! implementation plug in underneath.
+//! a single-reader lease, acks what it stored, and releases the lease —
+//! one storage transaction per round trip ([`Mailboxes::sync`]; the older
+//! fetch and ack calls are special cases of it). The API layer maps the
+//! outcomes to HTTP; any backend and any wake implementation plug in
+//! underneath.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use alcove_proto::relay::{MismatchedDevices, SendRequest};
+use alcove_proto::relay::{EnvelopePage, MismatchedDevices, SendRequest, SyncRequest};
 use alcove_proto::wire::{envelope, Envelope};
 
 use crate::config::RelayConfig;
-use crate::storage::{MailboxQuota, Storage, StorageError};
+use crate::storage::{MailboxQuota, Storage, StorageError, SyncPage, SyncStep, Synced};
 use crate::wake::Wake;
 
 /// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
 /// server caps devices likewise): no send needs more messages.
 pub(crate) const MAX_MESSAGES_PER_SEND: usize = 127;
 pub(crate) const PAGE_DEFAULT: u32 = 50;
+/// Largest page of `GET /v1/messages`.
 pub(crate) const PAGE_MAX: u32 = 100;
+/// Largest page of `POST /v1/messages/sync`.
+pub(crate) const SYNC_PAGE_MAX: u32 = 500;
+/// Most envelope bytes on one page (at least one envelope whatever its
+/// size): 500 sealed envelopes of 6 KB would be 3 MB in the relay's and
+/// the device's memory at once.
+pub(crate) const PAGE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 pub(crate) const MAX_ACK_GUIDS: usize = 1000;
 const GUID_LEN: usize = 16;
 
@@ -120,8 +129,9 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Takes or renews `reader`'s lease, then returns the oldest page
-    /// (`limit` clamped to 1..=100, 50 when absent) and whether more wait.
+    /// Takes or renews `reader`'s lease and returns the oldest page
+    /// (`limit` clamped to 1..=100, 50 when absent, within the page's
+    /// byte budget) and whether more wait: one transaction.
     pub(crate) async fn fetch(
         &self,
         account: &str,
@@ -129,17 +139,15 @@ impl Mailboxes {
         reader: &str,
         limit: Option<u32>,
     ) -> Result<(Vec<Envelope>, bool), MailboxError> {
-        let now = (self.cfg.clock)();
-        self.lease(account, device, reader, now).await?;
-        let not_before = now.saturating_sub(self.cfg.message_ttl.as_millis() as u64);
-        let limit = limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-        Ok(self
-            .storage
-            .fetch(account, device, limit, not_before)
-            .await?)
+        let mut step = self.step(reader);
+        step.limit = limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+        let page = self.run(account, device, &step).await?;
+        Ok((page.envelopes, page.more))
     }
 
-    /// Deletes acknowledged envelopes, under `reader`'s lease.
+    /// Deletes acknowledged envelopes, under `reader`'s lease: one
+    /// transaction. A GUID of another mailbox, or of none, deletes
+    /// nothing.
     pub(crate) async fn ack(
         &self,
         account: &str,
@@ -150,9 +158,43 @@ impl Mailboxes {
         if guids.len() > MAX_ACK_GUIDS {
             return Err(MailboxError::TooManyGuids);
         }
-        self.lease(account, device, reader, (self.cfg.clock)())
-            .await?;
-        Ok(self.storage.ack(account, device, guids).await?)
+        let mut step = self.step(reader);
+        step.ack = guids.to_vec();
+        self.run(account, device, &step).await?;
+        Ok(())
+    }
+
+    /// One round trip of a drain, in one transaction: acks, the lease,
+    /// the page after `req.after` (`limit` clamped to 0..=500, within the
+    /// page's byte budget; the device's prekey count on the last page),
+    /// and the release when asked for. Every acked GUID must be 16 bytes,
+    /// at most 1,000 of them.
+    pub(crate) async fn sync(
+        &self,
+        account: &str,
+        device: u32,
+        reader: &str,
+        req: SyncRequest,
+    ) -> Result<EnvelopePage, MailboxError> {
+        if req.ack.len() > MAX_ACK_GUIDS {
+            return Err(MailboxError::TooManyGuids);
+        }
+        if req.ack.iter().any(|g| g.len() != GUID_LEN) {
+            return Err(MailboxError::InvalidGuid);
+        }
+        let mut step = self.step(reader);
+        step.ack = req.ack;
+        step.after = req.after;
+        step.limit = req.limit.min(SYNC_PAGE_MAX);
+        step.release = req.release;
+        step.prekeys = true;
+        let page = self.run(account, device, &step).await?;
+        Ok(EnvelopePage {
+            envelopes: page.envelopes,
+            more: page.more,
+            cursor: page.cursor,
+            prekeys: page.prekeys,
+        })
     }
 
     /// Ends `reader`'s lease; mail that arrived meanwhile (no wake was
@@ -171,22 +213,36 @@ impl Mailboxes {
         Ok(())
     }
 
-    async fn lease(
+    /// A step under `reader`'s lease at the relay's clock, reading and
+    /// acking nothing until the caller says what.
+    fn step(&self, reader: &str) -> SyncStep {
+        let now = (self.cfg.clock)();
+        SyncStep {
+            reader: reader.to_owned(),
+            now,
+            lease_until: now.saturating_add(self.cfg.reader_lease.as_millis() as u64),
+            not_before: now.saturating_sub(self.cfg.message_ttl.as_millis() as u64),
+            max_bytes: PAGE_MAX_BYTES,
+            ..SyncStep::default()
+        }
+    }
+
+    /// Runs `step`; a released mailbox that still holds mail wakes its
+    /// device (no wake-up was sent while the lease was held).
+    async fn run(
         &self,
         account: &str,
         device: u32,
-        reader: &str,
-        now: u64,
-    ) -> Result<(), MailboxError> {
-        let until = now + self.cfg.reader_lease.as_millis() as u64;
-        if self
-            .storage
-            .acquire_reader(account, device, reader, now, until)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(MailboxError::Busy)
+        step: &SyncStep,
+    ) -> Result<SyncPage, MailboxError> {
+        match self.storage.sync(account, device, step).await? {
+            Synced::Busy => Err(MailboxError::Busy),
+            Synced::Page(page) => {
+                if page.left {
+                    self.wake.wake(account, device);
+                }
+                Ok(page)
+            }
         }
     }
 }
@@ -443,6 +499,68 @@ mod tests {
             .unwrap();
         s.mailboxes.release("bob", 1, "extension").await.unwrap();
         assert_eq!(s.woken.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sync_release_wakes_only_for_mail_left_and_checks_its_acks() {
+        let s = setup().await;
+        for g in 1..=3 {
+            s.mailboxes
+                .deliver("bob", send(g, &[(1, 11), (2, 12)]), None)
+                .await
+                .unwrap();
+        }
+        s.woken.0.lock().unwrap().clear();
+        let req = |ack: Vec<Vec<u8>>, limit, after, release| SyncRequest {
+            ack,
+            limit,
+            after,
+            release,
+        };
+        let page = s
+            .mailboxes
+            .sync("bob", 1, "app", req(vec![], 2, 0, false))
+            .await
+            .unwrap();
+        assert_eq!((page.envelopes.len(), page.more), (2, true));
+        assert!(page.prekeys.is_none());
+        // Acks page 1, releases with mail left: woken.
+        let acked: Vec<Vec<u8>> = page.envelopes.iter().map(|e| e.guid.clone()).collect();
+        let last = s
+            .mailboxes
+            .sync("bob", 1, "app", req(acked, 0, page.cursor, true))
+            .await
+            .unwrap();
+        assert!(last.envelopes.is_empty() && last.more);
+        assert_eq!(*s.woken.0.lock().unwrap(), vec![("bob".to_owned(), 1)]);
+        // Everything acked and released: no wake. The limit is clamped.
+        let page = s
+            .mailboxes
+            .sync("bob", 1, "ext", req(vec![], 10_000, 0, false))
+            .await
+            .unwrap();
+        assert_eq!(page.envelopes.len(), 1);
+        assert!(page.prekeys.is_some());
+        let acked = vec![page.envelopes[0].guid.clone()];
+        s.mailboxes
+            .sync("bob", 1, "ext", req(acked, 0, page.cursor, true))
+            .await
+            .unwrap();
+        assert_eq!(s.woken.0.lock().unwrap().len(), 1);
+        // Malformed acks are refused before storage.
+        assert!(matches!(
+            s.mailboxes
+                .sync("bob", 2, "app", req(vec![vec![1; 16]; 1001], 1, 0, false))
+                .await,
+            Err(MailboxError::TooManyGuids)
+        ));
+        assert!(matches!(
+            s.mailboxes
+                .sync("bob", 2, "app", req(vec![vec![1; 17]], 1, 0, false))
+                .await,
+            Err(MailboxError::InvalidGuid)
+        ));
+        assert_eq!(s.storage.fetch("bob", 2, 10, 0).await.unwrap().0.len(), 3);
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub struct RelayHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    storage: Arc<dyn Storage>,
 }
 
 impl RelayHandle {
@@ -44,11 +45,15 @@ impl RelayHandle {
         self.addr
     }
 
-    /// Stops accepting, lets in-flight requests finish, stops the sweeper.
+    /// Stops accepting, lets in-flight requests finish, stops the sweeper
+    /// and the scrubber, then scrubs what the last requests deleted.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Err(e) = self.storage.scrub_deleted().await {
+            tracing::warn!(error = %e, "scrubbing deleted mail at shutdown failed");
         }
     }
 }
@@ -208,9 +213,17 @@ async fn start_inner(
         stop_rx.clone(),
     ));
 
+    let scrubber = tokio::spawn(scrub_deleted_mail(
+        Arc::clone(&storage),
+        cfg.wal_scrub_interval,
+        stop_rx.clone(),
+    ));
+
     // Sweeper: purge expired mail every minute.
     let mut rx = stop_rx;
+    let sweeper_storage = Arc::clone(&storage);
     let sweeper = tokio::spawn(async move {
+        let storage = sweeper_storage;
         loop {
             tokio::select! {
                 _ = rx.changed() => break,
@@ -230,8 +243,39 @@ async fn start_inner(
     Ok(RelayHandle {
         addr,
         stop,
-        tasks: [server, sweeper].into_iter().chain(wake_task).collect(),
+        tasks: [server, sweeper, scrubber]
+            .into_iter()
+            .chain(wake_task)
+            .collect(),
+        storage,
     })
+}
+
+/// The scrubber: once mail was deleted, scrubs what the deletes left in
+/// the database's files (SQLite's WAL), then rests `interval`, so acks
+/// return after their commit and a burst of them costs one checkpoint.
+/// Delivered ciphertext stays on disk at most `interval` plus one
+/// checkpoint after its delete. A backend that defers nothing never wakes
+/// it. The last scrub, after the final requests, is
+/// [`RelayHandle::shutdown`]'s.
+async fn scrub_deleted_mail(
+    storage: Arc<dyn Storage>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = storage.deleted_mail() => {}
+        }
+        if let Err(e) = storage.scrub_deleted().await {
+            tracing::warn!(error = %e, "scrubbing deleted mail failed");
+        }
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// One accept loop for plain HTTP and TLS: every connection is admitted

@@ -153,3 +153,67 @@ pub fn inmem_decrypt(n: usize) -> Duration {
     }
     t.elapsed()
 }
+
+/// libsignal alone: the time `b` takes to open `n` sealed-sender messages
+/// of 160 bytes from `a` on an established session (the steady state of a
+/// conversation), in memory, with libsignal's own `sealed_sender_decrypt`
+/// (unseal, sender-certificate validation, inner decrypt) for each. Only
+/// the decrypts are timed.
+pub fn inmem_sealed_decrypt(n: usize) -> Duration {
+    let mut rng = rand::rng();
+    let mut p = InMemPair::established("acct-a", "acct-b");
+    let root = KeyPair::generate(&mut rng);
+    let server = KeyPair::generate(&mut rng);
+    let server_cert =
+        ServerCertificate::new(1, server.public_key, &root.private_key, &mut rng).unwrap();
+    let a_key = drive(p.a.identity_store.get_identity_key_pair()).unwrap();
+    let expires = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 86_400_000;
+    let cert = SenderCertificate::new(
+        "acct-a".into(),
+        None,
+        *a_key.public_key(),
+        DeviceId::new(1).unwrap(),
+        Timestamp::from_epoch_millis(expires),
+        server_cert,
+        &server.private_key,
+        &mut rng,
+    )
+    .unwrap();
+    let sealed: Vec<Vec<u8>> = (0..n)
+        .map(|_| {
+            drive(sealed_sender_encrypt(
+                &p.b_addr,
+                &cert,
+                &[0u8; 160],
+                &mut p.a.session_store,
+                &mut p.a.identity_store,
+                SystemTime::now(),
+                &mut rng,
+            ))
+            .unwrap()
+        })
+        .collect();
+    let now = Timestamp::from_epoch_millis(expires - 3_600_000);
+    let t = Instant::now();
+    for ct in &sealed {
+        drive(sealed_sender_decrypt(
+            ct,
+            &root.public_key,
+            now,
+            None,
+            "acct-b".into(),
+            DeviceId::new(1).unwrap(),
+            &mut p.b.identity_store,
+            &mut p.b.session_store,
+            &mut p.b.pre_key_store,
+            &p.b.signed_pre_key_store,
+            &mut p.b.kyber_pre_key_store,
+        ))
+        .unwrap();
+    }
+    t.elapsed()
+}

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod latency;
 pub mod postgres;
 pub mod push_providers;
 pub mod relay;

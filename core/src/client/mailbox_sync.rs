@@ -2,8 +2,18 @@
 //! page (each page decrypted, dispatched and stored in one transaction,
 //! acked only after commit), then sends the outbox and keeps prekeys
 //! topped up, every relay call bounded by what the deadline leaves.
+//!
+//! The drain costs one round trip per page plus one: each call to the
+//! relay's `/v1/messages/sync` acknowledges the pages committed so far and
+//! asks for the page after the last one received, and is sent *before*
+//! the current page is decrypted, so the network wait overlaps the work
+//! (prefetch). The last call acknowledges the last page and lets the
+//! reader lease go. 1,000 queued messages in pages of 500: three round
+//! trips, the second hidden behind the first page's work.
 
 use std::time::{Duration, Instant};
+
+use alcove_proto::relay::{EnvelopePage, PreKeyCount, SyncRequest};
 
 use super::notifications::{push_notification, render};
 use super::{Client, Notification};
@@ -11,6 +21,13 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::events::{push_event, SyncEvent};
 use crate::inbound::Received;
+use crate::relay_client::{Credentials, RelayClient};
+use crate::stages::{Lap, SyncStages};
+
+/// Envelopes asked for per page: a page of sealed mail is about 300 KB
+/// (the relay also caps a page's bytes), and fewer, larger pages mean
+/// fewer round trips and commits.
+pub const PAGE_SIZE: u32 = 500;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -28,6 +45,48 @@ pub struct SyncReport {
     pub pages: u32,
     /// What happened, for listeners: at most `MAX_EVENTS`, in order.
     pub events: Vec<SyncEvent>,
+    /// Where the time went, stage by stage, and the relay calls made.
+    pub stages: SyncStages,
+}
+
+/// What the drain learned beyond the report.
+#[derive(Default)]
+struct Drained {
+    /// The last call let the reader lease go.
+    released: bool,
+    /// The relay's count of our prekeys, sent with the last page.
+    prekeys: Option<PreKeyCount>,
+}
+
+/// A page request running on the runtime while the caller works; aborted
+/// if the sync ends early (an error, the deadline).
+struct Prefetch(tokio::task::JoinHandle<Result<EnvelopePage>>);
+
+impl Prefetch {
+    fn start(
+        relay: RelayClient,
+        creds: Credentials,
+        reader: String,
+        req: SyncRequest,
+        timeout: Duration,
+    ) -> Prefetch {
+        Prefetch(tokio::spawn(async move {
+            relay.sync_page(&creds, &reader, &req, timeout).await
+        }))
+    }
+
+    async fn page(mut self) -> Result<EnvelopePage> {
+        match (&mut self.0).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Internal("page request task ended".into())),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Client {
@@ -51,8 +110,10 @@ impl Client {
             }
         }
         let deadline = Deadline::at(deadline);
+        let calls = self.relay.calls();
         self.retry_pending_push(deadline).await;
-        let result = self.sync_locked(deadline).await;
+        let mut drained = Drained::default();
+        let mut result = self.sync_locked(deadline, &mut drained).await;
         let _ = self.account(|a| a.release_lease());
         // Retention runs with every sync: what is past its time goes.
         if let Err(e) = self.account(|a| a.apply_retention()) {
@@ -60,12 +121,17 @@ impl Client {
         }
         // Only in the time left: an unreleased reader is this database's
         // own, and the next sync from it takes the mailbox straight back.
-        let released = match (self.creds(), self.relay_within(deadline)) {
-            (Ok(creds), Ok(relay)) => relay.release_reader(&creds, &self.reader).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        if let Err(e) = released {
-            tracing::debug!(error = %e, "could not release mailbox reader");
+        if !drained.released {
+            let released = match (self.creds(), self.relay_within(deadline)) {
+                (Ok(creds), Ok(relay)) => relay.release_reader(&creds, &self.reader).await,
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            if let Err(e) = released {
+                tracing::debug!(error = %e, "could not release mailbox reader");
+            }
+        }
+        if let Ok(report) = &mut result {
+            report.stages.relay_calls = self.relay.calls().wrapping_sub(calls);
         }
         result
     }
@@ -74,9 +140,16 @@ impl Client {
     /// by it ends the sync with what was done: stored pages stay stored,
     /// an ack that did not go out makes the relay deliver those envelopes
     /// again (dropped as duplicates), unsent mail stays in the outbox.
-    async fn sync_locked(&self, deadline: Deadline) -> Result<SyncReport> {
+    async fn sync_locked(&self, deadline: Deadline, drained: &mut Drained) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        match self.drain_mailbox(deadline, &mut report).await {
+        let outcome = match self.drain_mailbox(deadline, &mut report, drained).await {
+            // A relay from before /v1/messages/sync: page by page.
+            Err(Error::Relay {
+                status: 404 | 405, ..
+            }) => self.drain_mailbox_legacy(deadline, &mut report).await,
+            other => other,
+        };
+        match outcome {
             Ok(()) => {}
             Err(Error::Network(_)) if deadline.expired() => {
                 report.more = true;
@@ -95,7 +168,10 @@ impl Client {
             };
         }
         if !deadline.expired() {
-            if let Err(e) = self.upkeep_prekeys_within(deadline).await {
+            if let Err(e) = self
+                .upkeep_prekeys_known(deadline, drained.prekeys.take())
+                .await
+            {
                 tracing::warn!(error = %e, "prekey upkeep failed; will retry next sync");
             }
         }
@@ -103,8 +179,114 @@ impl Client {
     }
 
     /// Fetches, stores and acks pages until the mailbox is empty or the
-    /// deadline comes (`report.more`).
-    async fn drain_mailbox(&self, deadline: Deadline, report: &mut SyncReport) -> Result<()> {
+    /// deadline comes (`report.more`), one `/v1/messages/sync` round trip
+    /// per page plus one, each sent before the previous page's work so
+    /// that the wait overlaps it. Acks go only for committed pages.
+    async fn drain_mailbox(
+        &self,
+        deadline: Deadline,
+        report: &mut SyncReport,
+        drained: &mut Drained,
+    ) -> Result<()> {
+        let privacy = self.account(|a| a.notification_privacy())?;
+        let creds = self.creds()?;
+        let timeout = || deadline.remaining().unwrap_or(Duration::from_secs(30));
+        let request = |ack: Vec<Vec<u8>>, after: u64, limit: u32, release: bool| {
+            Ok::<_, Error>(Prefetch::start(
+                self.relay_within(deadline)?,
+                creds.clone(),
+                self.reader.clone(),
+                SyncRequest {
+                    ack,
+                    limit,
+                    after,
+                    release,
+                },
+                timeout(),
+            ))
+        };
+        let mut next = Some(request(Vec::new(), 0, self.page_size, false)?);
+        // Committed, not yet acknowledged.
+        let mut acks: Vec<Vec<u8>> = Vec::new();
+        while let Some(pending) = next.take() {
+            let mut lap = Lap::start();
+            let page = pending.page().await?;
+            report.stages.fetch += lap.lap();
+            report.pages += 1;
+            if page.envelopes.is_empty() {
+                drained.prekeys = page.prekeys;
+                break;
+            }
+            if page.more {
+                if deadline.expired() {
+                    report.more = true;
+                } else {
+                    next = Some(request(
+                        std::mem::take(&mut acks),
+                        page.cursor,
+                        self.page_size,
+                        false,
+                    )?);
+                }
+            } else {
+                drained.prekeys = page.prekeys;
+            }
+            let (outcomes, stages) = self.account(|a| a.receive_timed(&page.envelopes))?;
+            report.stages.add(&stages);
+            self.tally(outcomes, privacy, report, &mut acks);
+        }
+        if !deadline.expired() {
+            // The last call: the last pages' acks, and the lease let go.
+            // (Past the deadline the acks stay unsent: the relay delivers
+            // those envelopes again and they are dropped as duplicates.)
+            let mut lap = Lap::start();
+            request(acks, 0, 0, true)?.page().await?;
+            report.stages.ack += lap.lap();
+            drained.released = true;
+        }
+        Ok(())
+    }
+
+    /// Counts a stored page's outcomes into the report and collects the
+    /// GUIDs the relay may drop.
+    fn tally(
+        &self,
+        outcomes: Vec<crate::inbound::EnvelopeOutcome>,
+        privacy: crate::NotificationPrivacy,
+        report: &mut SyncReport,
+        acks: &mut Vec<Vec<u8>>,
+    ) {
+        for o in outcomes {
+            if o.ackable() {
+                acks.push(o.guid);
+            }
+            for event in o.events {
+                push_event(&mut report.events, event);
+            }
+            match o.result {
+                Ok(Received::Text(_)) => report.received += 1,
+                Ok(
+                    Received::Receipt { .. } | Received::Introduction { .. } | Received::Control,
+                )
+                | Err(Error::DuplicateEnvelope) => {}
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(error = %e, "envelope dropped");
+                }
+            }
+            if let Some(notice) = o.notice {
+                push_notification(&mut report.notifications, render(privacy, notice));
+            }
+        }
+    }
+
+    /// The drain against a relay without `/v1/messages/sync`: fetch, store,
+    /// ack, a round trip each.
+    async fn drain_mailbox_legacy(
+        &self,
+        deadline: Deadline,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let privacy = self.account(|a| a.notification_privacy())?;
         let creds = self.creds()?;
         loop {

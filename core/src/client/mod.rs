@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::events::{push_event, SyncEvent};
 use crate::relay_client::{Credentials, RelayClient};
 
-pub use mailbox_sync::SyncReport;
+pub use mailbox_sync::{SyncReport, PAGE_SIZE};
 pub use notifications::{Notification, HIDDEN_BODY, HIDDEN_TITLE, MAX_NOTIFICATIONS};
 pub use outbox_flush::SendReport;
 
@@ -130,7 +130,7 @@ impl Client {
             account_id: creds.account_id.clone(),
             lease_holder: random_hex(12),
             reader,
-            page_size: 100,
+            page_size: PAGE_SIZE,
             sealed_sends: Default::default(),
             pending_push: Mutex::new(None),
             unheard: Mutex::new(Vec::new()),
@@ -147,9 +147,10 @@ impl Client {
         *lock_ignoring_poison(&self.state) = Some(Unlocked { account, creds });
     }
 
-    /// Page size for sync (1..=100); smaller pages bound memory tighter.
+    /// Page size for sync (1..=500; the relay may send fewer, it bounds a
+    /// page's bytes too); smaller pages bound memory tighter.
     pub fn set_page_size(&mut self, n: u32) {
-        self.page_size = n.clamp(1, 100);
+        self.page_size = n.clamp(1, PAGE_SIZE);
     }
 
     /// Runs `f` on the open account (conversations, messages, settings).

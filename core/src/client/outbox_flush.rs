@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use alcove_proto::relay::SendRequest;
+use libsignal_protocol::SenderCertificate;
 
 use super::Client;
 use crate::conversations::{ConversationId, MessageStatus};
@@ -16,6 +17,10 @@ use crate::events::{push_event, SyncEvent};
 use crate::outbox::OutboxItem;
 use crate::outgoing::Sealing;
 use crate::relay_client::SendOutcome;
+
+/// Outbox items sent together: one commit for their ratchet advances,
+/// one for their dequeue.
+const BURST: usize = 32;
 
 /// Where a sent text stands after `send_text`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +110,17 @@ impl Client {
             if deadline.expired() {
                 break;
             }
-            let next = self.next_unblocked(&blocked, &skip_ids, &mut held)?;
-            let Some(item) = next else { break };
+            let mut batch = self.next_unblocked(&blocked, &skip_ids, &mut held)?;
+            let item = match batch.len() {
+                0 => break,
+                1 => batch.remove(0),
+                // A burst: one commit for its ratchet advances, one for
+                // its dequeue. What the burst cannot send goes alone below.
+                _ => match self.send_burst(batch, deadline, &mut sent).await? {
+                    Some(item) => item,
+                    None => continue,
+                },
+            };
             match self.send_item(&item, deadline).await {
                 Ok(()) => sent += 1,
                 // Out of time: the item stays queued for the next wake (a
@@ -132,16 +146,16 @@ impl Client {
         Ok(sent)
     }
 
-    /// The oldest item that may go now: not for a recipient whose
-    /// identity changed, not skipped, not in a conversation whose texting
-    /// policy waits for consent (`held`, asked once per conversation per
-    /// flush). The usual case reads one row.
+    /// The oldest items that may go now (up to `BURST`, in order): not
+    /// for a recipient whose identity changed, not skipped, not in a
+    /// conversation whose texting policy waits for consent (`held`, asked
+    /// once per conversation per flush). A lone text reads one row.
     fn next_unblocked(
         &self,
         blocked: &HashSet<String>,
         skip: &HashSet<i64>,
         held: &mut HashMap<ConversationId, bool>,
-    ) -> Result<Option<OutboxItem>> {
+    ) -> Result<Vec<OutboxItem>> {
         self.account(|account| {
             let account: &crate::Account = account;
             let mut sendable = |item: &OutboxItem| -> Result<bool> {
@@ -158,18 +172,105 @@ impl Client {
                 };
                 Ok(!waits)
             };
-            match account.outbox_next()? {
-                None => return Ok(None),
-                Some(first) if sendable(&first)? => return Ok(Some(first)),
-                Some(_) => {}
-            }
-            for item in account.outbox_items(200)? {
+            let first_sendable = match account.outbox_next()? {
+                None => return Ok(Vec::new()),
+                Some(first) => sendable(&first)?,
+            };
+            let mut out = Vec::new();
+            // The first burst's worth when the head may go; further when
+            // the head is held, to find what may go behind it.
+            let scan = if first_sendable { BURST } else { 200 };
+            for item in account.outbox_items(scan as u32)? {
                 if sendable(&item)? {
-                    return Ok(Some(item));
+                    out.push(item);
+                    if out.len() == BURST || !first_sendable {
+                        break;
+                    }
                 }
             }
-            Ok(None)
+            Ok(out)
         })
+    }
+
+    /// Sends a burst of items (two or more, in order): their sessions and
+    /// sealed routes first, then every ratchet advance in one durable
+    /// commit before anything leaves, then the sends, then one commit
+    /// dequeuing what the relay took. Returns the first item it could not
+    /// send the plain way (no session yet, a device-list change, a refused
+    /// sealed route, an error): the caller sends that one alone, with all
+    /// the handling. Items of the burst behind it were encrypted but never
+    /// left: they are encrypted again when their turn comes (the receiver
+    /// simply sees a skipped ratchet step).
+    async fn send_burst(
+        &self,
+        mut batch: Vec<OutboxItem>,
+        deadline: Deadline,
+        sent: &mut u32,
+    ) -> Result<Option<OutboxItem>> {
+        let mut routes: HashMap<String, Option<(SenderCertificate, Vec<u8>)>> = HashMap::new();
+        let mut ready = 0;
+        for item in &batch {
+            if !routes.contains_key(&item.recipient) {
+                if self
+                    .with_account(|a| a.session_devices(&item.recipient))?
+                    .is_empty()
+                {
+                    break;
+                }
+                let route = self.sealed_route(&item.recipient, deadline).await?;
+                routes.insert(item.recipient.clone(), route);
+            }
+            ready += 1;
+        }
+        if ready < 2 {
+            return Ok(Some(batch.swap_remove(0)));
+        }
+        batch.truncate(ready);
+        let encrypted = {
+            let pairs: Vec<(&OutboxItem, Sealing<'_>)> = batch
+                .iter()
+                .map(|item| {
+                    let sealing = routes
+                        .get(&item.recipient)
+                        .and_then(|r| r.as_ref())
+                        .map_or(Sealing::Unsealed, |(cert, _)| Sealing::Sealed(cert));
+                    (item, sealing)
+                })
+                .collect();
+            match self.account(|a| a.encrypt_outbox_batch(&pairs)) {
+                Ok(e) => e,
+                // Say, one recipient's identity changed: item by item.
+                Err(_) => return Ok(Some(batch.swap_remove(0))),
+            }
+        };
+        let mut done = Vec::with_capacity(batch.len());
+        let mut alone = None;
+        for (item, messages) in batch.into_iter().zip(encrypted) {
+            let req = SendRequest {
+                guid: item.guid.clone(),
+                messages,
+            };
+            let outcome = match routes.get(&item.recipient).and_then(|r| r.as_ref()) {
+                None => {
+                    let creds = self.creds()?;
+                    match self.relay_within(deadline) {
+                        Ok(relay) => relay.send(&creds, &item.recipient, &req).await.map(Some),
+                        Err(e) => Err(e),
+                    }
+                }
+                Some((_, key)) => self.send_sealed(&item.recipient, key, &req, deadline).await,
+            };
+            match outcome {
+                Ok(Some(SendOutcome::Sent)) => done.push(item),
+                _ => {
+                    alone = Some(item);
+                    break;
+                }
+            }
+        }
+        self.account(|a| a.outbox_done_all(&done))?;
+        *sent += done.len() as u32;
+        Ok(alone)
     }
 
     async fn send_item(&self, item: &OutboxItem, deadline: Deadline) -> Result<()> {

@@ -2,6 +2,8 @@
 //! low, rotate the signed and last-resort keys on schedule (the policy is
 //! in `crate::prekeys`).
 
+use alcove_proto::relay::PreKeyCount;
+
 use super::Client;
 use crate::deadline::Deadline;
 use crate::error::Result;
@@ -14,12 +16,22 @@ impl Client {
     }
 
     async fn upkeep_prekeys_unguarded(&self) -> Result<bool> {
-        self.upkeep_prekeys_within(Deadline::unbounded()).await
+        self.upkeep_prekeys_known(Deadline::unbounded(), None).await
     }
 
-    pub(super) async fn upkeep_prekeys_within(&self, deadline: Deadline) -> Result<bool> {
+    /// Upkeep within `deadline`, with the relay's count when the sync
+    /// already has it (sent with the mailbox's last page): then no round
+    /// trip is spent asking.
+    pub(super) async fn upkeep_prekeys_known(
+        &self,
+        deadline: Deadline,
+        known: Option<PreKeyCount>,
+    ) -> Result<bool> {
         let creds = self.creds()?;
-        let count = self.relay_within(deadline)?.prekey_count(&creds).await?;
+        let count = match known {
+            Some(count) => count,
+            None => self.relay_within(deadline)?.prekey_count(&creds).await?,
+        };
         let upload = self.account(|a| a.prekey_upkeep(&count))?;
         match upload {
             Some(up) => {

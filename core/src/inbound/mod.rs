@@ -3,6 +3,7 @@
 //! one dispatcher (`dispatch`), inside its own savepoint: one that fails
 //! leaves no trace, the others still commit.
 
+mod certificates;
 mod dispatch;
 mod open;
 
@@ -14,6 +15,7 @@ use crate::conversations::{ConversationId, Message, MessageStatus};
 use crate::drive::guard;
 use crate::error::{Error, Result};
 use crate::events::SyncEvent;
+use crate::stages::{Lap, SyncStages};
 use crate::store::signal_keys::Stores;
 
 pub(crate) use dispatch::{Dispatched, Notice};
@@ -71,27 +73,51 @@ impl Account {
     /// only after this returns `Ok`, and only envelopes whose outcome is
     /// `ackable`.
     pub fn receive(&mut self, envelopes: &[Envelope]) -> Result<Vec<EnvelopeOutcome>> {
+        Ok(self.receive_timed(envelopes)?.0)
+    }
+
+    /// As [`Account::receive`], with where the time went.
+    pub fn receive_timed(
+        &mut self,
+        envelopes: &[Envelope],
+    ) -> Result<(Vec<EnvelopeOutcome>, SyncStages)> {
         let received_at = self.now();
         let local = open::Local {
             account_id: &self.account_id,
             device_id: crate::account::device_id(self.device_id)?,
             trust_root: self.trust_root_key()?,
         };
+        let mut page = open::PageState::default();
         let tx = self.ratchet_tx()?;
         let mut stores = Stores::new(&tx, self.identity, self.registration_id);
         let mut outcomes = Vec::with_capacity(envelopes.len());
         for env in envelopes {
-            tx.execute_batch("SAVEPOINT envelope")?;
+            let mut lap = Lap::start();
+            // Prepared once per connection: a savepoint per envelope is a
+            // statement step, not a parse.
+            tx.prepare_cached("SAVEPOINT envelope")?.execute([])?;
+            page.stages.inserts += lap.lap();
             let result = guard(|| {
-                let (from, plaintext) = open::open(&tx, &mut stores, &local, env, received_at)?;
+                let (from, plaintext) =
+                    open::open(&tx, &mut stores, &local, &mut page, env, received_at)?;
+                let mut lap = Lap::start();
                 let content = content::decode(&plaintext)?;
-                dispatch::dispatch(&tx, local.account_id, from, content, received_at)
+                page.stages.parse += lap.lap();
+                let d = dispatch::dispatch(&tx, local.account_id, from, content, received_at);
+                page.stages.inserts += lap.lap();
+                d
             });
             let changed = stores.identities.take_changed();
+            let mut lap = Lap::start();
             let outcome = match result {
                 Ok(d) => {
-                    tx.execute_batch("RELEASE envelope")?;
+                    tx.prepare_cached("RELEASE envelope")?.execute([])?;
                     stores.sessions.commit_staged();
+                    if !matches!(d.received, Received::Text(_) | Received::Receipt { .. }) {
+                        // Introductions and practice bookkeeping may pin
+                        // identities behind the identity store's back.
+                        stores.identities.forget_page();
+                    }
                     let mut events: Vec<SyncEvent> = changed
                         .into_iter()
                         .map(|remote_account| SyncEvent::IdentityChanged { remote_account })
@@ -105,8 +131,10 @@ impl Account {
                     }
                 }
                 Err(e) => {
-                    tx.execute_batch("ROLLBACK TO envelope; RELEASE envelope")?;
+                    tx.prepare_cached("ROLLBACK TO envelope")?.execute([])?;
+                    tx.prepare_cached("RELEASE envelope")?.execute([])?;
                     stores.sessions.drop_staged();
+                    stores.identities.forget_page();
                     if matches!(e, Error::StorageFull | Error::Storage(_) | Error::Corrupt) {
                         // The page cannot be stored: give up on it whole.
                         return Err(e);
@@ -120,10 +148,13 @@ impl Account {
                     }
                 }
             };
+            page.stages.inserts += lap.lap();
             outcomes.push(outcome);
         }
+        let mut lap = Lap::start();
         stores.sessions.flush()?;
         tx.commit()?;
-        Ok(outcomes)
+        page.stages.commit += lap.lap();
+        Ok((outcomes, page.stages))
     }
 }

@@ -1,13 +1,13 @@
 //! Opening one envelope: replay check, size check, then libsignal
-//! decrypts it (sealed sender: certificate checked against the pinned
-//! trust root first). Yields who sent it and the plaintext; what the
+//! decrypts it (sealed sender: unsealed, its certificate checked against
+//! the pinned trust root — once per page per certificate — then the inner
+//! message decrypted). Yields who sent it and the plaintext; what the
 //! content means is the dispatcher's business.
 
 use alcove_proto::wire::{envelope, Envelope};
-use futures_util::FutureExt;
 use libsignal_protocol::{
-    message_decrypt, sealed_sender_decrypt, sealed_sender_decrypt_to_usmc, CiphertextMessage,
-    DeviceId, PreKeySignalMessage, PublicKey, SignalMessage, SignalProtocolError, Timestamp,
+    message_decrypt, sealed_sender_decrypt_to_usmc, CiphertextMessage, CiphertextMessageType,
+    DeviceId, PreKeySignalMessage, ProtocolAddress, PublicKey, SignalMessage,
 };
 
 use rusqlite::Connection;
@@ -15,8 +15,10 @@ use rusqlite::Connection;
 use crate::account::address;
 use crate::drive::drive;
 use crate::error::{Error, Result};
+use crate::stages::{Lap, SyncStages};
 use crate::store::{self, signal_keys::Stores};
 
+use super::certificates::CertificateCache;
 use super::MAX_CIPHERTEXT_LEN;
 
 /// The author of an envelope: from the envelope, or for sealed sender
@@ -34,96 +36,93 @@ pub(crate) struct Local<'a> {
     pub(crate) trust_root: Option<PublicKey>,
 }
 
-/// Opens a sealed-sender envelope with libsignal's `sealed_sender_decrypt`
-/// (certificate checked against the pinned trust root, then the inner
-/// message decrypted with the same stores). Returns the sender named by
-/// the verified certificate and the plaintext.
-fn open_sealed(
-    stores: &mut Stores<'_>,
+/// What one page shares between its envelopes: the certificates already
+/// checked, and where the time went.
+#[derive(Default)]
+pub(crate) struct PageState {
+    pub(crate) certificates: CertificateCache,
+    pub(crate) stages: SyncStages,
+}
+
+/// The sealed layer opened and its certificate checked: who sent it and
+/// the inner message. libsignal's `sealed_sender_decrypt` does the same in
+/// one call, but validates the certificate's two signatures on every
+/// message; here a page pays for each distinct certificate once.
+fn unseal(
+    stores: &Stores<'_>,
     local: &Local<'_>,
+    page: &mut PageState,
     ciphertext: &[u8],
     now: u64,
-) -> Result<(String, u32, Vec<u8>)> {
+) -> Result<(Sender, CiphertextMessage)> {
     let root = local
         .trust_root
         .as_ref()
         .ok_or(Error::InvalidSenderCertificate)?;
-    let result = drive(
-        sealed_sender_decrypt(
-            ciphertext,
-            root,
-            Timestamp::from_epoch_millis(now),
-            None,
-            local.account_id.to_owned(),
-            local.device_id,
-            &mut stores.identities,
-            &mut stores.sessions,
-            &mut stores.prekeys,
-            &stores.signed,
-            &mut stores.kyber,
-        )
-        .map(Ok::<_, Error>),
-    )?;
-    match result {
-        Ok(r) => {
-            let sender = r.sender_uuid;
-            crate::account::validate_account_id(&sender)
-                .map_err(|_| Error::Malformed("sealed sender account id"))?;
-            Ok((sender, u32::from(r.device_id), r.message))
-        }
-        // libsignal reports every certificate failure the same way; tell
-        // a forged or foreign certificate from an expired one (the message
-        // layer is read-only here: no state is touched).
-        Err(SignalProtocolError::InvalidSealedSenderMessage(m)) => {
-            let usmc = drive(sealed_sender_decrypt_to_usmc(
-                ciphertext,
-                &stores.identities,
-            ));
-            let Ok(usmc) = usmc else {
-                return Err(Error::Decrypt(m));
-            };
-            let cert = usmc.sender().map_err(Error::from)?;
-            let signed = cert
-                .validate(root, Timestamp::from_epoch_millis(0))
-                .map_err(|_| Error::InvalidSenderCertificate)?;
-            if !signed {
-                return Err(Error::InvalidSenderCertificate);
-            }
-            match cert.expiration() {
-                Ok(exp) if exp.epoch_millis() < now => Err(Error::SenderCertificateExpired),
-                _ => Err(Error::Decrypt(m)),
-            }
-        }
-        Err(e) => Err(Error::from(e)),
+    let mut lap = Lap::start();
+    let usmc = drive(sealed_sender_decrypt_to_usmc(
+        ciphertext,
+        &stores.identities,
+    ))?;
+    page.stages.unseal += lap.lap();
+    let cert = usmc.sender().map_err(Error::from)?;
+    page.certificates.check(cert, root, now)?;
+    page.stages.certificate += lap.lap();
+    let account = cert.sender_uuid().map_err(Error::from)?.to_owned();
+    crate::account::validate_account_id(&account)
+        .map_err(|_| Error::Malformed("sealed sender account id"))?;
+    let device = cert.sender_device_id().map_err(Error::from)?;
+    if account == local.account_id && device == local.device_id {
+        return Err(Error::SealedSenderSelfSend);
     }
+    let contents = usmc.contents().map_err(Error::from)?;
+    let message = match usmc.msg_type().map_err(Error::from)? {
+        CiphertextMessageType::Whisper => {
+            CiphertextMessage::SignalMessage(SignalMessage::try_from(contents)?)
+        }
+        CiphertextMessageType::PreKey => {
+            CiphertextMessage::PreKeySignalMessage(PreKeySignalMessage::try_from(contents)?)
+        }
+        _ => return Err(Error::Malformed("sealed message type")),
+    };
+    page.stages.parse += lap.lap();
+    Ok((
+        Sender {
+            account,
+            device: u32::from(device),
+        },
+        message,
+    ))
 }
 
 pub(crate) fn open(
     tx: &Connection,
     stores: &mut Stores<'_>,
     local: &Local<'_>,
+    page: &mut PageState,
     env: &Envelope,
     received_at: u64,
 ) -> Result<(Sender, Vec<u8>)> {
     if env.guid.len() != 16 {
         return Err(Error::Malformed("envelope guid"));
     }
+    let mut lap = Lap::start();
     // Recorded first, inside the envelope's savepoint: rolled back with
     // everything else if the envelope fails.
-    if !store::envelopes::record(tx, &env.guid, received_at)? {
+    let fresh = store::envelopes::record(tx, &env.guid, received_at)?;
+    page.stages.dedup += lap.lap();
+    if !fresh {
         return Err(Error::DuplicateEnvelope);
     }
     if env.ciphertext.is_empty() || env.ciphertext.len() > MAX_CIPHERTEXT_LEN {
         return Err(Error::Malformed("envelope ciphertext size"));
     }
     let kind = envelope::Type::try_from(env.r#type);
-    let (source_account, source_device, plaintext) = if kind == Ok(envelope::Type::SealedSender) {
+    let (sender, ct) = if kind == Ok(envelope::Type::SealedSender) {
         // The sender comes from the verified certificate; the relay's
         // envelope names nobody.
-        open_sealed(stores, local, &env.ciphertext, received_at)?
+        unseal(stores, local, page, &env.ciphertext, received_at)?
     } else {
-        let addr = address(&env.source_account, env.source_device)
-            .map_err(|_| Error::Malformed("envelope source"))?;
         let ct = match kind {
             Ok(envelope::Type::PrekeyMessage) => CiphertextMessage::PreKeySignalMessage(
                 PreKeySignalMessage::try_from(&env.ciphertext[..]).map_err(Error::from)?,
@@ -133,23 +132,28 @@ pub(crate) fn open(
             ),
             _ => return Err(Error::Malformed("envelope type")),
         };
-        let plaintext = drive(message_decrypt(
-            &ct,
-            &addr,
-            &mut stores.sessions,
-            &mut stores.identities,
-            &mut stores.prekeys,
-            &stores.signed,
-            &mut stores.kyber,
-            &mut rand::rng(),
-        ))?;
-        (env.source_account.clone(), env.source_device, plaintext)
+        let sender = Sender {
+            account: env.source_account.clone(),
+            device: env.source_device,
+        };
+        page.stages.parse += lap.lap();
+        (sender, ct)
     };
-    Ok((
-        Sender {
-            account: source_account,
-            device: source_device,
-        },
-        plaintext,
-    ))
+    let addr: ProtocolAddress =
+        address(&sender.account, sender.device).map_err(|_| Error::Malformed("envelope source"))?;
+    let mut lap = Lap::start();
+    let plaintext = drive(message_decrypt(
+        &ct,
+        &addr,
+        &mut stores.sessions,
+        &mut stores.identities,
+        &mut stores.prekeys,
+        &stores.signed,
+        &mut stores.kyber,
+        &mut rand::rng(),
+    ))?;
+    let callbacks = stores.take_callback_time();
+    page.stages.decrypt += lap.lap().saturating_sub(callbacks);
+    page.stages.callbacks += callbacks;
+    Ok((sender, plaintext))
 }

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::error::Result;
 
 /// The trusted key and, when it changed, the new one awaiting acceptance.
+#[derive(Clone)]
 pub(crate) struct Keys {
     pub(crate) trusted: Vec<u8>,
     pub(crate) pending: Option<Vec<u8>>,

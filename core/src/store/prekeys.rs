@@ -101,3 +101,35 @@ pub(crate) fn one_time_counts(conn: &Connection) -> Result<(u32, u32)> {
     )?;
     Ok((ec, kyber))
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// The counts read the index: the plan names it as covering, so no
+    /// row (and none of its Kyber record's overflow pages) is read.
+    #[test]
+    fn kyber_counts_read_the_index_not_the_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn, crate::schema::CURRENT_VERSION).unwrap();
+        for (sql, needle) in [
+            (
+                "SELECT count(*) FROM kyber_prekeys WHERE last_resort = 0",
+                "COVERING INDEX kyber_prekeys_by_kind",
+            ),
+            (
+                "SELECT max(created_at) FROM kyber_prekeys WHERE last_resort = 1",
+                "kyber_prekeys_by_kind",
+            ),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(plan.iter().any(|p| p.contains(needle)), "{sql}: {plan:?}");
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! envelopes, one transaction) and written back by `flush`, instead of
 //! being re-serialised for every message.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use libsignal_protocol::{
@@ -60,12 +62,15 @@ impl<'c> Stores<'c> {
                 cache: HashMap::new(),
                 dirty: HashSet::new(),
                 staged: HashMap::new(),
+                spent: Cell::new(Duration::ZERO),
             },
             identities: Identities {
                 conn,
                 identity,
                 registration_id,
                 changed: Vec::new(),
+                known: RefCell::new(HashMap::new()),
+                spent: Cell::new(Duration::ZERO),
             },
             prekeys: PreKeys { conn },
             signed: SignedPreKeys { conn },
@@ -83,11 +88,49 @@ pub(crate) struct Identities<'c> {
     /// `take_changed`: the inbound path reports them with the envelope
     /// that showed the change, without a second look at the table.
     changed: Vec<String>,
+    /// Keys read or written during this page, so libsignal's two or three
+    /// identity lookups per message cost one query per sender per page.
+    /// Cleared when an envelope is rolled back (`forget_page`).
+    known: RefCell<HashMap<String, Option<identities::Keys>>>,
+    /// Time spent in these callbacks (the sync's stage table).
+    spent: Cell<Duration>,
 }
 
 impl Identities<'_> {
     pub(crate) fn take_changed(&mut self) -> Vec<String> {
         std::mem::take(&mut self.changed)
+    }
+
+    /// An envelope was rolled back: what it wrote is gone, so is the cache.
+    pub(crate) fn forget_page(&mut self) {
+        self.known.get_mut().clear();
+    }
+
+    fn keys(&self, account: &str) -> SResult<Option<identities::Keys>> {
+        if let Some(k) = self.known.borrow().get(account) {
+            return Ok(k.clone());
+        }
+        let k = identities::keys(self.conn, account).map_err(cb)?;
+        self.known
+            .borrow_mut()
+            .insert(account.to_owned(), k.clone());
+        Ok(k)
+    }
+}
+
+/// Runs a store callback, adding its time to `spent`.
+fn timed<T>(spent: &Cell<Duration>, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let r = f();
+    spent.set(spent.get() + t.elapsed());
+    r
+}
+
+impl Stores<'_> {
+    /// Time spent in libsignal's callbacks into the identity and session
+    /// stores since the last call.
+    pub(crate) fn take_callback_time(&self) -> Duration {
+        self.identities.spent.take() + self.sessions.spent.take()
     }
 }
 pub(crate) struct PreKeys<'c> {
@@ -112,6 +155,7 @@ pub(crate) struct Sessions<'c> {
     cache: HashMap<String, SessionRecord>,
     dirty: HashSet<String>,
     staged: HashMap<String, SessionRecord>,
+    spent: Cell<Duration>,
 }
 
 impl Sessions<'_> {
@@ -158,23 +202,40 @@ impl IdentityKeyStore for Identities<'_> {
         address: &ProtocolAddress,
         identity: &IdentityKey,
     ) -> SResult<IdentityChange> {
+        let start = Instant::now();
         let new = identity.serialize();
-        match identities::keys(self.conn, address.name()).map_err(cb)? {
+        let name = address.name();
+        let r = match self.keys(name)? {
             None => {
-                identities::insert(self.conn, address.name(), &new, now_ms()).map_err(cb)?;
-                Ok(IdentityChange::NewOrUnchanged)
+                identities::insert(self.conn, name, &new, now_ms()).map_err(cb)?;
+                self.known.get_mut().insert(
+                    name.to_owned(),
+                    Some(identities::Keys {
+                        trusted: new.to_vec(),
+                        pending: None,
+                    }),
+                );
+                IdentityChange::NewOrUnchanged
             }
-            Some(k) if k.trusted[..] == new[..] => Ok(IdentityChange::NewOrUnchanged),
+            Some(k) if k.trusted[..] == new[..] => IdentityChange::NewOrUnchanged,
             Some(k) => {
                 if k.pending.as_deref() != Some(&new[..]) {
-                    identities::set_pending(self.conn, address.name(), &new, now_ms())
-                        .map_err(cb)?;
-                    self.changed.push(address.name().to_owned());
+                    identities::set_pending(self.conn, name, &new, now_ms()).map_err(cb)?;
+                    self.known.get_mut().insert(
+                        name.to_owned(),
+                        Some(identities::Keys {
+                            trusted: k.trusted.clone(),
+                            pending: Some(new.to_vec()),
+                        }),
+                    );
+                    self.changed.push(name.to_owned());
                     tracing::warn!(target: "alcove::identity", "remote identity key changed; sending blocked until accepted");
                 }
-                Ok(IdentityChange::ReplacedExisting)
+                IdentityChange::ReplacedExisting
             }
-        }
+        };
+        self.spent.set(self.spent.get() + start.elapsed());
+        Ok(r)
     }
 
     async fn is_trusted_identity(
@@ -188,19 +249,20 @@ impl IdentityKeyStore for Identities<'_> {
             // as pending by `save_identity` and blocks sending instead.
             return Ok(true);
         }
-        Ok(
-            match identities::keys(self.conn, address.name()).map_err(cb)? {
+        timed(&self.spent, || {
+            Ok(match self.keys(address.name())? {
                 None => true,
                 Some(k) => k.pending.is_none() && k.trusted[..] == identity.serialize()[..],
-            },
-        )
+            })
+        })
     }
 
     async fn get_identity(&self, address: &ProtocolAddress) -> SResult<Option<IdentityKey>> {
-        identities::keys(self.conn, address.name())
-            .map_err(cb)?
-            .map(|k| IdentityKey::decode(&k.trusted))
-            .transpose()
+        timed(&self.spent, || {
+            self.keys(address.name())?
+                .map(|k| IdentityKey::decode(&k.trusted))
+                .transpose()
+        })
     }
 }
 
@@ -339,16 +401,18 @@ impl KyberPreKeyStore for KyberPreKeys<'_> {
 #[async_trait(?Send)]
 impl SessionStore for Sessions<'_> {
     async fn load_session(&self, address: &ProtocolAddress) -> SResult<Option<SessionRecord>> {
-        let key = address_key(address);
-        if let Some(rec) = self.staged.get(&key).or_else(|| self.cache.get(&key)) {
-            return Ok(Some(rec.clone()));
-        }
-        let rec: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT record FROM sessions WHERE address = ?1")
-            .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
-            .map_err(cb)?;
-        rec.map(|b| SessionRecord::deserialize(&b)).transpose()
+        timed(&self.spent, || {
+            let key = address_key(address);
+            if let Some(rec) = self.staged.get(&key).or_else(|| self.cache.get(&key)) {
+                return Ok(Some(rec.clone()));
+            }
+            let rec: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached("SELECT record FROM sessions WHERE address = ?1")
+                .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+                .map_err(cb)?;
+            rec.map(|b| SessionRecord::deserialize(&b)).transpose()
+        })
     }
 
     async fn store_session(
@@ -356,7 +420,9 @@ impl SessionStore for Sessions<'_> {
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> SResult<()> {
+        let start = Instant::now();
         self.staged.insert(address_key(address), record.clone());
+        self.spent.set(self.spent.get() + start.elapsed());
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! Mail: PUT /v1/messages/{account_id} (signed), PUT
-//! /v1/messages/{account_id}/sealed (no sender), GET /v1/messages (a
-//! page), POST /v1/messages/ack and DELETE /v1/messages/reader. The
-//! rules live in [`crate::mailbox`]; this maps them to HTTP.
+//! /v1/messages/{account_id}/sealed (no sender), POST /v1/messages/sync
+//! (ack, lease and the next page in one round trip), and the older GET
+//! /v1/messages (a page), POST /v1/messages/ack and DELETE
+//! /v1/messages/reader. The rules live in [`crate::mailbox`]; this maps
+//! them to HTTP.
 
-use alcove_proto::relay::{AckRequest, EnvelopePage, SendRequest};
+use alcove_proto::relay::{AckRequest, EnvelopePage, SendRequest, SyncRequest};
 use alcove_proto::wire::envelope;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -143,6 +145,33 @@ pub(super) async fn fetch(
             ..Default::default()
         },
     ))
+}
+
+/// Largest `SyncRequest` body: 1,000 GUIDs of 16 bytes take 18,000
+/// bytes encoded; anything much larger is not a sync.
+pub(super) const SYNC_MAX_BODY: usize = 32 * 1024;
+
+pub(super) async fn sync(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let caller = authenticate(&state, &headers, &peer).await?;
+    let reader = reader_id(&headers)?;
+    let req: SyncRequest = decode(&body)?;
+    let acked = req.ack.len();
+    let page = state
+        .mailboxes
+        .sync(&caller.account, caller.device, &reader, req)
+        .await?;
+    tracing::debug!(
+        acked,
+        envelopes = page.envelopes.len(),
+        more = page.more,
+        "sync step"
+    );
+    Ok(proto(StatusCode::OK, &page))
 }
 
 pub(super) async fn ack(

@@ -120,6 +120,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/certificate", get(certificates::certificate))
         .route("/v1/delivery-key", put(certificates::set_delivery_key))
         .route("/v1/messages", get(messages::fetch))
+        .route(
+            "/v1/messages/sync",
+            post(messages::sync).layer(axum::extract::DefaultBodyLimit::max(
+                messages::SYNC_MAX_BODY.min(max_body),
+            )),
+        )
         .route("/v1/messages/ack", post(messages::ack))
         .route("/v1/messages/reader", delete(messages::release_reader))
         .route("/v1/push", put(push::set_push))

@@ -4,8 +4,9 @@
 //! counted against their minter's quota, one-time prekeys handed out once with the Kyber
 //! last-resort key after them, GUID deduplication, TTL expiry, bounded
 //! queues and the usage they are checked against, ordered paging, acks,
-//! the single-reader lease, device revocation, push targets), including
-//! under concurrent calls.
+//! the single-reader lease, sync steps (ack, lease and page by cursor in
+//! one transaction), device revocation, push targets), including under
+//! concurrent calls.
 //!
 //! A backend's test target runs all of it with one macro and a factory
 //! for a fresh, empty backend (anything returned beside it, such as a
@@ -32,6 +33,7 @@ use prost::Message;
 
 use super::{
     DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage, StorageError,
+    SyncPage, SyncStep, Synced,
 };
 
 /// One `#[tokio::test]` per case of the suite, each on a fresh backend
@@ -57,6 +59,9 @@ macro_rules! storage_conformance {
             pages_come_oldest_first,
             acks_delete_only_what_they_name,
             one_reader_holds_a_mailbox,
+            sync_acks_and_reads_in_one_step,
+            sync_pages_by_cursor_within_a_byte_budget,
+            sync_leases_one_reader_and_releases_for_the_holder_only,
             push_targets_are_kept_and_dropped);
     };
     (@optional $factory:expr; $($case:ident),* $(,)?) => {
@@ -87,6 +92,9 @@ macro_rules! storage_conformance {
             pages_come_oldest_first,
             acks_delete_only_what_they_name,
             one_reader_holds_a_mailbox,
+            sync_acks_and_reads_in_one_step,
+            sync_pages_by_cursor_within_a_byte_budget,
+            sync_leases_one_reader_and_releases_for_the_holder_only,
             push_targets_are_kept_and_dropped);
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1082,4 +1090,244 @@ pub async fn push_targets_are_kept_and_dropped(s: Arc<dyn Storage>) {
     s.set_push("alice", 1, None).await.unwrap();
     assert_eq!(s.push_target("alice", 1).await.unwrap(), None);
     assert_eq!(s.push_target("nobody", 1).await.unwrap(), None);
+}
+
+/// A sync step by `reader` at `NOW` (lease until `NOW + 100`), no byte
+/// budget to speak of, prekeys asked for.
+fn step(reader: &str, ack: &[u8], after: u64, limit: u32) -> SyncStep {
+    SyncStep {
+        reader: reader.into(),
+        now: NOW,
+        lease_until: NOW + 100,
+        not_before: 0,
+        ack: ack.iter().map(|g| vec![*g; 16]).collect(),
+        after,
+        limit,
+        max_bytes: 1 << 30,
+        release: false,
+        prekeys: true,
+    }
+}
+
+async fn page(s: &dyn Storage, account: &str, device: u32, step: &SyncStep) -> SyncPage {
+    match s.sync(account, device, step).await.unwrap() {
+        Synced::Page(p) => p,
+        Synced::Busy => panic!("busy"),
+    }
+}
+
+fn tags(p: &SyncPage) -> Vec<u8> {
+    p.envelopes.iter().map(|e| e.guid[0]).collect()
+}
+
+pub async fn sync_acks_and_reads_in_one_step(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 4)).await;
+    account(s, "bob", &keys(1, 1)).await;
+    s.add_device("alice", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    for g in 1..=5 {
+        s.enqueue(
+            "alice",
+            &[envelope(g, 1, NOW, true, 10), envelope(g, 2, NOW, true, 10)],
+            &ROOMY,
+        )
+        .await
+        .unwrap();
+        s.enqueue("bob", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let p1 = page(s, "alice", 1, &step("app", &[], 0, 2)).await;
+    assert_eq!((tags(&p1), p1.more), (vec![1, 2], true));
+    assert_eq!(p1.prekeys, None, "prekeys on the last page only");
+    // The ack of page 1 and page 2 in one step.
+    let p2 = page(s, "alice", 1, &step("app", &[1, 2], p1.cursor, 2)).await;
+    assert_eq!((tags(&p2), p2.more), (vec![3, 4], true));
+    let left = |a: &'static str, d: u32| async move {
+        queued(s, a, d)
+            .await
+            .iter()
+            .map(|e| e.guid[0])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(left("alice", 1).await, vec![3, 4, 5]);
+    // The other device and the other account hold the same GUIDs: untouched.
+    assert_eq!(left("alice", 2).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(left("bob", 1).await, vec![1, 2, 3, 4, 5]);
+    // A replayed ack (and a GUID of no mailbox) deletes nothing more; the
+    // page is read as before.
+    let again = page(s, "alice", 1, &step("app", &[1, 2, 77], p1.cursor, 2)).await;
+    assert_eq!((tags(&again), again.cursor), (tags(&p2), p2.cursor));
+    assert_eq!(left("alice", 1).await, vec![3, 4, 5]);
+    // The last page carries the device's prekey count, as counted.
+    let p3 = page(s, "alice", 1, &step("app", &[3, 4], p2.cursor, 2)).await;
+    assert_eq!((tags(&p3), p3.more), (vec![5], false));
+    assert_eq!(
+        p3.prekeys,
+        Some(s.prekey_count("alice", 1).await.unwrap()),
+        "prekeys on the page with more false"
+    );
+    assert_eq!(p3.prekeys.as_ref().unwrap().one_time_prekeys, 4);
+    // Past the end: no envelopes, the cursor stays, prekeys again.
+    let end = page(s, "alice", 1, &step("app", &[5], p3.cursor, 2)).await;
+    assert!(end.envelopes.is_empty() && !end.more);
+    assert_eq!(end.cursor, p3.cursor);
+    assert!(end.prekeys.is_some());
+    assert!(left("alice", 1).await.is_empty());
+    assert_eq!(
+        s.mailbox_usage("alice", 1).await.unwrap(),
+        Queued::default()
+    );
+    // Expired mail is deleted by the step, never returned.
+    s.enqueue("alice", &[envelope(8, 1, NOW - 50, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    s.enqueue("alice", &[envelope(9, 1, NOW, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    let mut fresh_only = step("app", &[], 0, 10);
+    fresh_only.not_before = NOW - 10;
+    assert_eq!(tags(&page(s, "alice", 1, &fresh_only).await), vec![9]);
+    assert_eq!(left("alice", 1).await, vec![9]);
+    // A device that does not exist.
+    assert!(matches!(
+        s.sync("alice", 9, &step("app", &[], 0, 10)).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        s.sync("nobody", 1, &step("app", &[], 0, 10)).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+pub async fn sync_pages_by_cursor_within_a_byte_budget(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    for g in 1..=7 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    // Prefetch: page 2 read by the cursor of page 1 before page 1 is
+    // acknowledged; page 1's ack rides on the next step.
+    let p1 = page(s, "alice", 1, &step("app", &[], 0, 3)).await;
+    let p2 = page(s, "alice", 1, &step("app", &[], p1.cursor, 3)).await;
+    assert_eq!((tags(&p1), tags(&p2)), (vec![1, 2, 3], vec![4, 5, 6]));
+    assert!(p2.cursor > p1.cursor);
+    assert_eq!(queued(s, "alice", 1).await.len(), 7, "nothing acked yet");
+    let p3 = page(s, "alice", 1, &step("app", &[1, 2, 3], p2.cursor, 3)).await;
+    assert_eq!((tags(&p3), p3.more), (vec![7], false));
+    assert_eq!(queued(s, "alice", 1).await.len(), 4);
+    // Mail queued while the reader holds its pages comes after its cursor.
+    s.enqueue("alice", &[envelope(20, 1, NOW, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    let p4 = page(s, "alice", 1, &step("app", &[4, 5, 6], p3.cursor, 3)).await;
+    assert_eq!((tags(&p4), p4.more), (vec![20], false));
+    // Limit 0 reads nothing and still says whether mail waits.
+    let zero = page(s, "alice", 1, &step("app", &[], 0, 0)).await;
+    assert!(zero.envelopes.is_empty() && zero.more && zero.prekeys.is_none());
+    assert_eq!(zero.cursor, 0);
+    let zero = page(s, "alice", 1, &step("app", &[7, 20], p4.cursor, 0)).await;
+    assert!(zero.envelopes.is_empty() && !zero.more && zero.prekeys.is_some());
+    // The byte budget: envelopes of one size, a budget of two and a half.
+    for g in 30..=34 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 1000)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let size = envelope(30, 1, NOW, true, 1000).encoded_len() as u64;
+    let mut budget = step("app", &[], 0, 500);
+    budget.max_bytes = size * 5 / 2;
+    let mut seen = Vec::new();
+    loop {
+        let p = page(s, "alice", 1, &budget).await;
+        assert!(
+            p.envelopes.len() <= 2,
+            "{} over the byte budget",
+            p.envelopes.len()
+        );
+        seen.extend(tags(&p));
+        budget.after = p.cursor;
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![30, 31, 32, 33, 34]);
+    // One envelope larger than the budget still comes, alone.
+    budget.after = 0;
+    budget.max_bytes = 10;
+    let p = page(s, "alice", 1, &budget).await;
+    assert_eq!((tags(&p), p.more), (vec![30], true));
+}
+
+pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn Storage>) {
+    let shared = Arc::clone(&s);
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    for g in 1..=3 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let p = page(s, "alice", 1, &step("app", &[], 0, 10)).await;
+    assert_eq!(tags(&p), vec![1, 2, 3]);
+    assert!(s.reader_active("alice", 1, NOW).await.unwrap());
+    // Another reader is refused while the lease is live, and its acks
+    // and release do nothing.
+    let mut stranger = step("extension", &[1, 2, 3], 0, 10);
+    stranger.release = true;
+    assert_eq!(s.sync("alice", 1, &stranger).await.unwrap(), Synced::Busy);
+    assert_eq!(
+        queued(s, "alice", 1).await.len(),
+        3,
+        "busy: nothing deleted"
+    );
+    assert!(s.reader_active("alice", 1, NOW + 50).await.unwrap());
+    // The holder acks one and releases: the lease is gone, mail is left.
+    let mut release = step("app", &[1], p.cursor, 0);
+    release.release = true;
+    let done = page(s, "alice", 1, &release).await;
+    assert!(done.left && !done.more);
+    assert!(!s.reader_active("alice", 1, NOW).await.unwrap());
+    // So the other reader may take it at once; released with nothing left.
+    let mut all = step("extension", &[2, 3], 0, 10);
+    all.release = true;
+    let done = page(s, "alice", 1, &all).await;
+    assert!(done.envelopes.is_empty() && !done.left);
+    assert!(!s.reader_active("alice", 1, NOW).await.unwrap());
+    // An expired lease is taken over by the next step.
+    page(s, "alice", 1, &step("app", &[], 0, 1)).await;
+    let mut later = step("extension", &[], 0, 1);
+    later.now = NOW + 100;
+    later.lease_until = NOW + 200;
+    page(s, "alice", 1, &later).await;
+    // Raced: one reader's step wins, the others did nothing.
+    for g in 40..=49 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let races: Vec<_> = (0..30)
+        .map(|i| {
+            let s = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut st = step(&format!("reader-{i}"), &[40, 41], 0, 100);
+                st.now = NOW + 300;
+                st.lease_until = NOW + 400;
+                s.sync("alice", 1, &st).await.unwrap()
+            })
+        })
+        .collect();
+    let mut pages = Vec::new();
+    for r in races {
+        if let Synced::Page(p) = r.await.unwrap() {
+            pages.push(p);
+        }
+    }
+    assert_eq!(pages.len(), 1, "exactly one reader wins");
+    assert_eq!(tags(&pages[0]), (42..=49).collect::<Vec<u8>>());
+    assert_eq!(queued(s, "alice", 1).await.len(), 8);
 }

@@ -322,6 +322,60 @@ impl MailboxQuota {
     }
 }
 
+/// One round trip of a mailbox drain (`POST /v1/messages/sync`; `GET
+/// /v1/messages` and `POST /v1/messages/ack` are special cases of it),
+/// which a backend does in one transaction: take or renew `reader`'s
+/// lease (nothing else happens when another reader's lease is live),
+/// delete `ack` from this device's mailbox and the mail queued before
+/// `not_before`, read the page after `after`, and let the lease go when
+/// `release` is set.
+#[derive(Clone, Debug, Default)]
+pub struct SyncStep {
+    pub reader: String,
+    /// The relay's clock now, and the end of the taken or renewed lease.
+    pub now: u64,
+    pub lease_until: u64,
+    /// Envelopes queued before this are deleted, never returned.
+    pub not_before: u64,
+    /// GUIDs to delete from this device's mailbox (others are ignored).
+    pub ack: Vec<Vec<u8>>,
+    /// The page starts after this `seq` (0: at the oldest envelope).
+    pub after: u64,
+    /// Most envelopes on the page; 0 reads none (`more` still says
+    /// whether any are queued after `after`).
+    pub limit: u32,
+    /// Most bytes of envelopes (their encoded sizes) on the page, except
+    /// that a page with `limit` > 0 holds at least one envelope.
+    pub max_bytes: u64,
+    /// Ends the lease after the rest is done.
+    pub release: bool,
+    /// Counts the device's one-time prekeys on the page with `more` false.
+    pub prekeys: bool,
+}
+
+/// What a [`SyncStep`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Synced {
+    /// Another reader holds a live lease: nothing was deleted or read.
+    Busy,
+    Page(SyncPage),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncPage {
+    /// Oldest first.
+    pub envelopes: Vec<Envelope>,
+    /// Whether envelopes are queued after the last one returned.
+    pub more: bool,
+    /// The `seq` of the last envelope returned, or the step's `after`.
+    pub cursor: u64,
+    /// With `prekeys` asked for and `more` false.
+    pub prekeys: Option<PreKeyCount>,
+    /// With `release`: whether the mailbox still holds mail (the device
+    /// gets no wake-up while it holds the lease, so it gets one now).
+    pub left: bool,
+}
+
 /// The relay's state. Every method is one atomic step: a backend runs it
 /// in one transaction (or an equivalent), so concurrent relay tasks — and,
 /// with a shared database, concurrent relay processes — never see half of
@@ -458,6 +512,21 @@ pub trait Storage: Send + Sync + 'static {
         now: u64,
         until: u64,
     ) -> Result<bool>;
+    /// One step of a mailbox drain, in one transaction ([`SyncStep`]).
+    /// `NotFound` for an unknown device.
+    async fn sync(&self, account_id: &str, device_id: u32, step: &SyncStep) -> Result<Synced>;
+    /// Resolves once mail was deleted whose bytes the backend scrubs from
+    /// its files later rather than at once ([`Storage::scrub_deleted`]);
+    /// never, for a backend that defers nothing.
+    async fn deleted_mail(&self) {
+        std::future::pending::<()>().await
+    }
+    /// Scrubs what earlier deletes left in the database's files where the
+    /// backend defers it (SQLite: a truncating WAL checkpoint); nothing to
+    /// do otherwise, and cheap when nothing was deleted since the last.
+    async fn scrub_deleted(&self) -> Result<()> {
+        Ok(())
+    }
     /// Ends `reader`'s lease (another reader's lease stays).
     async fn release_reader(&self, account_id: &str, device_id: u32, reader: &str) -> Result<()>;
     /// Whether some reader holds an unexpired lease.

@@ -3,8 +3,16 @@
 //! transaction on tokio's blocking pool, one at a time under the
 //! connection's lock, as the relay always did; rusqlite's errors become
 //! [`StorageError`]s here and nowhere else.
+//!
+//! Mail deleted on the request path (acks, expiry on a read) is zeroed by
+//! `secure_delete` in the page images it commits, but older images stay in
+//! the WAL until a truncating checkpoint: the relay runs that off the
+//! request path ([`Storage::scrub_deleted`], driven by the server's
+//! scrubber at most once per `wal_scrub_interval`), at shutdown, and at
+//! every open (after a crash).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use alcove_proto::relay::{
@@ -16,7 +24,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 
 use super::{
     migrations, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
-    Storage, StorageError,
+    Storage, StorageError, SyncPage, SyncStep, Synced,
 };
 
 /// SQLite's failures, by kind only: its messages can name tables and
@@ -89,6 +97,24 @@ const MAILBOX_USAGE: &str = "SELECT envelopes, bytes, signed_envelopes, signed_b
 
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
+    scrub: Arc<PendingScrub>,
+}
+
+/// Whether mail was deleted since the last WAL scrub, and the scrubber's
+/// wake-up (a permit is kept when it is not waiting, so none is lost).
+#[derive(Default)]
+struct PendingScrub {
+    pending: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl PendingScrub {
+    fn deleted(&self, rows: usize) {
+        if rows > 0 {
+            self.pending.store(true, Ordering::SeqCst);
+            self.notify.notify_one();
+        }
+    }
 }
 
 impl SqliteStorage {
@@ -102,8 +128,11 @@ impl SqliteStorage {
              PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;",
         )?;
         migrations::migrate(&mut conn)?;
+        // What a relay that crashed left unscrubbed in the WAL goes now.
+        scrub_wal(&conn);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            scrub: Arc::default(),
         })
     }
 
@@ -292,13 +321,46 @@ impl Storage for SqliteStorage {
         not_before: u64,
     ) -> Result<(Vec<Envelope>, bool)> {
         let account = account_id.to_owned();
-        self.run(move |c| fetch(c, &account, device_id, limit, not_before))
-            .await
+        let (page, expired) = self
+            .run(move |c| fetch(c, &account, device_id, limit, not_before))
+            .await?;
+        self.scrub.deleted(expired);
+        Ok(page)
     }
 
     async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
         let (account, guids) = (account_id.to_owned(), guids.to_vec());
-        self.run(move |c| ack(c, &account, device_id, &guids)).await
+        let deleted = self
+            .run(move |c| ack(c, &account, device_id, &guids))
+            .await?;
+        self.scrub.deleted(deleted);
+        Ok(())
+    }
+
+    async fn sync(&self, account_id: &str, device_id: u32, step: &SyncStep) -> Result<Synced> {
+        let (account, step) = (account_id.to_owned(), step.clone());
+        let (synced, deleted) = self
+            .run(move |c| sync(c, &account, device_id, &step))
+            .await?;
+        self.scrub.deleted(deleted);
+        Ok(synced)
+    }
+
+    async fn deleted_mail(&self) {
+        self.scrub.notify.notified().await;
+    }
+
+    async fn scrub_deleted(&self) -> Result<()> {
+        if !self.scrub.pending.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let done = self.run(|c| checkpoint(c)).await;
+        if !matches!(done, Ok(true)) {
+            // Not finished (an outside reader held an old snapshot) or
+            // failed: the scrubber tries again after its interval.
+            self.scrub.deleted(1);
+        }
+        done.map(|_| ())
     }
 
     async fn purge_expired(&self, not_before: u64) -> Result<usize> {
@@ -356,15 +418,29 @@ impl Storage for SqliteStorage {
 // The blocking bodies, one transaction each.
 
 /// Delivered mail must leave no bytes behind: `secure_delete` zeroes the
-/// rows in the database pages, but earlier page images (with the envelope)
-/// stay in the WAL file until it is overwritten. A truncating checkpoint
-/// after each delete writes the zeroed pages home and empties the WAL.
-/// Best effort: a reader holding an old snapshot makes it a partial
-/// checkpoint, and the next delete tries again.
+/// rows in the page images a delete commits, but earlier images (with the
+/// envelope) stay in the WAL, and in the main file until the zeroed pages
+/// are written home. A truncating checkpoint writes them home and empties
+/// the WAL. Whether it completed: a reader holding an old snapshot (only
+/// an outside tool: the relay has one connection) makes it partial.
+fn checkpoint(conn: &Connection) -> Result<bool> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
+}
+
+/// [`checkpoint`] at once, for the rare deletes that scrub in place
+/// (revocation, the sweeper's purge, open): best effort, logged.
 fn scrub_wal(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "WAL checkpoint failed");
+    match checkpoint(conn) {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("WAL checkpoint incomplete: a reader holds an old snapshot"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
     }
+}
+
+/// A u64 seq or time as SQLite's INTEGER.
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn insert_device(
@@ -688,7 +764,7 @@ fn upload_prekeys(
     Ok(())
 }
 
-fn prekey_count(conn: &mut Connection, account_id: &str, device_id: u32) -> Result<PreKeyCount> {
+fn prekey_count(conn: &Connection, account_id: &str, device_id: u32) -> Result<PreKeyCount> {
     let count = |kind: i64| -> Result<u32> {
         Ok(conn.query_row(
             "SELECT count(*) FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2 AND kind = ?3",
@@ -846,18 +922,16 @@ fn usage(conn: &Connection, account_id: &str, device_id: u32) -> Result<Queued> 
         .unwrap_or_default())
 }
 
+/// The oldest page; also returns how many expired envelopes it deleted.
 fn fetch(
     conn: &mut Connection,
     account_id: &str,
     device_id: u32,
     limit: u32,
     not_before: u64,
-) -> Result<(Vec<Envelope>, bool)> {
+) -> Result<((Vec<Envelope>, bool), usize)> {
     let expired = conn.prepare_cached("DELETE FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) AND server_timestamp < ?3")?
         .execute(params![account_id, device_id, not_before as i64])?;
-    if expired > 0 {
-        scrub_wal(conn);
-    }
     let mut stmt = conn.prepare_cached(
         "SELECT envelope FROM mailbox WHERE mailbox_id = (SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2) ORDER BY seq LIMIT ?3",
     )?;
@@ -874,10 +948,16 @@ fn fetch(
     }
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
-    Ok((out, more))
+    Ok(((out, more), expired))
 }
 
-fn ack(conn: &mut Connection, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
+/// Deletes the named envelopes; returns how many there were.
+fn ack(
+    conn: &mut Connection,
+    account_id: &str,
+    device_id: u32,
+    guids: &[Vec<u8>],
+) -> Result<usize> {
     let tx = conn.transaction()?;
     let mut deleted = 0;
     {
@@ -889,10 +969,89 @@ fn ack(conn: &mut Connection, account_id: &str, device_id: u32, guids: &[Vec<u8>
         }
     }
     tx.commit()?;
-    if deleted > 0 {
-        scrub_wal(conn);
+    Ok(deleted)
+}
+
+/// One [`SyncStep`] in one immediate transaction (one commit, one sync of
+/// the WAL); also returns how many envelopes it deleted.
+fn sync(
+    conn: &mut Connection,
+    account_id: &str,
+    device_id: u32,
+    step: &SyncStep,
+) -> Result<(Synced, usize)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mailbox: i64 = tx
+        .prepare_cached("SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2")?
+        .query_row(params![account_id, device_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+    let leased = tx
+        .prepare_cached(
+            "INSERT INTO readers (mailbox_id, reader, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (mailbox_id) DO UPDATE SET reader = excluded.reader, expires_at = excluded.expires_at
+             WHERE readers.reader = excluded.reader OR readers.expires_at <= ?4",
+        )?
+        .execute(params![mailbox, step.reader, int(step.lease_until), int(step.now)])?;
+    if leased != 1 {
+        // Dropping the transaction rolls it back: nothing was written.
+        return Ok((Synced::Busy, 0));
     }
-    Ok(())
+    let mut deleted = 0;
+    {
+        let mut ack =
+            tx.prepare_cached("DELETE FROM mailbox WHERE mailbox_id = ?1 AND guid = ?2")?;
+        for g in &step.ack {
+            deleted += ack.execute(params![mailbox, g])?;
+        }
+    }
+    deleted += tx
+        .prepare_cached("DELETE FROM mailbox WHERE mailbox_id = ?1 AND server_timestamp < ?2")?
+        .execute(params![mailbox, int(step.not_before)])?;
+    let mut page = SyncPage {
+        cursor: step.after,
+        ..SyncPage::default()
+    };
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, size, envelope FROM mailbox WHERE mailbox_id = ?1 AND seq > ?2
+             ORDER BY seq LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![mailbox, int(step.after), i64::from(step.limit) + 1])?;
+        let mut bytes = 0u64;
+        // Row by row: an envelope past the budget is never decoded.
+        while let Some(row) = rows.next()? {
+            let size = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+            if page.envelopes.len() == step.limit as usize
+                || (!page.envelopes.is_empty() && bytes.saturating_add(size) > step.max_bytes)
+            {
+                page.more = true;
+                break;
+            }
+            let blob = row
+                .get_ref(2)?
+                .as_blob()
+                .map_err(|_| StorageError::Backend("sqlite: unexpected column value".into()))?;
+            page.envelopes
+                .push(Envelope::decode(blob).map_err(|_| {
+                    StorageError::Backend("stored envelope does not decode".into())
+                })?);
+            bytes = bytes.saturating_add(size);
+            page.cursor = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
+        }
+    }
+    if step.prekeys && !page.more {
+        page.prekeys = Some(prekey_count(&tx, account_id, device_id)?);
+    }
+    if step.release {
+        tx.prepare_cached("DELETE FROM readers WHERE mailbox_id = ?1 AND reader = ?2")?
+            .execute(params![mailbox, step.reader])?;
+        page.left = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mailbox WHERE mailbox_id = ?1)")?
+            .query_row([mailbox], |r| r.get(0))?;
+    }
+    tx.commit()?;
+    Ok((Synced::Page(page), deleted))
 }
 
 fn purge_expired(conn: &mut Connection, not_before: u64) -> Result<usize> {

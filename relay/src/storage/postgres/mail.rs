@@ -13,7 +13,9 @@ use deadpool_postgres::{GenericClient, Object};
 use prost::Message;
 
 use super::{big, pg_error, unsigned};
-use crate::storage::{Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError};
+use crate::storage::{
+    Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage, SyncStep, Synced,
+};
 
 /// The mailbox of (account `$1`, device `$2`).
 const MAILBOX: &str = "(SELECT mailbox_id FROM devices WHERE account_id = $1 AND device_id = $2)";
@@ -193,6 +195,143 @@ pub(super) async fn ack(
         .await
         .map_err(pg_error)?;
     Ok(())
+}
+
+/// One [`SyncStep`] in one transaction. The lease is taken first: its
+/// row lock decides between readers racing for the mailbox (from any
+/// relay process), and a refused step rolls back having done nothing.
+pub(super) async fn sync(
+    c: &mut Object,
+    account_id: &str,
+    device_id: u32,
+    step: &SyncStep,
+) -> Result<Synced> {
+    let tx = c.transaction().await.map_err(pg_error)?;
+    let mailbox: i64 = tx
+        .query_opt(
+            "SELECT mailbox_id FROM devices WHERE account_id = $1 AND device_id = $2",
+            &[&account_id, &(device_id as i32)],
+        )
+        .await
+        .map_err(pg_error)?
+        .ok_or(StorageError::NotFound)?
+        .get(0);
+    let lease = tx
+        .prepare_cached(
+            "INSERT INTO readers (mailbox_id, reader, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (mailbox_id) DO UPDATE
+                SET reader = EXCLUDED.reader, expires_at = EXCLUDED.expires_at
+                WHERE readers.reader = EXCLUDED.reader OR readers.expires_at <= $4",
+        )
+        .await
+        .map_err(pg_error)?;
+    let leased = tx
+        .execute(
+            &lease,
+            &[
+                &mailbox,
+                &step.reader,
+                &big(step.lease_until),
+                &big(step.now),
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    if leased != 1 {
+        tx.rollback().await.map_err(pg_error)?;
+        return Ok(Synced::Busy);
+    }
+    if !step.ack.is_empty() {
+        let ack = tx
+            .prepare_cached("DELETE FROM mailbox WHERE mailbox_id = $1 AND guid = ANY($2)")
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&ack, &[&mailbox, &step.ack])
+            .await
+            .map_err(pg_error)?;
+    }
+    let expire = tx
+        .prepare_cached("DELETE FROM mailbox WHERE mailbox_id = $1 AND server_timestamp < $2")
+        .await
+        .map_err(pg_error)?;
+    tx.execute(&expire, &[&mailbox, &big(step.not_before)])
+        .await
+        .map_err(pg_error)?;
+    // Sizes first (the envelopes themselves are stored out of line), so
+    // only the envelopes within the page's budget are read.
+    let sizes = tx
+        .prepare_cached(
+            "SELECT seq, size FROM mailbox WHERE mailbox_id = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+        )
+        .await
+        .map_err(pg_error)?;
+    let rows = tx
+        .query(
+            &sizes,
+            &[&mailbox, &big(step.after), &(i64::from(step.limit) + 1)],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut page = SyncPage {
+        cursor: step.after,
+        ..SyncPage::default()
+    };
+    let (mut taken, mut bytes) = (0usize, 0u64);
+    for r in &rows {
+        let size = unsigned(r.get(1));
+        if taken == step.limit as usize
+            || (taken > 0 && bytes.saturating_add(size) > step.max_bytes)
+        {
+            page.more = true;
+            break;
+        }
+        taken += 1;
+        bytes = bytes.saturating_add(size);
+        page.cursor = unsigned(r.get(0));
+    }
+    if taken > 0 {
+        let read = tx
+            .prepare_cached(
+                "SELECT envelope FROM mailbox WHERE mailbox_id = $1 AND seq > $2 AND seq <= $3
+                 ORDER BY seq",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = tx
+            .query(&read, &[&mailbox, &big(step.after), &big(page.cursor)])
+            .await
+            .map_err(pg_error)?;
+        page.envelopes.reserve(rows.len());
+        for r in &rows {
+            let bytes: &[u8] = r.get(0);
+            page.envelopes
+                .push(Envelope::decode(bytes).map_err(|_| {
+                    StorageError::Backend("stored envelope does not decode".into())
+                })?);
+        }
+    }
+    if step.prekeys && !page.more {
+        page.prekeys = Some(super::keys::prekey_count(&tx, account_id, device_id).await?);
+    }
+    if step.release {
+        tx.execute(
+            "DELETE FROM readers WHERE mailbox_id = $1 AND reader = $2",
+            &[&mailbox, &step.reader],
+        )
+        .await
+        .map_err(pg_error)?;
+        page.left = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM mailbox WHERE mailbox_id = $1)",
+                &[&mailbox],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(Synced::Page(page))
 }
 
 pub(super) async fn purge_expired(c: &impl GenericClient, not_before: u64) -> Result<usize> {

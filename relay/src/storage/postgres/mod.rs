@@ -37,7 +37,7 @@ use tokio_postgres::NoTls;
 
 use super::{
     DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role, Storage,
-    StorageError,
+    StorageError, SyncStep, Synced,
 };
 
 /// How long a request waits for a pooled connection, or for a new one to
@@ -371,6 +371,11 @@ impl Storage for PostgresStorage {
 
     async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
         mail::ack(&self.client().await?, account_id, device_id, guids).await
+    }
+
+    async fn sync(&self, account_id: &str, device_id: u32, step: &SyncStep) -> Result<Synced> {
+        let mut c = self.client().await?;
+        mail::sync(&mut c, account_id, device_id, step).await
     }
 
     async fn purge_expired(&self, not_before: u64) -> Result<usize> {
