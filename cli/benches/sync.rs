@@ -125,6 +125,11 @@ fn print_stages(r: &SyncReport, n: usize) {
             100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
         );
     }
+    println!(
+        "    {:<34} {:>8.1}   (relay's Server-Timing, within fetch and ack)",
+        "of which relay work",
+        per(s.relay, n)
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

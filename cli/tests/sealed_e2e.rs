@@ -201,7 +201,7 @@ async fn the_relay_learns_no_senders() {
     // The relay's debug-level log: plenty of lines, no account id, no secret.
     let log = relay.log.lock().unwrap().clone();
     assert!(
-        count(&log, b"mail queued") >= 10 && count(&log, b"page fetched") > 0,
+        count(&log, b"mail queued") >= 10 && count(&log, b"sync step") > 0,
         "debug logs captured: {}",
         String::from_utf8_lossy(&log)
     );

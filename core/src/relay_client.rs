@@ -148,12 +148,26 @@ impl RelayClient {
 
     async fn call_with(
         &self,
-        mut req: reqwest::RequestBuilder,
+        req: reqwest::RequestBuilder,
         creds: Option<&Credentials>,
         reader: Option<&str>,
         body: Option<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<(StatusCode, bytes::Bytes)> {
+        let (status, bytes, _) = self.call_timed(req, creds, reader, body, timeout).await?;
+        Ok((status, bytes))
+    }
+
+    /// As `call_with`, with the relay's own time for the call when it says
+    /// (`Server-Timing: relay;dur=…`).
+    async fn call_timed(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        creds: Option<&Credentials>,
+        reader: Option<&str>,
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<(StatusCode, bytes::Bytes, Option<Duration>)> {
         if let Some(c) = creds {
             let user = format!("{}.{}", c.account_id, c.device_id);
             let token = base64::engine::general_purpose::STANDARD
@@ -176,8 +190,9 @@ impl RelayClient {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| request_error(&e))?;
         let status = resp.status();
+        let relay_time = server_timing(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| request_error(&e))?;
-        Ok((status, bytes))
+        Ok((status, bytes, relay_time))
     }
 
     fn error(status: StatusCode, body: &[u8]) -> Error {
@@ -412,15 +427,35 @@ impl RelayClient {
         req: &SyncRequest,
         timeout: Duration,
     ) -> Result<EnvelopePage> {
-        self.expect_ok(
-            Method::POST,
-            "v1/messages/sync",
-            Some(creds),
-            Some(reader),
-            Some(req.encode_to_vec()),
-            Some(timeout),
-        )
-        .await
+        Ok(self.sync_page_timed(creds, reader, req, timeout).await?.0)
+    }
+
+    /// As [`RelayClient::sync_page`], with the relay's own share of the
+    /// round trip when it reports it.
+    pub async fn sync_page_timed(
+        &self,
+        creds: &Credentials,
+        reader: &str,
+        req: &SyncRequest,
+        timeout: Duration,
+    ) -> Result<(EnvelopePage, Option<Duration>)> {
+        let http = self
+            .http
+            .request(Method::POST, self.url("v1/messages/sync")?);
+        let (status, bytes, relay_time) = self
+            .call_timed(
+                http,
+                Some(creds),
+                Some(reader),
+                Some(req.encode_to_vec()),
+                Some(timeout),
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(Self::error(status, &bytes));
+        }
+        let page = EnvelopePage::decode(bytes).map_err(|_| Error::Malformed("relay response"))?;
+        Ok((page, relay_time))
     }
 
     pub async fn release_reader(&self, creds: &Credentials, reader: &str) -> Result<()> {
@@ -458,6 +493,18 @@ fn request_error(e: &reqwest::Error) -> Error {
 }
 
 /// Network errors without URLs (they could carry account ids).
+/// `relay;dur=<ms>` from a `Server-Timing` header; anything else is
+/// ignored (the figure is for the stage table only).
+fn server_timing(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let ms: f64 = value
+        .split(',')
+        .find_map(|m| m.trim().strip_prefix("relay;dur="))?
+        .parse()
+        .ok()?;
+    (ms.is_finite() && (0.0..3.6e6).contains(&ms)).then(|| Duration::from_secs_f64(ms / 1e3))
+}
+
 fn classify(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -473,6 +520,35 @@ fn classify(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_timing_is_read_only_when_well_formed() {
+        let timing = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(
+                "server-timing",
+                reqwest::header::HeaderValue::from_str(v).unwrap(),
+            );
+            server_timing(&h)
+        };
+        assert_eq!(timing("relay;dur=1.5"), Some(Duration::from_micros(1500)));
+        assert_eq!(
+            timing("db;dur=9, relay;dur=2"),
+            Some(Duration::from_millis(2))
+        );
+        for hostile in [
+            "relay;dur=-1",
+            "relay;dur=NaN",
+            "relay;dur=inf",
+            "relay;dur=1e300",
+            "relay;dur=",
+            "relay",
+            "other;dur=3",
+        ] {
+            assert_eq!(timing(hostile), None, "{hostile}");
+        }
+        assert_eq!(server_timing(&reqwest::header::HeaderMap::new()), None);
+    }
 
     #[test]
     fn plain_http_only_to_loopback() {

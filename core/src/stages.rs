@@ -32,6 +32,9 @@ pub struct SyncStages {
     pub commit: Duration,
     /// Acknowledging stored pages to the relay (wait only, as for fetch).
     pub ack: Duration,
+    /// The relay's own work inside those round trips (its `Server-Timing`),
+    /// waited for or not: part of `fetch` and `ack`, not added to the total.
+    pub relay: Duration,
     /// Relay calls made by the sync (each one round trip).
     pub relay_calls: u32,
 }
@@ -69,6 +72,7 @@ impl SyncStages {
         self.inserts += other.inserts;
         self.commit += other.commit;
         self.ack += other.ack;
+        self.relay += other.relay;
         self.relay_calls += other.relay_calls;
     }
 }

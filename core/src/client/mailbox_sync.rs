@@ -60,7 +60,7 @@ struct Drained {
 
 /// A page request running on the runtime while the caller works; aborted
 /// if the sync ends early (an error, the deadline).
-struct Prefetch(tokio::task::JoinHandle<Result<EnvelopePage>>);
+struct Prefetch(tokio::task::JoinHandle<Result<(EnvelopePage, Option<Duration>)>>);
 
 impl Prefetch {
     fn start(
@@ -71,11 +71,11 @@ impl Prefetch {
         timeout: Duration,
     ) -> Prefetch {
         Prefetch(tokio::spawn(async move {
-            relay.sync_page(&creds, &reader, &req, timeout).await
+            relay.sync_page_timed(&creds, &reader, &req, timeout).await
         }))
     }
 
-    async fn page(mut self) -> Result<EnvelopePage> {
+    async fn page(mut self) -> Result<(EnvelopePage, Option<Duration>)> {
         match (&mut self.0).await {
             Ok(r) => r,
             Err(_) => Err(Error::Internal("page request task ended".into())),
@@ -210,8 +210,9 @@ impl Client {
         let mut acks: Vec<Vec<u8>> = Vec::new();
         while let Some(pending) = next.take() {
             let mut lap = Lap::start();
-            let page = pending.page().await?;
+            let (page, relay_time) = pending.page().await?;
             report.stages.fetch += lap.lap();
+            report.stages.relay += relay_time.unwrap_or_default();
             report.pages += 1;
             if page.envelopes.is_empty() {
                 drained.prekeys = page.prekeys;
@@ -240,8 +241,9 @@ impl Client {
             // (Past the deadline the acks stay unsent: the relay delivers
             // those envelopes again and they are dropped as duplicates.)
             let mut lap = Lap::start();
-            request(acks, 0, 0, true)?.page().await?;
+            let (_, relay_time) = request(acks, 0, 0, true)?.page().await?;
             report.stages.ack += lap.lap();
+            report.stages.relay += relay_time.unwrap_or_default();
             drained.released = true;
         }
         Ok(())

@@ -157,6 +157,7 @@ pub(super) async fn sync(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    let started = std::time::Instant::now();
     let caller = authenticate(&state, &headers, &peer).await?;
     let reader = reader_id(&headers)?;
     let req: SyncRequest = decode(&body)?;
@@ -171,7 +172,14 @@ pub(super) async fn sync(
         more = page.more,
         "sync step"
     );
-    Ok(proto(StatusCode::OK, &page))
+    let mut resp = proto(StatusCode::OK, &page);
+    // The relay's own share of the round trip (W3C Server-Timing), for the
+    // device's stage table. Only to the authenticated device itself.
+    let timing = format!("relay;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&timing) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    Ok(resp)
 }
 
 pub(super) async fn ack(
