@@ -1,7 +1,9 @@
 //! The deadline bounds the whole sync: a relay that stalls on the ack
 //! cannot hold a push-woken sync past its deadline, and nothing is lost or
 //! stored twice when the next sync runs. A real relay on loopback, behind
-//! a TCP proxy that can swallow ack requests.
+//! a TCP proxy that can swallow ack requests (`POST /v1/messages/ack`, or
+//! the `/v1/messages/sync` call after the one that fetched the page: the
+//! call that carries its acks).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const ACK_REQUEST: &[u8] = b"POST /v1/messages/ack";
+const SYNC_REQUEST: &[u8] = b"POST /v1/messages/sync";
 
 /// Forwards loopback TCP to the relay; while `stall_acks` is set, a
 /// connection that carries an ack request goes silent (the request never
@@ -22,6 +25,15 @@ struct StallingProxy {
     stalled: Arc<AtomicU32>,
 }
 
+/// Where `needle` starts in `hay` past the first `skip` bytes (which were
+/// already looked at as the previous chunk's tail).
+fn occurrences(hay: &[u8], needle: &[u8], skip: usize) -> usize {
+    hay.windows(needle.len())
+        .enumerate()
+        .filter(|(pos, w)| *w == needle && pos + needle.len() > skip)
+        .count()
+}
+
 impl StallingProxy {
     async fn start(upstream: std::net::SocketAddr) -> StallingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,12 +41,19 @@ impl StallingProxy {
         let stall_acks = Arc::new(AtomicBool::new(false));
         let stalled = Arc::new(AtomicU32::new(0));
         let (flag, count) = (stall_acks.clone(), stalled.clone());
+        let syncs = Arc::new(AtomicU32::new(0));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;
                 };
-                tokio::spawn(forward(client, server, flag.clone(), count.clone()));
+                tokio::spawn(forward(
+                    client,
+                    server,
+                    flag.clone(),
+                    count.clone(),
+                    syncs.clone(),
+                ));
             }
         });
         StallingProxy {
@@ -50,6 +69,7 @@ async fn forward(
     server: TcpStream,
     stall: Arc<AtomicBool>,
     stalled: Arc<AtomicU32>,
+    syncs: Arc<AtomicU32>,
 ) {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
@@ -66,16 +86,25 @@ async fn forward(
             Ok(n) => n,
         };
         let mut seen = std::mem::take(&mut tail);
+        let skip = seen.len();
         seen.extend_from_slice(&buf[..n]);
-        if stall.load(Ordering::SeqCst) && seen.windows(ACK_REQUEST.len()).any(|w| w == ACK_REQUEST)
-        {
+        let stalling = stall.load(Ordering::SeqCst);
+        let sync_calls = if stalling {
+            syncs.fetch_add(
+                occurrences(&seen, SYNC_REQUEST, skip) as u32,
+                Ordering::SeqCst,
+            ) + occurrences(&seen, SYNC_REQUEST, skip) as u32
+        } else {
+            0
+        };
+        if stalling && (occurrences(&seen, ACK_REQUEST, 0) > 0 || sync_calls >= 2) {
             stalled.fetch_add(1, Ordering::SeqCst);
             // Hold both halves open and say nothing, like a relay that hangs.
             let _held = (client_rx, server_tx);
             std::future::pending::<()>().await;
             return;
         }
-        tail = seen[seen.len().saturating_sub(ACK_REQUEST.len())..].to_vec();
+        tail = seen[seen.len().saturating_sub(SYNC_REQUEST.len())..].to_vec();
         if server_tx.write_all(&buf[..n]).await.is_err() {
             return;
         }
