@@ -60,7 +60,18 @@ kotlin {
     jvmToolchain(17)
 }
 
+// The verifier's Kotlin part must be the version the native library was
+// built with: read it from the workspace's Cargo.lock.
+val rustlsVerifierVersion: String = run {
+    val lines = File(repoRoot, "Cargo.lock").readLines()
+    val at = lines.indexOfFirst { it.trim() == "name = \"rustls-platform-verifier-android\"" }
+    check(at >= 0) { "rustls-platform-verifier-android not in Cargo.lock" }
+    lines.drop(at + 1).first { it.trim().startsWith("version = ") }.substringAfter('"').substringBefore('"')
+}
+
 dependencies {
+    // Android's trust store for the relay's certificate (AlcoveAndroid.init).
+    implementation("rustls:rustls-platform-verifier:$rustlsVerifierVersion")
     // The AAR flavour of JNA carries its own libjnidispatch.so per ABI.
     implementation("net.java.dev.jna:jna:5.15.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")

@@ -1,10 +1,12 @@
-//! A self-hosted relay under a private CA (here a self-signed certificate
-//! no root vouches for), reached over real TLS on loopback: the invite
-//! card's pin of the relay certificate is what lets a client in, a wrong
-//! or missing pin keeps it out with nothing left on disk, and the pin
-//! stays with the account for every later open.
+//! A self-hosted relay under a private CA (a self-signed certificate, or
+//! a CA no trust store knows), reached over real TLS on loopback: the
+//! invite card's pin of the relay certificate or of its CA is what lets a
+//! client in, a wrong or missing pin keeps it out (`UntrustedCertificate`)
+//! with nothing left on disk, and the pin stays with the account for every
+//! later open. A CA pin still checks the chain, the host name and the dates.
 
 mod common;
+mod tls_ca;
 
 use std::path::Path;
 use std::time::Duration;
@@ -70,7 +72,9 @@ async fn a_pinned_card_reaches_a_private_ca_relay_and_nothing_else_does() {
             &relay.invite()
         )
         .await,
-        Err(Error::Network(_))
+        Err(Error::UntrustedCertificate {
+            reason: "unknown_issuer"
+        })
     ));
 
     // The therapist's card carries the pin on its own.
@@ -88,7 +92,15 @@ async fn a_pinned_card_reaches_a_private_ca_relay_and_nothing_else_does() {
         StorageLayout::Standard,
     )
     .await;
-    assert!(matches!(refused, Err(Error::Network(_))), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(Error::UntrustedCertificate {
+                reason: "pin_mismatch"
+            })
+        ),
+        "{refused:?}"
+    );
     assert!(!dir.path().join("c.db").exists());
 
     // The right card: enrolled, and the pin stays with the account.
@@ -126,4 +138,112 @@ async fn a_pinned_card_reaches_a_private_ca_relay_and_nothing_else_does() {
     );
     assert_eq!(t.sync(soon()).await.unwrap().received, 1);
     drop(relay);
+}
+
+/// Enrols at `url` with `pin` into a fresh `name.db` under `dir`.
+async fn enroll_pinned(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    invite: &str,
+    pin: [u8; 32],
+) -> alcove_core::Result<Client> {
+    Client::enroll_pinned(
+        &dir.join(format!("{name}.db")),
+        &DbKey::random(),
+        url,
+        invite,
+        StorageLayout::Standard,
+        Some(pin),
+    )
+    .await
+}
+
+fn untrusted(r: alcove_core::Result<Client>) -> &'static str {
+    match r {
+        Err(Error::UntrustedCertificate { reason }) => reason,
+        other => panic!("expected UntrustedCertificate, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_private_ca_admits_its_relay_and_checks_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = tls_ca::TestCa::new("Private Practice CA");
+    let (cert, key) = ca.issue(&["localhost"], 2099);
+    let (relay, url) = tls_ca::start_relay(ALCOVE_BIN, &d.join("good"), &(cert + &ca.pem()), &key);
+    // (c) The CA pinned, no trust store knowing it: in, and texting works.
+    let t = enroll_pinned(d, "t", &url, &relay.invite(), ca.sha256())
+        .await
+        .unwrap();
+    let card = t.invite_card(&relay.invite(), None).unwrap();
+    assert_eq!(card.tls_certificate_sha256, Some(ca.sha256()));
+    let c = Client::enroll_by_card(
+        &d.join("c.db"),
+        &DbKey::random(),
+        &card.encode(),
+        "J.",
+        StorageLayout::Standard,
+    )
+    .await
+    .unwrap();
+    let to_t = c.conversation_with(t.account_id()).unwrap();
+    assert!(c.send_text(to_t, "under a private CA").await.unwrap().sent);
+    assert_eq!(t.sync(soon()).await.unwrap().received, 1);
+    // No pin: no store here knows the CA.
+    assert_eq!(
+        untrusted(Client::enroll(&d.join("n.db"), &DbKey::random(), &url, &relay.invite()).await),
+        "unknown_issuer"
+    );
+    // (d) A wrong pin, and the pin of another CA.
+    let other = tls_ca::TestCa::new("Another CA");
+    for (name, pin) in [("w1", [0x42; 32]), ("w2", other.sha256())] {
+        assert_eq!(
+            untrusted(enroll_pinned(d, name, &url, &relay.invite(), pin).await),
+            "pin_mismatch"
+        );
+        assert!(tls_ca::db_files(&d.join(format!("{name}.db"))).is_empty());
+    }
+    drop(relay);
+
+    // The CA pin still checks the host name and the dates.
+    let cases = [
+        (
+            "wrong-host",
+            ca.issue(&["relay.example.org"], 2099),
+            "wrong_host",
+        ),
+        ("expired", ca.issue(&["localhost"], 2020), "expired"),
+    ];
+    for (name, (cert, key), reason) in cases {
+        let (relay, url) =
+            tls_ca::start_relay(ALCOVE_BIN, &d.join(name), &(cert + &ca.pem()), &key);
+        assert_eq!(
+            untrusted(enroll_pinned(d, name, &url, &relay.invite(), ca.sha256()).await),
+            reason,
+            "{name}"
+        );
+        assert!(tls_ca::db_files(&d.join(format!("{name}.db"))).is_empty());
+    }
+
+    // Hostile: a relay that serves the pinned CA's (public) certificate in
+    // its chain, with a certificate its own CA issued for the right host.
+    let rogue = tls_ca::TestCa::new("Private Practice CA");
+    let (cert, key) = rogue.issue(&["localhost"], 2099);
+    let (relay, url) = tls_ca::start_relay(ALCOVE_BIN, &d.join("rogue"), &(cert + &ca.pem()), &key);
+    assert_eq!(
+        untrusted(enroll_pinned(d, "r", &url, &relay.invite(), ca.sha256()).await),
+        "bad_signature"
+    );
+    assert!(tls_ca::db_files(&d.join("r.db")).is_empty());
+    // A relay under the right CA that does not serve the CA: the pin has
+    // nothing to match.
+    let (cert, key) = ca.issue(&["localhost"], 2099);
+    let (relay2, url) = tls_ca::start_relay(ALCOVE_BIN, &d.join("leaf-only"), &cert, &key);
+    assert_eq!(
+        untrusted(enroll_pinned(d, "l", &url, &relay2.invite(), ca.sha256()).await),
+        "pin_mismatch"
+    );
+    drop((relay, relay2));
 }

@@ -96,6 +96,15 @@ pub enum Error {
     /// lost: unsent messages stay in the outbox, unacked mail at the relay.
     #[error("network: {0}")]
     Network(String),
+    /// The relay's TLS certificate is not trusted: the platform's trust
+    /// store refused it (`unknown_issuer`: no CA this device trusts issued
+    /// it; `expired`, `not_yet_valid`, `wrong_host`, `revoked`,
+    /// `untrusted`), or it is not the one the invite card pins
+    /// (`pin_mismatch`). Retrying will not help: the practice must fix its
+    /// certificate or send a card with its pin. Nothing was sent; nothing
+    /// was lost (unsent messages stay in the outbox).
+    #[error("the relay's TLS certificate is not trusted: {reason}")]
+    UntrustedCertificate { reason: &'static str },
     /// The relay refused our device credentials (unknown or wrong). Not a
     /// revocation: nothing is wiped on it.
     #[error("the relay refused this device's credentials")]

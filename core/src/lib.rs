@@ -40,6 +40,7 @@ mod session;
 mod stages;
 mod store;
 mod time;
+pub mod tls;
 mod tls_pin;
 pub mod wipe;
 

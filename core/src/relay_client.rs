@@ -79,9 +79,9 @@ impl RelayClient {
         Self::with_pin(base, None)
     }
 
-    /// A client for a relay whose TLS certificate is pinned (its SHA-256,
-    /// from the invite card): that certificate and no other is accepted,
-    /// whatever CA issued it. `None`: the bundled Mozilla roots.
+    /// A client for a relay whose TLS certificate (or its private CA's) is
+    /// pinned by its SHA-256 from the invite card: see [`crate::tls_pin`].
+    /// `None`: the platform's trust store decides (see [`crate::tls`]).
     pub fn with_pin(base: &str, pin: Option<[u8; 32]>) -> Result<Self> {
         let base = Url::parse(base).map_err(|_| Error::InvalidArgument("relay url".into()))?;
         match base.scheme() {
@@ -95,13 +95,8 @@ impl RelayClient {
                 ))
             }
         }
-        let builder = match pin {
-            Some(pin) => {
-                reqwest::Client::builder().use_preconfigured_tls(crate::tls_pin::config(pin)?)
-            }
-            None => reqwest::Client::builder().use_rustls_tls(),
-        };
-        let http = builder
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(crate::tls::client_config(pin)?)
             .https_only(base.scheme() == "https")
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
@@ -193,13 +188,10 @@ impl RelayClient {
             req = req.timeout(t);
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let resp = req.send().await.map_err(|e| Error::Network(classify(&e)))?;
+        let resp = req.send().await.map_err(|e| request_error(&e))?;
         let status = resp.status();
         let relay_time = server_timing(resp.headers());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Network(classify(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| request_error(&e))?;
         Ok((status, bytes, relay_time))
     }
 
@@ -488,6 +480,15 @@ impl RelayClient {
             None,
         )
         .await
+    }
+}
+
+/// A relay certificate refused (by the platform or the pin) is its own
+/// error; any other failure is `Network`.
+fn request_error(e: &reqwest::Error) -> Error {
+    match crate::tls::refusal(e) {
+        Some(reason) => Error::UntrustedCertificate { reason },
+        None => Error::Network(classify(e)),
     }
 }
 

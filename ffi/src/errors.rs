@@ -30,6 +30,13 @@ pub enum AlcoveError {
     ConsentRequired { policy_version: u32 },
     #[error("network: {reason}")]
     Network { reason: String },
+    /// The relay's TLS certificate is not trusted; `reason` is a fixed
+    /// code: `unknown_issuer` (no CA this phone trusts issued it),
+    /// `expired`, `not_yet_valid`, `wrong_host`, `revoked`, `untrusted`,
+    /// or `pin_mismatch` (not the certificate the invite card pins).
+    /// Retrying will not help; nothing was lost.
+    #[error("the relay's TLS certificate is not trusted: {reason}")]
+    UntrustedCertificate { reason: String },
     #[error("the relay refused this device's credentials")]
     Unauthorized,
     /// The practice (or another of the user's devices) removed this
@@ -89,6 +96,7 @@ fn reason(e: &core::Error) -> &'static str {
         E::SealedSenderSelfSend => "sealed_sender_self_send",
         E::SafetyNumberMismatch => "safety_number_mismatch",
         E::Network(_) => "network",
+        E::UntrustedCertificate { reason } => reason,
         E::Unauthorized => "unauthorized",
         E::DeviceRevoked => "device_revoked",
         E::InvalidInvite => "invalid_invite",
@@ -118,6 +126,7 @@ impl From<core::Error> for AlcoveError {
             E::StorageFull => Self::StorageFull,
             E::NoAccount => Self::NoAccount,
             E::Network(_) => Self::Network { reason },
+            E::UntrustedCertificate { .. } => Self::UntrustedCertificate { reason },
             E::Unauthorized => Self::Unauthorized,
             E::DeviceRevoked => Self::DeviceRevoked,
             E::InvalidInvite => Self::InvalidInvite,

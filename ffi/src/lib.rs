@@ -1,8 +1,13 @@
 //! alcove-ffi: the UniFFI surface over alcove-core. A thin, typed facade:
 //! it converts types and catches panics; all logic lives in the core.
 //! Kotlin and Swift bindings are generated from this library (library mode).
-#![forbid(unsafe_code)]
+// The one exception is Android's JNI entry point (an exported symbol).
+#![cfg_attr(not(target_os = "android"), forbid(unsafe_code))]
+#![cfg_attr(target_os = "android", deny(unsafe_code))]
 
+#[cfg(target_os = "android")]
+#[allow(unsafe_code)]
+mod android;
 mod client;
 mod errors;
 mod events;

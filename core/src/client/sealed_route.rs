@@ -48,7 +48,7 @@ impl Client {
         };
         match fetched {
             Ok(cert) => Ok(Some((cert, key))),
-            Err(e @ Error::Network(_)) => Err(e),
+            Err(e @ (Error::Network(_) | Error::UntrustedCertificate { .. })) => Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "no usable sender certificate; sending with credentials");
                 Ok(None)
