@@ -311,30 +311,7 @@ impl Client {
             }
             let outcomes = self.account(|a| a.receive(&page.envelopes))?;
             let mut acks = Vec::with_capacity(outcomes.len());
-            for o in outcomes {
-                if o.ackable() {
-                    acks.push(o.guid);
-                }
-                for event in o.events {
-                    push_event(&mut report.events, event);
-                }
-                match o.result {
-                    Ok(Received::Text(_)) => report.received += 1,
-                    Ok(
-                        Received::Receipt { .. }
-                        | Received::Introduction { .. }
-                        | Received::Control,
-                    )
-                    | Err(Error::DuplicateEnvelope) => {}
-                    Err(e) => {
-                        report.failed += 1;
-                        tracing::warn!(error = %e, "envelope dropped");
-                    }
-                }
-                if let Some(notice) = o.notice {
-                    push_notification(&mut report.notifications, render(privacy, notice));
-                }
-            }
+            self.tally(outcomes, privacy, report, &mut acks);
             self.relay_within(deadline)?
                 .ack(&creds, &self.reader, acks)
                 .await?;

@@ -1,0 +1,112 @@
+//! A relay from before `POST /v1/messages/sync` (it answers 404): the sync
+//! falls back to fetch + ack, page by page, and loses nothing. A real relay
+//! on loopback behind a TCP proxy that answers the new call itself.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alcove_core::{Client, DbKey};
+use alcove_testkit::relay::Relay;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SYNC_REQUEST: &[u8] = b"POST /v1/messages/sync";
+
+/// Forwards to `upstream`, but answers any connection whose request is
+/// the new sync call with a bare 404 and closes it, as an old relay would.
+async fn old_relay_proxy(upstream: std::net::SocketAddr, refused: Arc<AtomicU32>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut crx, ctx) = client.into_split();
+                let ctx = Arc::new(tokio::sync::Mutex::new(ctx));
+                let (mut srx, mut stx) = server.into_split();
+                let to_client = ctx.clone();
+                let back = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = srx.read(&mut buf).await {
+                        if n == 0 || to_client.lock().await.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match crx.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if buf[..n].starts_with(SYNC_REQUEST) {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        back.abort();
+                        let _ = ctx
+                            .lock()
+                            .await
+                            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                    if stx.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_without_sync_is_drained_by_fetch_and_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Relay::start(dir.path()).await;
+    let refused = Arc::new(AtomicU32::new(0));
+    let old = old_relay_proxy(r.addr, refused.clone()).await;
+    let a = Client::enroll(
+        &dir.path().join("a.db"),
+        &DbKey::random(),
+        &r.url(),
+        &r.invite(),
+    )
+    .await
+    .unwrap();
+    let mut b = Client::enroll(
+        &dir.path().join("b.db"),
+        &DbKey::random(),
+        &old,
+        &r.invite(),
+    )
+    .await
+    .unwrap();
+    b.set_page_size(7);
+    let to_b = a.conversation_with(b.account_id()).unwrap();
+    for i in 0..25 {
+        a.send_text(to_b, &format!("m{i}")).await.unwrap();
+    }
+    let report = b
+        .sync(Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(report.received, 25);
+    assert!(
+        refused.load(Ordering::SeqCst) >= 1,
+        "the new call was tried"
+    );
+    assert!(report.pages >= 4, "page by page: {}", report.pages);
+    // Acked: the next sync finds nothing, stores nothing twice.
+    let again = b
+        .sync(Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(again.received, 0);
+    let conv = b.conversation_with(a.account_id()).unwrap();
+    let stored = b.with_account(|x| x.messages(conv, None, 100)).unwrap();
+    assert_eq!(stored.len(), 25);
+}
