@@ -9,6 +9,12 @@ use crate::storage::StorageConfig;
 
 pub use crate::clock::{system_clock, Clock};
 
+/// How long acknowledged mail waits for the deleter by default.
+pub const DEFAULT_ACK_DELETE_INTERVAL: Duration = Duration::from_millis(200);
+/// The longest `ack_delete_interval` a configuration may set: acked
+/// ciphertext stays in the database that long.
+pub const MAX_ACK_DELETE_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
     /// PEM certificate chain.
@@ -45,6 +51,12 @@ pub struct RelayConfig {
     /// WAL within this of its commit — a truncating checkpoint off the
     /// request path, at most once per interval (and at shutdown).
     pub wal_scrub_interval: Duration,
+    /// SQLite: acknowledged mail is answered at once and deleted by a
+    /// background deleter at most this long after the ack (acks of many
+    /// requests share one transaction), and at shutdown; zero deletes it
+    /// in the ack's own transaction. A PostgreSQL relay always does that:
+    /// other relay processes read its mailboxes.
+    pub ack_delete_interval: Duration,
     /// Sealed sender (certificates, delivery keys); `None` turns it off:
     /// clients then send with their credentials, as before.
     pub sealed_sender: Option<SealedSenderConfig>,
@@ -143,6 +155,7 @@ impl RelayConfig {
             reader_lease: Duration::from_secs(30),
             push_coalesce: Duration::from_secs(1),
             wal_scrub_interval: Duration::from_secs(1),
+            ack_delete_interval: DEFAULT_ACK_DELETE_INTERVAL,
             sealed_sender: Some(SealedSenderConfig::default()),
             limits: Limits::default(),
             rate_limits: Default::default(),

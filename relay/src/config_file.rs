@@ -265,6 +265,9 @@ pub struct StorageSection {
     /// SQLite only: longest wait, in milliseconds, before deleted mail is
     /// scrubbed from the WAL.
     pub wal_scrub_ms: Option<u64>,
+    /// SQLite only: longest wait, in milliseconds, before acknowledged
+    /// mail is deleted (0: in the ack's own transaction).
+    pub ack_delete_ms: Option<u64>,
 }
 
 /// The PostgreSQL URL from the environment, when the file names none.
@@ -285,6 +288,7 @@ impl std::fmt::Debug for StorageSection {
             .field("postgres_file", &self.postgres_file)
             .field("max_connections", &self.max_connections)
             .field("wal_scrub_ms", &self.wal_scrub_ms)
+            .field("ack_delete_ms", &self.ack_delete_ms)
             .finish()
     }
 }
@@ -594,6 +598,24 @@ impl FileConfig {
             }
             c.wal_scrub_interval = Duration::from_millis(ms);
         }
+        if let Some(ms) = self.storage.ack_delete_ms {
+            if c.storage.sqlite_path().is_none() {
+                // Several relay processes read a PostgreSQL database's
+                // mailboxes: acks deferred in one's memory would be
+                // invisible to the others.
+                return Err(ConfigError::Invalid(
+                    "[storage] ack_delete_ms is for SQLite only".into(),
+                ));
+            }
+            // Acknowledged ciphertext stays in the database this long.
+            if ms > crate::config::MAX_ACK_DELETE_INTERVAL.as_millis() as u64 {
+                return Err(ConfigError::Invalid(format!(
+                    "[storage] ack_delete_ms must be at most {}",
+                    crate::config::MAX_ACK_DELETE_INTERVAL.as_millis()
+                )));
+            }
+            c.ack_delete_interval = Duration::from_millis(ms);
+        }
         c.limits = self.limits.limits()?;
         c.rate_limits = self.rate_limits.rate_limits()?;
         c.invites = self.invites.invites()?;
@@ -870,6 +892,42 @@ mod tests {
         assert!(parse_config("[storage]\npostgre = \"postgres://x\"\n").is_err());
         assert!(parse_config("[storage]\nsqlit = \"x.db\"\n").is_err());
         assert!(parse_config("[storage]\nsqlite = 5\n").is_err());
+    }
+
+    #[test]
+    fn ack_delete_ms_is_bounded_and_for_sqlite_only() {
+        let cfg = |toml: &str| parse_config(toml).unwrap().relay_config(None, None, None);
+        let c = cfg("").unwrap();
+        assert_eq!(
+            c.ack_delete_interval,
+            crate::config::DEFAULT_ACK_DELETE_INTERVAL
+        );
+        let c = cfg("[storage]
+ack_delete_ms = 0
+").unwrap();
+        assert_eq!(c.ack_delete_interval, Duration::ZERO);
+        let c = cfg("[storage]
+ack_delete_ms = 10000
+").unwrap();
+        assert_eq!(c.ack_delete_interval, Duration::from_secs(10));
+        for absurd in ["10001", "9223372036854775807"] {
+            let err = cfg(&format!("[storage]
+ack_delete_ms = {absurd}
+")).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+            assert!(err.to_string().contains("ack_delete_ms"), "{err}");
+        }
+        for wrong in ["-1", "\"soon\"", "1.5"] {
+            assert!(parse_config(&format!("[storage]
+ack_delete_ms = {wrong}
+")).is_err());
+        }
+        let err = cfg("[storage]
+postgres = \"postgres://x@localhost/a\"
+ack_delete_ms = 5
+")
+            .unwrap_err();
+        assert!(err.to_string().contains("SQLite only"), "{err}");
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! device and the devices woken; a device reads its mailbox in pages under
 //! a single-reader lease, acks what it stored, and releases the lease —
 //! one storage transaction per round trip ([`Mailboxes::sync`]; the older
-//! fetch and ack calls are special cases of it). The API layer maps the
-//! outcomes to HTTP; any backend and any wake implementation plug in
-//! underneath.
+//! fetch and ack calls are special cases of it). Acks are answered at
+//! once and deleted later off the request path when the relay keeps
+//! [`PendingAcks`] (see `acks.rs` for why no read sees them again). The
+//! API layer maps the outcomes to HTTP; any backend and any wake
+//! implementation plug in underneath.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use alcove_proto::relay::{EnvelopePage, MismatchedDevices, SendRequest, SyncRequest};
 use alcove_proto::wire::{envelope, Envelope};
 
+use crate::acks::PendingAcks;
 use crate::config::RelayConfig;
 use crate::storage::{MailboxQuota, Storage, StorageError, SyncPage, SyncStep, Synced};
 use crate::wake::Wake;
@@ -73,6 +76,9 @@ pub(crate) struct Mailboxes {
     storage: Arc<dyn Storage>,
     wake: Arc<dyn Wake>,
     cfg: Arc<RelayConfig>,
+    /// Acks answered but not yet deleted; `None`: acks are deleted in
+    /// the request's own transaction.
+    pending: Option<Arc<PendingAcks>>,
 }
 
 impl Mailboxes {
@@ -80,8 +86,14 @@ impl Mailboxes {
         storage: Arc<dyn Storage>,
         wake: Arc<dyn Wake>,
         cfg: Arc<RelayConfig>,
+        pending: Option<Arc<PendingAcks>>,
     ) -> Self {
-        Self { storage, wake, cfg }
+        Self {
+            storage,
+            wake,
+            cfg,
+            pending,
+        }
     }
 
     /// Checks the device list and enqueues one envelope per device, waking
@@ -141,13 +153,13 @@ impl Mailboxes {
     ) -> Result<(Vec<Envelope>, bool), MailboxError> {
         let mut step = self.step(reader);
         step.limit = limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-        let page = self.run(account, device, &step).await?;
+        let page = self.run(account, device, step).await?;
         Ok((page.envelopes, page.more))
     }
 
-    /// Deletes acknowledged envelopes, under `reader`'s lease: one
-    /// transaction. A GUID of another mailbox, or of none, deletes
-    /// nothing.
+    /// Deletes acknowledged envelopes (now or soon: [`Mailboxes::run`]),
+    /// under `reader`'s lease. A GUID of another mailbox, or of none,
+    /// deletes nothing.
     pub(crate) async fn ack(
         &self,
         account: &str,
@@ -160,7 +172,7 @@ impl Mailboxes {
         }
         let mut step = self.step(reader);
         step.ack = guids.to_vec();
-        self.run(account, device, &step).await?;
+        self.run(account, device, step).await?;
         Ok(())
     }
 
@@ -188,7 +200,7 @@ impl Mailboxes {
         step.limit = req.limit.min(SYNC_PAGE_MAX);
         step.release = req.release;
         step.prekeys = true;
-        let page = self.run(account, device, &step).await?;
+        let page = self.run(account, device, step).await?;
         Ok(EnvelopePage {
             envelopes: page.envelopes,
             more: page.more,
@@ -206,11 +218,24 @@ impl Mailboxes {
         reader: &str,
     ) -> Result<(), MailboxError> {
         self.storage.release_reader(account, device, reader).await?;
-        let (left, _) = self.storage.fetch(account, device, 1, 0).await?;
-        if !left.is_empty() {
+        // Acked mail waiting for its delete is not mail left.
+        let hidden = self.hidden(account, device);
+        let (queued, _) = self
+            .storage
+            .fetch(account, device, hidden.len() as u32 + 1, 0)
+            .await?;
+        if queued.iter().any(|e| !hidden.contains(&e.guid)) {
             self.wake.wake(account, device);
         }
         Ok(())
+    }
+
+    /// The mailbox's acked GUIDs whose delete is still to come.
+    fn hidden(&self, account: &str, device: u32) -> Vec<Vec<u8>> {
+        self.pending
+            .as_ref()
+            .map(|p| p.hidden(account, device))
+            .unwrap_or_default()
     }
 
     /// A step under `reader`'s lease at the relay's clock, reading and
@@ -229,15 +254,37 @@ impl Mailboxes {
 
     /// Runs `step`; a released mailbox that still holds mail wakes its
     /// device (no wake-up was sent while the lease was held).
+    ///
+    /// With [`PendingAcks`], the step's acks are not deleted by it: the
+    /// step passes over them and over the mailbox's earlier pending acks
+    /// (`hidden`), and once it succeeded (a refused step acks nothing)
+    /// they join the pending set, before the caller answers. A mailbox
+    /// whose pending set is full has its acks deleted by the step itself.
     async fn run(
         &self,
         account: &str,
         device: u32,
-        step: &SyncStep,
+        mut step: SyncStep,
     ) -> Result<SyncPage, MailboxError> {
-        match self.storage.sync(account, device, step).await? {
+        let deferred = match &self.pending {
+            Some(p) if !step.ack.is_empty() && p.room(account, device, step.ack.len()) => {
+                let acks = std::mem::take(&mut step.ack);
+                step.hidden = p.hidden(account, device);
+                step.hidden.extend(acks.iter().cloned());
+                Some((p, acks))
+            }
+            Some(p) => {
+                step.hidden = p.hidden(account, device);
+                None
+            }
+            None => None,
+        };
+        match self.storage.sync(account, device, &step).await? {
             Synced::Busy => Err(MailboxError::Busy),
             Synced::Page(page) => {
+                if let Some((p, acks)) = deferred {
+                    p.add(account, device, acks);
+                }
                 if page.left {
                     self.wake.wake(account, device);
                 }
@@ -338,6 +385,7 @@ mod tests {
         storage: Arc<dyn Storage>,
         woken: Arc<Recorded>,
         mailboxes: Mailboxes,
+        pending: Arc<PendingAcks>,
     }
 
     async fn setup() -> Setup {
@@ -347,10 +395,12 @@ mod tests {
         let woken = Arc::new(Recorded::default());
         let mut cfg = RelayConfig::new("127.0.0.1:0".parse().unwrap(), db);
         cfg.clock = Arc::new(|| 1_000_000);
+        let pending = Arc::new(PendingAcks::default());
         let mailboxes = Mailboxes::new(
             Arc::clone(&storage),
             Arc::clone(&woken) as Arc<dyn Wake>,
             Arc::new(cfg),
+            Some(Arc::clone(&pending)),
         );
         storage
             .create_invite(b"invite", crate::storage::Role::Client, 0, None)
@@ -376,6 +426,7 @@ mod tests {
             storage,
             woken,
             mailboxes,
+            pending,
         }
     }
 
@@ -561,6 +612,96 @@ mod tests {
             Err(MailboxError::InvalidGuid)
         ));
         assert_eq!(s.storage.fetch("bob", 2, 10, 0).await.unwrap().0.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn acked_mail_is_hidden_at_once_and_deleted_by_the_flush() {
+        let s = setup().await;
+        for g in 1..=4 {
+            s.mailboxes
+                .deliver("bob", send(g, &[(1, 11), (2, 12)]), None)
+                .await
+                .unwrap();
+        }
+        let req = |ack: Vec<Vec<u8>>, limit, release| SyncRequest {
+            ack,
+            limit,
+            after: 0,
+            release,
+        };
+        let page = s
+            .mailboxes
+            .sync("bob", 1, "app", req(vec![], 2, false))
+            .await
+            .unwrap();
+        let acked: Vec<Vec<u8>> = page.envelopes.iter().map(|e| e.guid.clone()).collect();
+        s.woken.0.lock().unwrap().clear();
+        // Acked and released with mail left: answered, still stored, but
+        // no view of this mailbox shows it; the wake is for 3 and 4.
+        s.mailboxes
+            .sync("bob", 1, "app", req(acked.clone(), 0, true))
+            .await
+            .unwrap();
+        assert_eq!(s.pending.len(), 2);
+        assert_eq!(s.storage.fetch("bob", 1, 10, 0).await.unwrap().0.len(), 4);
+        assert_eq!(*s.woken.0.lock().unwrap(), vec![("bob".to_owned(), 1)]);
+        let again = s
+            .mailboxes
+            .sync("bob", 1, "ext", req(vec![], 10, false))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.envelopes.iter().map(|e| e.guid[0]).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        let (old_api, more) = s.mailboxes.fetch("bob", 1, "ext", Some(1)).await.unwrap();
+        assert_eq!((old_api[0].guid[0], more), (3, true));
+        // Device 2 holds the same GUIDs: its view is untouched.
+        let other = s.mailboxes.fetch("bob", 2, "app", None).await.unwrap().0;
+        assert_eq!(other.len(), 4);
+        // The rest acked by the old API and released: nothing left, no wake.
+        s.mailboxes
+            .ack("bob", 1, "ext", &[vec![3; 16], vec![4; 16]])
+            .await
+            .unwrap();
+        s.woken.0.lock().unwrap().clear();
+        s.mailboxes.release("bob", 1, "ext").await.unwrap();
+        assert!(s.woken.0.lock().unwrap().is_empty());
+        assert_eq!(s.pending.flush(s.storage.as_ref()).await.unwrap(), 4);
+        assert_eq!(s.pending.len(), 0);
+        assert!(s.storage.fetch("bob", 1, 10, 0).await.unwrap().0.is_empty());
+        assert_eq!(s.storage.fetch("bob", 2, 10, 0).await.unwrap().0.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_refused_step_defers_no_acks_and_a_full_pending_set_deletes_inline() {
+        let s = setup().await;
+        s.mailboxes
+            .deliver("bob", send(1, &[(1, 11), (2, 12)]), None)
+            .await
+            .unwrap();
+        s.mailboxes.fetch("bob", 1, "app", None).await.unwrap();
+        assert!(matches!(
+            s.mailboxes.ack("bob", 1, "ext", &[vec![1; 16]]).await,
+            Err(MailboxError::Busy)
+        ));
+        assert_eq!(s.pending.len(), 0, "a refused ack is not kept");
+        // A mailbox whose pending set is full: its acks are deleted at once.
+        let junk: Vec<Vec<u8>> = (0..crate::acks::MAX_PENDING_PER_MAILBOX as u32)
+            .map(|i| {
+                let mut g = vec![0xee; 16];
+                g[..4].copy_from_slice(&i.to_be_bytes());
+                g
+            })
+            .collect();
+        s.pending.add("bob", 1, junk);
+        s.mailboxes.ack("bob", 1, "app", &[vec![1; 16]]).await.unwrap();
+        assert!(s.storage.fetch("bob", 1, 10, 0).await.unwrap().0.is_empty());
+        assert_eq!(
+            s.pending.len(),
+            crate::acks::MAX_PENDING_PER_MAILBOX,
+            "the inline ack was not added"
+        );
     }
 
     #[test]

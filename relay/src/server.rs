@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
+use crate::acks::{self, PendingAcks};
 use crate::api::{self, AppState};
 use crate::config::{RelayConfig, TlsConfig};
 use crate::connections::{BusyBody, ProgressBody, Registry, Ticket};
@@ -38,6 +39,8 @@ pub struct RelayHandle {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     storage: Arc<dyn Storage>,
+    /// Acks answered but not yet deleted (SQLite).
+    pending: Option<Arc<PendingAcks>>,
 }
 
 impl RelayHandle {
@@ -45,12 +48,20 @@ impl RelayHandle {
         self.addr
     }
 
-    /// Stops accepting, lets in-flight requests finish, stops the sweeper
-    /// and the scrubber, then scrubs what the last requests deleted.
+    /// Stops accepting, lets in-flight requests finish, stops the sweeper,
+    /// the deleter and the scrubber, then deletes the acknowledged mail
+    /// still pending and scrubs what the last requests deleted.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Some(pending) = &self.pending {
+            // Not deleted (the database is gone, say): delivered again
+            // after the restart, and dropped by the device as a duplicate.
+            if let Err(e) = pending.flush(self.storage.as_ref()).await {
+                tracing::warn!(error = %e, "deleting acknowledged mail at shutdown failed");
+            }
         }
         if let Err(e) = self.storage.scrub_deleted().await {
             tracing::warn!(error = %e, "scrubbing deleted mail at shutdown failed");
@@ -110,6 +121,9 @@ pub async fn start_on_postgres(
         shared,
         push,
         rate,
+        // Other relay processes read these mailboxes: acks are deleted
+        // in the request's transaction, where every process sees them.
+        AckDeletes::Inline,
         Box::new(move |dispatcher, cfg, stop| {
             let (wake, task) = SharedWake::start(
                 storage,
@@ -132,11 +146,18 @@ pub async fn start_with_storage(
     push: Arc<dyn PushSender>,
 ) -> Result<RelayHandle, RelayError> {
     let rate = Arc::new(RateCheck::local(&config.rate_limits));
+    // This process is the only one that reads these mailboxes.
+    let deletes = if config.ack_delete_interval.is_zero() {
+        AckDeletes::Inline
+    } else {
+        AckDeletes::Deferred
+    };
     start_inner(
         config,
         storage,
         push,
         rate,
+        deletes,
         Box::new(|dispatcher, _, _| (dispatcher as Arc<dyn Wake>, None)),
     )
     .await
@@ -153,11 +174,21 @@ type WakeFactory = Box<
         + Send,
 >;
 
+/// Where acknowledged mail is deleted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AckDeletes {
+    /// In the ack's own transaction.
+    Inline,
+    /// By the deleter, off the request path (`acks.rs`).
+    Deferred,
+}
+
 async fn start_inner(
     config: RelayConfig,
     storage: Arc<dyn Storage>,
     push: Arc<dyn PushSender>,
     rate: Arc<RateCheck>,
+    deletes: AckDeletes,
     make_wake: WakeFactory,
 ) -> Result<RelayHandle, RelayError> {
     let acceptor = match &config.tls {
@@ -186,9 +217,15 @@ async fn start_inner(
         None => None,
     };
     let cfg = Arc::new(config);
+    let pending = (deletes == AckDeletes::Deferred).then(|| Arc::new(PendingAcks::default()));
     let state = AppState {
         storage: Arc::clone(&storage),
-        mailboxes: Arc::new(Mailboxes::new(Arc::clone(&storage), wake, Arc::clone(&cfg))),
+        mailboxes: Arc::new(Mailboxes::new(
+            Arc::clone(&storage),
+            wake,
+            Arc::clone(&cfg),
+            pending.clone(),
+        )),
         cfg: Arc::clone(&cfg),
         sealed,
         rate: Arc::clone(&rate),
@@ -213,6 +250,14 @@ async fn start_inner(
         stop_rx.clone(),
     ));
 
+    let deleter = pending.as_ref().map(|p| {
+        tokio::spawn(acks::delete_acked_mail(
+            Arc::clone(&storage),
+            Arc::clone(p),
+            cfg.ack_delete_interval,
+            stop_rx.clone(),
+        ))
+    });
     let scrubber = tokio::spawn(scrub_deleted_mail(
         Arc::clone(&storage),
         cfg.wal_scrub_interval,
@@ -246,8 +291,10 @@ async fn start_inner(
         tasks: [server, sweeper, scrubber]
             .into_iter()
             .chain(wake_task)
+            .chain(deleter)
             .collect(),
         storage,
+        pending,
     })
 }
 

@@ -5,7 +5,8 @@
 //! last-resort key after them, GUID deduplication, TTL expiry, bounded
 //! queues and the usage they are checked against, ordered paging, acks,
 //! the single-reader lease, sync steps (ack, lease and page by cursor in
-//! one transaction), device revocation, push targets), including under
+//! one transaction, passing over acked GUIDs whose delete is deferred),
+//! batched deletes of acknowledged mail scoped to their mailboxes, device revocation, push targets), including under
 //! concurrent calls.
 //!
 //! A backend's test target runs all of it with one macro and a factory
@@ -32,7 +33,7 @@ use alcove_proto::wire::{envelope, Envelope};
 use prost::Message;
 
 use super::{
-    DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage, StorageError,
+    AckedMail, DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage, StorageError,
     SyncPage, SyncStep, Synced,
 };
 
@@ -62,6 +63,8 @@ macro_rules! storage_conformance {
             sync_acks_and_reads_in_one_step,
             sync_pages_by_cursor_within_a_byte_budget,
             sync_leases_one_reader_and_releases_for_the_holder_only,
+            hidden_mail_is_never_read_nor_counted_as_left,
+            deleted_acks_stay_in_their_own_mailbox,
             push_targets_are_kept_and_dropped);
     };
     (@optional $factory:expr; $($case:ident),* $(,)?) => {
@@ -95,6 +98,8 @@ macro_rules! storage_conformance {
             sync_acks_and_reads_in_one_step,
             sync_pages_by_cursor_within_a_byte_budget,
             sync_leases_one_reader_and_releases_for_the_holder_only,
+            hidden_mail_is_never_read_nor_counted_as_left,
+            deleted_acks_stay_in_their_own_mailbox,
             push_targets_are_kept_and_dropped);
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1101,6 +1106,7 @@ fn step(reader: &str, ack: &[u8], after: u64, limit: u32) -> SyncStep {
         lease_until: NOW + 100,
         not_before: 0,
         ack: ack.iter().map(|g| vec![*g; 16]).collect(),
+        hidden: Vec::new(),
         after,
         limit,
         max_bytes: 1 << 30,
@@ -1330,4 +1336,139 @@ pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn 
     assert_eq!(pages.len(), 1, "exactly one reader wins");
     assert_eq!(tags(&pages[0]), (42..=49).collect::<Vec<u8>>());
     assert_eq!(queued(s, "alice", 1).await.len(), 8);
+}
+
+/// A step passes over `hidden` GUIDs (acked, their delete deferred) as
+/// if they were deleted: not on a page, not `more`, not `left`.
+pub async fn hidden_mail_is_never_read_nor_counted_as_left(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    for g in 1..=6 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let hide = |mut st: SyncStep, h: &[u8]| {
+        st.hidden = h.iter().map(|g| vec![*g; 16]).collect();
+        st
+    };
+    // 1, 2 and 4 hidden (and a GUID of no envelope): pages of two.
+    let p1 = page(s, "alice", 1, &hide(step("app", &[], 0, 2), &[1, 2, 4, 99])).await;
+    assert_eq!((tags(&p1), p1.more), (vec![3, 5], true));
+    let p2 = page(
+        s,
+        "alice",
+        1,
+        &hide(step("app", &[], p1.cursor, 2), &[1, 2, 4, 99]),
+    )
+    .await;
+    assert_eq!((tags(&p2), p2.more), (vec![6], false));
+    // Only hidden mail after the cursor: nothing more, prekeys given.
+    let p = page(s, "alice", 1, &hide(step("app", &[], 3, 0), &[4, 5, 6])).await;
+    assert!(p.envelopes.is_empty() && !p.more && p.prekeys.is_some());
+    let p = page(s, "alice", 1, &hide(step("app", &[], 3, 0), &[4, 5])).await;
+    assert!(p.more, "6 is not hidden");
+    // Released with only hidden mail left: nothing left.
+    let mut last = hide(step("app", &[], 0, 0), &[1, 2, 3, 4, 5, 6]);
+    last.release = true;
+    assert!(!page(s, "alice", 1, &last).await.left);
+    let mut last = hide(step("app", &[], 0, 0), &[1, 2, 3, 4, 5]);
+    last.release = true;
+    assert!(page(s, "alice", 1, &last).await.left);
+    // Hidden is not deleted: the mailbox still holds all six.
+    assert_eq!(queued(s, "alice", 1).await.len(), 6);
+    // An ack and a hidden GUID in one step: the ack is deleted.
+    let both = hide(step("app", &[1], 0, 10), &[2]);
+    assert_eq!(tags(&page(s, "alice", 1, &both).await), vec![3, 4, 5, 6]);
+    assert_eq!(queued(s, "alice", 1).await.len(), 5);
+}
+
+/// `delete_acked` deletes each GUID from its own mailbox only, many
+/// mailboxes in one call; strangers' GUIDs, unknown devices, replays and
+/// malformed GUIDs delete nothing.
+pub async fn deleted_acks_stay_in_their_own_mailbox(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    const ACCOUNTS: usize = 20;
+    const EACH: u8 = 100;
+    let name = |i: usize| format!("acct{i:02}");
+    for i in 0..ACCOUNTS {
+        account(s, &name(i), &keys(1, 1)).await;
+        for g in 1..=EACH {
+            s.enqueue(&name(i), &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+                .await
+                .unwrap();
+        }
+    }
+    s.add_device("acct00", &device(2, 2), &keys(1, 1), NOW, 5)
+        .await
+        .unwrap();
+    s.enqueue("acct00", &[envelope(1, 2, NOW, true, 10)], &ROOMY)
+        .await
+        .unwrap();
+    let guids = |r: std::ops::RangeInclusive<u8>| r.map(|g| vec![g; 16]).collect::<Vec<_>>();
+    // Thousands at once: the even accounts ack all their mail, the odd
+    // ones nothing; a stranger (acct99, no such account) names acct01's
+    // GUIDs, acct02 names GUIDs of no mailbox and malformed ones, and
+    // acct00 device 9 does not exist.
+    let mut batch: Vec<AckedMail> = (0..ACCOUNTS)
+        .step_by(2)
+        .map(|i| AckedMail {
+            account_id: name(i),
+            device_id: 1,
+            guids: guids(1..=EACH),
+        })
+        .collect();
+    batch.push(AckedMail {
+        account_id: "acct99".into(),
+        device_id: 1,
+        guids: guids(1..=EACH),
+    });
+    batch.push(AckedMail {
+        account_id: "acct00".into(),
+        device_id: 9,
+        guids: guids(1..=EACH),
+    });
+    batch.push(AckedMail {
+        account_id: "acct02".into(),
+        device_id: 1,
+        guids: vec![vec![200; 16], vec![1; 3], vec![], vec![1; 17]],
+    });
+    let named: usize = batch.iter().map(|b| b.guids.len()).sum();
+    assert!(named > 1000, "{named} GUIDs in one call");
+    let deleted = s.delete_acked(&batch).await.unwrap();
+    assert_eq!(deleted, ACCOUNTS / 2 * EACH as usize);
+    for i in 0..ACCOUNTS {
+        let left = queued(s, &name(i), 1).await.len();
+        let want = if i % 2 == 0 { 0 } else { EACH as usize };
+        assert_eq!(left, want, "{}", name(i));
+        assert_eq!(
+            s.mailbox_usage(&name(i), 1).await.unwrap(),
+            counted(s, &name(i), 1).await
+        );
+    }
+    assert_eq!(queued(s, "acct00", 2).await.len(), 1, "other device untouched");
+    // The same batch replayed deletes nothing; an empty one neither.
+    assert_eq!(s.delete_acked(&batch).await.unwrap(), 0);
+    assert_eq!(s.delete_acked(&[]).await.unwrap(), 0);
+    // Concurrent batches over one mailbox delete each envelope once.
+    let halves = [guids(1..=60), guids(40..=EACH)];
+    let mut total = 0;
+    for r in futures_join(s, &halves).await {
+        total += r;
+    }
+    assert_eq!(total, EACH as usize);
+    assert!(queued(s, "acct01", 1).await.is_empty());
+}
+
+async fn futures_join(s: &dyn Storage, halves: &[Vec<Vec<u8>>; 2]) -> [usize; 2] {
+    let batch = |g: &Vec<Vec<u8>>| {
+        vec![AckedMail {
+            account_id: "acct01".into(),
+            device_id: 1,
+            guids: g.clone(),
+        }]
+    };
+    let (b0, b1) = (batch(&halves[0]), batch(&halves[1]));
+    let (a, b) = tokio::join!(s.delete_acked(&b0), s.delete_acked(&b1));
+    [a.unwrap(), b.unwrap()]
 }

@@ -327,8 +327,8 @@ impl MailboxQuota {
 /// which a backend does in one transaction: take or renew `reader`'s
 /// lease (nothing else happens when another reader's lease is live),
 /// delete `ack` from this device's mailbox and the mail queued before
-/// `not_before`, read the page after `after`, and let the lease go when
-/// `release` is set.
+/// `not_before`, read the page after `after` (passing over `hidden`),
+/// and let the lease go when `release` is set.
 #[derive(Clone, Debug, Default)]
 pub struct SyncStep {
     pub reader: String,
@@ -339,6 +339,11 @@ pub struct SyncStep {
     pub not_before: u64,
     /// GUIDs to delete from this device's mailbox (others are ignored).
     pub ack: Vec<Vec<u8>>,
+    /// GUIDs acknowledged earlier whose delete is still to come
+    /// ([`Storage::delete_acked`], run later off the request path): the
+    /// step treats them as gone. It never returns them, and they count
+    /// neither for `more` nor for `left`.
+    pub hidden: Vec<Vec<u8>>,
     /// The page starts after this `seq` (0: at the oldest envelope).
     pub after: u64,
     /// Most envelopes on the page; 0 reads none (`more` still says
@@ -351,6 +356,15 @@ pub struct SyncStep {
     pub release: bool,
     /// Counts the device's one-time prekeys on the page with `more` false.
     pub prekeys: bool,
+}
+
+/// Acknowledged GUIDs of one device's mailbox, for
+/// [`Storage::delete_acked`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AckedMail {
+    pub account_id: String,
+    pub device_id: u32,
+    pub guids: Vec<Vec<u8>>,
 }
 
 /// What a [`SyncStep`] did.
@@ -500,6 +514,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes the named envelopes from this device's mailbox (unknown
     /// GUIDs are ignored), leaving no copy behind in the database's files.
     async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()>;
+    /// Deletes the acknowledged envelopes of several mailboxes in one
+    /// transaction, each GUID only from its own (account, device)
+    /// mailbox, as [`Storage::ack`] does (unknown GUIDs and unknown
+    /// devices are ignored), leaving no copy behind in the database's
+    /// files; returns how many envelopes were deleted.
+    async fn delete_acked(&self, batch: &[AckedMail]) -> Result<usize>;
     /// Deletes every envelope queued before `not_before`; returns how many.
     async fn purge_expired(&self, not_before: u64) -> Result<usize>;
     /// Takes or renews the device's single-reader lease until `until`;

@@ -11,6 +11,7 @@
 //! scrubber at most once per `wal_scrub_interval`), at shutdown, and at
 //! every open (after a crash).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use prost::Message;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::{
-    migrations, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
+    migrations, AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
     Storage, StorageError, SyncPage, SyncStep, Synced,
 };
 
@@ -344,6 +345,13 @@ impl Storage for SqliteStorage {
             .await?;
         self.scrub.deleted(deleted);
         Ok(synced)
+    }
+
+    async fn delete_acked(&self, batch: &[AckedMail]) -> Result<usize> {
+        let batch = batch.to_vec();
+        let deleted = self.run(move |c| delete_acked(c, &batch)).await?;
+        self.scrub.deleted(deleted);
+        Ok(deleted)
     }
 
     async fn deleted_mail(&self) {
@@ -972,6 +980,35 @@ fn ack(
     Ok(deleted)
 }
 
+/// Acknowledged envelopes of several mailboxes, in one immediate
+/// transaction (one commit, one sync of the WAL for the whole batch).
+fn delete_acked(conn: &mut Connection, batch: &[AckedMail]) -> Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut deleted = 0;
+    {
+        let mut mailbox = tx.prepare_cached(
+            "SELECT mailbox_id FROM devices WHERE account_id = ?1 AND device_id = ?2",
+        )?;
+        let mut delete =
+            tx.prepare_cached("DELETE FROM mailbox WHERE mailbox_id = ?1 AND guid = ?2")?;
+        for acked in batch {
+            let Some(id) = mailbox
+                .query_row(params![acked.account_id, acked.device_id], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()?
+            else {
+                continue;
+            };
+            for g in &acked.guids {
+                deleted += delete.execute(params![id, g])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
 /// One [`SyncStep`] in one immediate transaction (one commit, one sync of
 /// the WAL); also returns how many envelopes it deleted.
 fn sync(
@@ -1012,15 +1049,24 @@ fn sync(
         cursor: step.after,
         ..SyncPage::default()
     };
+    let hidden: HashSet<&[u8]> = step.hidden.iter().map(Vec::as_slice).collect();
+    let is_hidden = |row: &rusqlite::Row<'_>, col| -> Result<bool> {
+        Ok(!hidden.is_empty() && hidden.contains(blob(row, col)?))
+    };
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT seq, size, envelope FROM mailbox WHERE mailbox_id = ?1 AND seq > ?2
+            "SELECT seq, size, envelope, guid FROM mailbox WHERE mailbox_id = ?1 AND seq > ?2
              ORDER BY seq LIMIT ?3",
         )?;
-        let mut rows = stmt.query(params![mailbox, int(step.after), i64::from(step.limit) + 1])?;
+        // Enough rows for a full page and its `more` past every hidden one.
+        let rows_wanted = i64::from(step.limit) + 1 + hidden.len() as i64;
+        let mut rows = stmt.query(params![mailbox, int(step.after), rows_wanted])?;
         let mut bytes = 0u64;
         // Row by row: an envelope past the budget is never decoded.
         while let Some(row) = rows.next()? {
+            if is_hidden(row, 3)? {
+                continue;
+            }
             let size = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
             if page.envelopes.len() == step.limit as usize
                 || (!page.envelopes.is_empty() && bytes.saturating_add(size) > step.max_bytes)
@@ -1028,12 +1074,8 @@ fn sync(
                 page.more = true;
                 break;
             }
-            let blob = row
-                .get_ref(2)?
-                .as_blob()
-                .map_err(|_| StorageError::Backend("sqlite: unexpected column value".into()))?;
             page.envelopes
-                .push(Envelope::decode(blob).map_err(|_| {
+                .push(Envelope::decode(blob(row, 2)?).map_err(|_| {
                     StorageError::Backend("stored envelope does not decode".into())
                 })?);
             bytes = bytes.saturating_add(size);
@@ -1046,12 +1088,26 @@ fn sync(
     if step.release {
         tx.prepare_cached("DELETE FROM readers WHERE mailbox_id = ?1 AND reader = ?2")?
             .execute(params![mailbox, step.reader])?;
-        page.left = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mailbox WHERE mailbox_id = ?1)")?
-            .query_row([mailbox], |r| r.get(0))?;
+        // Mail left beside the hidden GUIDs: more rows than there are
+        // hidden GUIDs, or one of the first that is not hidden.
+        let mut stmt = tx.prepare_cached("SELECT guid FROM mailbox WHERE mailbox_id = ?1 LIMIT ?2")?;
+        let mut rows = stmt.query(params![mailbox, hidden.len() as i64 + 1])?;
+        while let Some(row) = rows.next()? {
+            if !is_hidden(row, 0)? {
+                page.left = true;
+                break;
+            }
+        }
     }
     tx.commit()?;
     Ok((Synced::Page(page), deleted))
+}
+
+/// A BLOB column of `row`, borrowed.
+fn blob<'r>(row: &'r rusqlite::Row<'_>, col: usize) -> Result<&'r [u8]> {
+    row.get_ref(col)?
+        .as_blob()
+        .map_err(|_| StorageError::Backend("sqlite: unexpected column value".into()))
 }
 
 fn purge_expired(conn: &mut Connection, not_before: u64) -> Result<usize> {

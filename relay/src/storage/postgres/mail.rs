@@ -6,7 +6,7 @@
 //! and in the write-ahead log and any base backup or replica until those
 //! are recycled. relay/CONFIG.md says what that means for an operator.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use alcove_proto::wire::Envelope;
 use deadpool_postgres::{GenericClient, Object};
@@ -14,7 +14,7 @@ use prost::Message;
 
 use super::{big, pg_error, unsigned};
 use crate::storage::{
-    Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage, SyncStep, Synced,
+    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage, SyncStep, Synced,
 };
 
 /// The mailbox of (account `$1`, device `$2`).
@@ -197,6 +197,30 @@ pub(super) async fn ack(
     Ok(())
 }
 
+/// Acknowledged envelopes of several mailboxes in one transaction, each
+/// GUID only from its own mailbox.
+pub(super) async fn delete_acked(c: &mut Object, batch: &[AckedMail]) -> Result<usize> {
+    let tx = c.transaction().await.map_err(pg_error)?;
+    let stmt = tx
+        .prepare_cached(&format!(
+            "DELETE FROM mailbox WHERE mailbox_id = {MAILBOX} AND guid = ANY($3)"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let mut deleted = 0;
+    for acked in batch.iter().filter(|a| !a.guids.is_empty()) {
+        deleted += tx
+            .execute(
+                &stmt,
+                &[&acked.account_id, &(acked.device_id as i32), &acked.guids],
+            )
+            .await
+            .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(deleted as usize)
+}
+
 /// One [`SyncStep`] in one transaction. The lease is taken first: its
 /// row lock decides between readers racing for the mailbox (from any
 /// relay process), and a refused step rolls back having done nothing.
@@ -259,18 +283,18 @@ pub(super) async fn sync(
         .map_err(pg_error)?;
     // Sizes first (the envelopes themselves are stored out of line), so
     // only the envelopes within the page's budget are read.
+    let hidden: HashSet<&[u8]> = step.hidden.iter().map(Vec::as_slice).collect();
     let sizes = tx
         .prepare_cached(
-            "SELECT seq, size FROM mailbox WHERE mailbox_id = $1 AND seq > $2
+            "SELECT seq, size, guid FROM mailbox WHERE mailbox_id = $1 AND seq > $2
              ORDER BY seq LIMIT $3",
         )
         .await
         .map_err(pg_error)?;
+    // Enough rows for a full page and its `more` past every hidden one.
+    let rows_wanted = i64::from(step.limit) + 1 + hidden.len() as i64;
     let rows = tx
-        .query(
-            &sizes,
-            &[&mailbox, &big(step.after), &(i64::from(step.limit) + 1)],
-        )
+        .query(&sizes, &[&mailbox, &big(step.after), &rows_wanted])
         .await
         .map_err(pg_error)?;
     let mut page = SyncPage {
@@ -279,6 +303,9 @@ pub(super) async fn sync(
     };
     let (mut taken, mut bytes) = (0usize, 0u64);
     for r in &rows {
+        if hidden.contains(r.get::<_, &[u8]>(2)) {
+            continue;
+        }
         let size = unsigned(r.get(1));
         if taken == step.limit as usize
             || (taken > 0 && bytes.saturating_add(size) > step.max_bytes)
@@ -294,12 +321,15 @@ pub(super) async fn sync(
         let read = tx
             .prepare_cached(
                 "SELECT envelope FROM mailbox WHERE mailbox_id = $1 AND seq > $2 AND seq <= $3
-                 ORDER BY seq",
+                 AND NOT (guid = ANY($4)) ORDER BY seq",
             )
             .await
             .map_err(pg_error)?;
         let rows = tx
-            .query(&read, &[&mailbox, &big(step.after), &big(page.cursor)])
+            .query(
+                &read,
+                &[&mailbox, &big(step.after), &big(page.cursor), &step.hidden],
+            )
             .await
             .map_err(pg_error)?;
         page.envelopes.reserve(rows.len());
@@ -323,8 +353,9 @@ pub(super) async fn sync(
         .map_err(pg_error)?;
         page.left = tx
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM mailbox WHERE mailbox_id = $1)",
-                &[&mailbox],
+                "SELECT EXISTS (SELECT 1 FROM mailbox WHERE mailbox_id = $1
+                 AND NOT (guid = ANY($2)))",
+                &[&mailbox, &step.hidden],
             )
             .await
             .map_err(pg_error)?

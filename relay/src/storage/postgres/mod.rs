@@ -36,7 +36,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role, Storage,
+    AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role, Storage,
     StorageError, SyncStep, Synced,
 };
 
@@ -371,6 +371,11 @@ impl Storage for PostgresStorage {
 
     async fn ack(&self, account_id: &str, device_id: u32, guids: &[Vec<u8>]) -> Result<()> {
         mail::ack(&self.client().await?, account_id, device_id, guids).await
+    }
+
+    async fn delete_acked(&self, batch: &[AckedMail]) -> Result<usize> {
+        let mut c = self.client().await?;
+        mail::delete_acked(&mut c, batch).await
     }
 
     async fn sync(&self, account_id: &str, device_id: u32, step: &SyncStep) -> Result<Synced> {
