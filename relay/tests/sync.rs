@@ -1,7 +1,9 @@
 //! `POST /v1/messages/sync` over real loopback sockets and a real SQLite
 //! file: a prefetching drain, hostile requests (typed errors, nothing
 //! deleted, no lease taken), thousands of concurrent syncs on one mailbox,
-//! a response lost after the relay committed, and the WAL scrub's bounds.
+//! a response lost after the relay committed, the WAL scrub's bounds, and
+//! acks deleted off the request path (hidden from every read at once,
+//! scoped to the caller's mailbox, deleted in batches and at shutdown).
 
 mod support;
 
@@ -24,8 +26,12 @@ fn config(db: &Path, scrub: Duration) -> RelayConfig {
 }
 
 async fn relay(db: &Path, scrub: Duration) -> (RelayHandle, Api) {
+    relay_with(config(db, scrub)).await
+}
+
+async fn relay_with(config: RelayConfig) -> (RelayHandle, Api) {
     let handle = start(
-        config(db, scrub),
+        config,
         alcove_relay::default_push_sender().unwrap(),
     )
     .await
@@ -560,4 +566,169 @@ async fn delivered_mail_leaves_the_disk_within_the_scrub_interval_and_at_shutdow
     // ... until shutdown scrubs it.
     relay1.shutdown().await;
     assert!(!holds(&db_files(&db), &second), "shutdown scrubs");
+}
+
+/// What the relay database holds for `dev`'s mailbox, read through a
+/// second connection to the file (the running relay keeps its own).
+async fn stored(db: &Path, dev: &Dev) -> u64 {
+    let s = alcove_relay::SqliteStorage::open(db).unwrap();
+    use alcove_relay::Storage;
+    s.mailbox_usage(&dev.account, dev.device)
+        .await
+        .unwrap()
+        .count
+}
+
+/// Polls `stored` until it is `want`, within `within`.
+async fn wait_stored(db: &Path, dev: &Dev, want: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = stored(db, dev).await;
+        if n == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} stored, want {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_is_answered_before_its_delete_and_no_read_sees_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    // A deleter that waits ten minutes (longer than a configuration file
+    // may ask for): the acks stay pending for the whole test.
+    let mut cfg = config(&db, Duration::from_secs(1));
+    cfg.ack_delete_interval = Duration::from_secs(600);
+    let (relay1, api) = relay_with(cfg).await;
+    let a = api.register(&create_invite(&db, None).unwrap(), 1).await;
+    let b = api.register(&create_invite(&db, None).unwrap(), 1).await;
+    let c = api.register(&create_invite(&db, None).unwrap(), 1).await;
+    let sent = queue(&api, &a, &b, 30).await;
+    // c holds envelopes under the same GUIDs (a sent them to c too).
+    for g in &sent[..10] {
+        assert_eq!(api.send(&a, &c, g).await, 204);
+    }
+    let req = |ack, limit, after, release| SyncRequest {
+        ack,
+        limit,
+        after,
+        release,
+    };
+    let p1 = page(&api, &b, "app", &req(vec![], 20, 0, false)).await;
+    assert_eq!(guids(&p1), sent[..20].to_vec());
+    // The drain's last call: ack and release, answered at once.
+    let last = page(&api, &b, "app", &req(guids(&p1), 0, p1.cursor, true)).await;
+    assert!(last.envelopes.is_empty() && last.more);
+    assert_eq!(stored(&db, &b).await, 30, "answered before the delete");
+    // Read again at once, by another reader, by every API: never the acked.
+    let again = page(&api, &b, "ext", &req(vec![], 100, 0, false)).await;
+    assert_eq!(guids(&again), sent[20..].to_vec());
+    assert!(!again.more);
+    let (st, old) = api.fetch(&b, "ext", 100).await;
+    assert_eq!(st, 200);
+    assert_eq!(guids(&old.unwrap()), sent[20..].to_vec());
+    // The same ack replayed, then the rest acked by the old API.
+    let replay = page(&api, &b, "ext", &req(guids(&p1), 100, 0, false)).await;
+    assert_eq!(guids(&replay), sent[20..].to_vec());
+    assert_eq!(api.ack(&b, "ext", sent[20..].to_vec()).await, 204);
+    assert_eq!(api.release(&b, "ext").await, 204);
+    let none = page(&api, &b, "app", &req(vec![], 100, 0, true)).await;
+    assert!(none.envelopes.is_empty() && !none.more);
+    // A stranger acking b's GUIDs (c holds copies under the same GUIDs)
+    // deletes only c's own copies, never b's or anyone else's.
+    let cs = page(&api, &c, "app", &req(sent.clone(), 100, 0, true)).await;
+    assert!(cs.envelopes.is_empty());
+    let stranger = page(&api, &a, "app", &req(sent.clone(), 100, 0, true)).await;
+    assert!(stranger.envelopes.is_empty());
+    // Shutdown deletes what is pending: after the restart, nothing.
+    assert_eq!(stored(&db, &b).await, 30);
+    relay1.shutdown().await;
+    assert_eq!(stored(&db, &b).await, 0);
+    assert_eq!(stored(&db, &c).await, 0);
+    let (_relay2, api) = relay(&db, Duration::from_secs(1)).await;
+    let after = page(&api, &b, "app", &req(vec![], 100, 0, true)).await;
+    assert!(after.envelopes.is_empty() && !after.more);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_acks_from_many_accounts_are_deleted_in_batches_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let mut cfg = config(&db, Duration::from_millis(100));
+    cfg.ack_delete_interval = Duration::from_millis(200);
+    cfg.max_queue = 10_000;
+    let (_relay, api) = relay_with(cfg).await;
+    let a = api.register(&create_invite(&db, None).unwrap(), 1).await;
+    const ACCOUNTS: usize = 8;
+    const EACH: usize = 150;
+    let mut devs = Vec::new();
+    for _ in 0..ACCOUNTS {
+        let d = api.register(&create_invite(&db, None).unwrap(), 1).await;
+        queue(&api, &a, &d, EACH).await;
+        devs.push(d);
+    }
+    // Every account drains at once, acking each page with the next call
+    // and everything with the last; each then reads again at once.
+    let drains = devs.iter().map(|d| {
+        let (api, d) = (api.clone(), d.clone());
+        tokio::spawn(async move {
+            let mut ack = Vec::new();
+            let mut after = 0;
+            let mut seen = 0;
+            loop {
+                let p = page(
+                    &api,
+                    &d,
+                    "app",
+                    &SyncRequest {
+                        ack: std::mem::take(&mut ack),
+                        limit: 40,
+                        after,
+                        release: false,
+                    },
+                )
+                .await;
+                seen += p.envelopes.len();
+                ack = guids(&p);
+                after = p.cursor;
+                if !p.more {
+                    break;
+                }
+            }
+            let last = page(
+                &api,
+                &d,
+                "app",
+                &SyncRequest {
+                    ack,
+                    release: true,
+                    after,
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert!(!last.more);
+            let again = page(
+                &api,
+                &d,
+                "other",
+                &SyncRequest {
+                    limit: 500,
+                    release: true,
+                    ..Default::default()
+                },
+            )
+            .await;
+            assert!(again.envelopes.is_empty(), "an acked envelope came back");
+            seen
+        })
+    });
+    for d in drains {
+        assert_eq!(d.await.unwrap(), EACH);
+    }
+    // Deleted within the deleter's interval (plus its transaction).
+    for d in &devs {
+        wait_stored(&db, d, 0, Duration::from_secs(5)).await;
+    }
 }
