@@ -1,6 +1,7 @@
 //! End to end over a real relay on loopback sockets and real SQLCipher
-//! files: offline queueing and wake, relay restarts, SIGKILLed syncs, two
-//! processes syncing one account, duplicates, and a leak scan.
+//! files: offline queueing and wake, relay restarts, SIGKILLed syncs, a
+//! relay killed between an ack and its delete, two processes syncing one
+//! account, duplicates, and a leak scan.
 
 mod common;
 
@@ -233,6 +234,104 @@ async fn sync_killed_with_sigkill_many_times_loses_and_duplicates_nothing() {
     for t in &sent {
         assert!(counts.contains_key(t.as_str()), "lost {t}");
     }
+}
+
+/// How many envelopes the relay database holds for `account`'s device
+/// 1, read through a connection of the test's own.
+async fn stored(db: &std::path::Path, account: &str) -> u64 {
+    use alcove_relay::Storage;
+    let s = alcove_relay::SqliteStorage::open(db).unwrap();
+    s.mailbox_usage(account, 1).await.unwrap().count
+}
+
+/// Whether the process `pid` has exited (gone, or a zombie not yet reaped).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_between_ack_and_delete_redelivers_and_the_client_drops_the_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    // One address for both relay processes (the devices keep its URL).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("relay.toml");
+    // The deleter waits its longest (10 s): the acks stay pending.
+    std::fs::write(
+        &config,
+        format!(
+            "[relay]\nbind = \"127.0.0.1:{port}\"\ndb = \"relay.db\"\n\n\
+             [storage]\nack_delete_ms = 10000\n"
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        RelayProcess::spawn(
+            ALCOVE,
+            [std::ffi::OsStr::new("--config"), config.as_os_str()],
+            db.clone(),
+            "info",
+        )
+    };
+    let relay = spawn();
+    let a = relay.enroll(dir.path(), "a").await;
+    let b = relay.enroll(dir.path(), "b").await;
+    let (a_id, b_id) = (
+        a.client.account_id().to_owned(),
+        b.client.account_id().to_owned(),
+    );
+    let sent: Vec<String> = (0..20).map(|i| format!("before the kill {i}")).collect();
+    for t in &sent {
+        a.client
+            .send_text(a.client.conversation_with(&b_id).unwrap(), t)
+            .await
+            .unwrap();
+    }
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!(r.received, 20);
+    // Acked and answered; the delete still to come.
+    assert_eq!(stored(&db, &b_id).await, 20);
+    // SIGKILL between the ack and the delete: the pending deletes die
+    // with the process, the envelopes stay queued.
+    drop(relay);
+    assert_eq!(stored(&db, &b_id).await, 20, "nothing deleted, nothing lost");
+    let relay = spawn();
+    // Delivered again, and dropped by the device as copies it stored.
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!((r.received, r.failed), (0, 0));
+    assert!(r.pages >= 1);
+    let got = texts(&b, &a_id);
+    assert_eq!(got, sent, "every message once, in order");
+    // A graceful stop (SIGINT) deletes what is pending before it exits.
+    assert_eq!(stored(&db, &b_id).await, 20, "acked again, pending again");
+    let pid = relay.pid();
+    let sent_int = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent_int.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !exited(pid) {
+        assert!(Instant::now() < deadline, "the relay did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(relay.log_text().contains("shutting down"));
+    drop(relay);
+    assert_eq!(stored(&db, &b_id).await, 0, "deleted at shutdown");
+    // And a later sync finds nothing to fetch.
+    let _relay = spawn();
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!((r.received, r.failed), (0, 0));
+    assert_eq!(texts(&b, &a_id).len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
