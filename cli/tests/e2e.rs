@@ -303,7 +303,11 @@ async fn a_relay_killed_between_ack_and_delete_redelivers_and_the_client_drops_t
     // SIGKILL between the ack and the delete: the pending deletes die
     // with the process, the envelopes stay queued.
     drop(relay);
-    assert_eq!(stored(&db, &b_id).await, 20, "nothing deleted, nothing lost");
+    assert_eq!(
+        stored(&db, &b_id).await,
+        20,
+        "nothing deleted, nothing lost"
+    );
     let relay = spawn();
     // Delivered again, and dropped by the device as copies it stored.
     let r = b.client.sync(soon(10)).await.unwrap();

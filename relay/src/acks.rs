@@ -219,7 +219,11 @@ mod tests {
     #[test]
     fn pending_acks_are_kept_per_mailbox_and_forgotten_once_deleted() {
         let p = PendingAcks::default();
-        p.add("a", 1, vec![vec![1; 16], vec![2; 16], vec![1; 16], vec![3; 15]]);
+        p.add(
+            "a",
+            1,
+            vec![vec![1; 16], vec![2; 16], vec![1; 16], vec![3; 15]],
+        );
         p.add("a", 2, vec![vec![1; 16]]);
         assert_eq!(p.len(), 3, "replays and malformed GUIDs are not kept");
         let mut mine = p.hidden("a", 1);

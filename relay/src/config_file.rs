@@ -904,29 +904,37 @@ mod tests {
         );
         let c = cfg("[storage]
 ack_delete_ms = 0
-").unwrap();
+")
+        .unwrap();
         assert_eq!(c.ack_delete_interval, Duration::ZERO);
         let c = cfg("[storage]
 ack_delete_ms = 10000
-").unwrap();
+")
+        .unwrap();
         assert_eq!(c.ack_delete_interval, Duration::from_secs(10));
         for absurd in ["10001", "9223372036854775807"] {
-            let err = cfg(&format!("[storage]
+            let err = cfg(&format!(
+                "[storage]
 ack_delete_ms = {absurd}
-")).unwrap_err();
+"
+            ))
+            .unwrap_err();
             assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
             assert!(err.to_string().contains("ack_delete_ms"), "{err}");
         }
         for wrong in ["-1", "\"soon\"", "1.5"] {
-            assert!(parse_config(&format!("[storage]
+            assert!(parse_config(&format!(
+                "[storage]
 ack_delete_ms = {wrong}
-")).is_err());
+"
+            ))
+            .is_err());
         }
         let err = cfg("[storage]
 postgres = \"postgres://x@localhost/a\"
 ack_delete_ms = 5
 ")
-            .unwrap_err();
+        .unwrap_err();
         assert!(err.to_string().contains("SQLite only"), "{err}");
     }
 

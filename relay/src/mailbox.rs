@@ -651,7 +651,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            again.envelopes.iter().map(|e| e.guid[0]).collect::<Vec<_>>(),
+            again
+                .envelopes
+                .iter()
+                .map(|e| e.guid[0])
+                .collect::<Vec<_>>(),
             vec![3, 4]
         );
         let (old_api, more) = s.mailboxes.fetch("bob", 1, "ext", Some(1)).await.unwrap();
@@ -695,7 +699,10 @@ mod tests {
             })
             .collect();
         s.pending.add("bob", 1, junk);
-        s.mailboxes.ack("bob", 1, "app", &[vec![1; 16]]).await.unwrap();
+        s.mailboxes
+            .ack("bob", 1, "app", &[vec![1; 16]])
+            .await
+            .unwrap();
         assert!(s.storage.fetch("bob", 1, 10, 0).await.unwrap().0.is_empty());
         assert_eq!(
             s.pending.len(),

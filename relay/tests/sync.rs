@@ -30,12 +30,9 @@ async fn relay(db: &Path, scrub: Duration) -> (RelayHandle, Api) {
 }
 
 async fn relay_with(config: RelayConfig) -> (RelayHandle, Api) {
-    let handle = start(
-        config,
-        alcove_relay::default_push_sender().unwrap(),
-    )
-    .await
-    .unwrap();
+    let handle = start(config, alcove_relay::default_push_sender().unwrap())
+        .await
+        .unwrap();
     let api = Api::new(handle.local_addr());
     (handle, api)
 }

@@ -33,8 +33,8 @@ use alcove_proto::wire::{envelope, Envelope};
 use prost::Message;
 
 use super::{
-    AckedMail, DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage, StorageError,
-    SyncPage, SyncStep, Synced,
+    AckedMail, DeviceSecret, MailboxQuota, NewDevice, PushTarget, Queued, Role, Storage,
+    StorageError, SyncPage, SyncStep, Synced,
 };
 
 /// One `#[tokio::test]` per case of the suite, each on a fresh backend
@@ -1446,7 +1446,11 @@ pub async fn deleted_acks_stay_in_their_own_mailbox(s: Arc<dyn Storage>) {
             counted(s, &name(i), 1).await
         );
     }
-    assert_eq!(queued(s, "acct00", 2).await.len(), 1, "other device untouched");
+    assert_eq!(
+        queued(s, "acct00", 2).await.len(),
+        1,
+        "other device untouched"
+    );
     // The same batch replayed deletes nothing; an empty one neither.
     assert_eq!(s.delete_acked(&batch).await.unwrap(), 0);
     assert_eq!(s.delete_acked(&[]).await.unwrap(), 0);

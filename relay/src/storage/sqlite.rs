@@ -24,8 +24,8 @@ use prost::Message;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::{
-    migrations, AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
-    Storage, StorageError, SyncPage, SyncStep, Synced,
+    migrations, AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued,
+    Result, Role, Storage, StorageError, SyncPage, SyncStep, Synced,
 };
 
 /// SQLite's failures, by kind only: its messages can name tables and
@@ -1090,7 +1090,8 @@ fn sync(
             .execute(params![mailbox, step.reader])?;
         // Mail left beside the hidden GUIDs: more rows than there are
         // hidden GUIDs, or one of the first that is not hidden.
-        let mut stmt = tx.prepare_cached("SELECT guid FROM mailbox WHERE mailbox_id = ?1 LIMIT ?2")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT guid FROM mailbox WHERE mailbox_id = ?1 LIMIT ?2")?;
         let mut rows = stmt.query(params![mailbox, hidden.len() as i64 + 1])?;
         while let Some(row) = rows.next()? {
             if !is_hidden(row, 0)? {

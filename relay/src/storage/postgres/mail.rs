@@ -14,7 +14,8 @@ use prost::Message;
 
 use super::{big, pg_error, unsigned};
 use crate::storage::{
-    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage, SyncStep, Synced,
+    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage,
+    SyncStep, Synced,
 };
 
 /// The mailbox of (account `$1`, device `$2`).

@@ -36,8 +36,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role, Storage,
-    StorageError, SyncStep, Synced,
+    AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued, Result, Role,
+    Storage, StorageError, SyncStep, Synced,
 };
 
 /// How long a request waits for a pooled connection, or for a new one to
