@@ -43,6 +43,18 @@ async fn queued_at(relay: &RelayProcess, accounts: &[&str]) -> Vec<Envelope> {
     out
 }
 
+/// The relay deletes acked mail off the request path (within
+/// `ack_delete_ms`, 200 ms) and scrubs it from the WAL within
+/// `wal_scrub_ms` (1 s) after that: waits for `done` within 5 s, well
+/// past that bound plus a delete and a checkpoint.
+async fn within_the_delete_bound(mut done: impl AsyncFnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn say(from: &Device, to: &Device, text: &str) {
     let r = from
         .client
@@ -118,10 +130,11 @@ async fn the_relay_learns_no_senders() {
     // 2. The therapist reads it (and the client's delivery key inside):
     //    once acked, nothing of that envelope is left on disk.
     assert_eq!(t.client.sync(soon(10)).await.unwrap().received, 1);
-    assert!(
-        !contains(&file_bytes(&relay.db), &unsealed_ct),
-        "the delivered unsealed envelope left bytes behind"
-    );
+    within_the_delete_bound(
+        async || !contains(&file_bytes(&relay.db), &unsealed_ct),
+        "the delivered unsealed envelope left bytes behind",
+    )
+    .await;
 
     // 3. From here on both directions are sealed.
     for i in 0..3 {
@@ -140,6 +153,12 @@ async fn the_relay_learns_no_senders() {
     say(&c, &t, "queued for the therapist").await;
     assert_eq!((t.client.sealed_sends(), c.client.sealed_sends()), (5, 4));
 
+    // What was acked is deleted within the bound; the three stay.
+    within_the_delete_bound(
+        async || queued_at(&relay, &[&t_id, &c_id]).await.len() == 3,
+        "acked mail still queued past the delete bound",
+    )
+    .await;
     let queued = queued_at(&relay, &[&t_id, &c_id]).await;
     assert_eq!(queued.len(), 3);
     for env in &queued {
