@@ -66,14 +66,32 @@ nm --size-sort --print-size --radix=d --demangle=rust "$lib" 2>/dev/null | awk '
         else if (name ~ /^(ring_core_|GFp_|RING_)/)          owner = "[C] ring"
         else if (name ~ /^(uniffi_|ffi_alcove)/)             owner = "[exported UniFFI scaffolding]"
         else if (name ~ /::/) { owner = name; sub(/::.*/, "", owner); sub(/^.* as /, "", owner) }
-        else                                                 owner = "[other C: OpenSSL libcrypto, SQLite internals]"
+        else                                                 owner = "[other C: SQLite internals]"
         total[owner] += size
     }
     END { for (o in total) printf "%10d  %s\n", total[o], o }
 ' | sort -rn | head -25
 
+# SQLCipher's provider is sqlcipher-crypto (RustCrypto): OpenSSL still
+# compiles (libsqlite3-sys's vendored feature) but none of it may be linked.
+openssl=$(nm --defined-only "$lib" 2>/dev/null | grep -cE ' [TtDdRr] (EVP_|OPENSSL_|OSSL_|CRYPTO_malloc|ERR_get_error)' || true)
+echo "== OpenSSL symbols in the library: $openssl"
+if [ "$openssl" -ne 0 ]; then
+    echo "OpenSSL is linked: SQLCipher is not using sqlcipher-crypto (see .cargo/config.toml)" >&2
+    exit 1
+fi
+
 mib=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
-budget_mib=$(awk -v b="$budget" 'BEGIN { printf "%.2f", b / 1048576 }')
+budget_# SQLCipher's provider is sqlcipher-crypto (RustCrypto): OpenSSL still
+# compiles (libsqlite3-sys's vendored feature) but none of it may be linked.
+openssl=$(nm --defined-only "$lib" 2>/dev/null | grep -cE ' [TtDdRr] (EVP_|OPENSSL_|OSSL_|CRYPTO_malloc|ERR_get_error)' || true)
+echo "== OpenSSL symbols in the library: $openssl"
+if [ "$openssl" -ne 0 ]; then
+    echo "OpenSSL is linked: SQLCipher is not using sqlcipher-crypto (see .cargo/config.toml)" >&2
+    exit 1
+fi
+
+mib=$(awk -v b="$budget" 'BEGIN { printf "%.2f", b / 1048576 }')
 echo "== libalcove_ffi.so (${triple:-host}, ffi-release, stripped): $bytes bytes = $mib MiB (budget $budget bytes = $budget_mib MiB)"
 if [ "$bytes" -gt "$budget" ]; then
     echo "over budget by $((bytes - budget)) bytes" >&2
