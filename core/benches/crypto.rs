@@ -68,7 +68,10 @@ fn env(from: &Account, m: &alcove_core::proto::relay::OutgoingMessage) -> Envelo
         source_device: from.device_id(),
         destination_device: 1,
         ciphertext: m.ciphertext.clone(),
-        server_timestamp: 0,
+        // As the relay stamps it: its clock, in milliseconds.
+        server_timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
     }
 }
 
