@@ -34,6 +34,7 @@ done
 # distribution's cross compiler and binutils when they are installed
 # (Debian: gcc-aarch64-linux-gnu).
 tool_prefix=""
+link_args=()
 case "$triple" in
     *-unknown-linux-gnu)
         arch=${triple%%-*}
@@ -45,6 +46,17 @@ case "$triple" in
             export "CC_${lower}=${tool_prefix}gcc"
             export "AR_${lower}=${tool_prefix}ar"
         fi
+        # Link it as the NDK links Android's arm64 library: with lld and
+        # Android's packed relocations (ffi/build.rs), so the figure is the
+        # one a phone's copy would show.
+        # (The cross gcc's -fuse-ld=lld looks for a prefixed name, so it
+        # is handed lld as its plain `ld` through -B.)
+        if command -v ld.lld >/dev/null; then
+            export ALCOVE_PACK_RELOCS=android
+            lld_dir=$(mktemp -d)
+            ln -s "$(command -v ld.lld)" "$lld_dir/ld"
+            link_args=(-C "link-arg=-B$lld_dir")
+        fi
         ;;
 esac
 
@@ -53,7 +65,7 @@ esac
 # that the contributors below can be named. The size printed is that of a
 # copy stripped here: the bytes a phone ships.
 cargo rustc -p alcove-ffi --lib --profile ffi-release --locked "${target_args[@]}" \
-    -- -C strip=none >&2
+    -- -C strip=none "${link_args[@]}" >&2
 
 target_dir=${CARGO_TARGET_DIR:-target}
 out_dir="$target_dir/${triple:+$triple/}ffi-release"
