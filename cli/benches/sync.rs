@@ -71,6 +71,34 @@ fn sync_subprocess(dev: &Device, url: &str) -> (u64, u64, u64) {
     )
 }
 
+/// The same sync through the FFI facade in a process holding nothing else
+/// (`ffi/examples/sync_probe.rs`): (received, peak RSS KiB), or `None` when
+/// the probe was not built.
+fn probe_subprocess(dev: &Device, url: &str) -> Option<(u64, u64)> {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent()?.parent()?.join("examples").join("sync_probe");
+    if !bin.exists() {
+        println!(
+            "(no {}: `cargo build --release -p alcove-ffi --example sync_probe` for the library's own RSS)",
+            bin.display()
+        );
+        return None;
+    }
+    let out = Command::new(bin)
+        .arg(&dev.path)
+        .arg(&dev.key_file)
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout).to_string();
+    Some((field(&s, "received"), field(&s, "peak_rss_kib")))
+}
+
 /// Envelopes waiting at the relay, by kind: (sealed, prekey, signal).
 fn queued_kinds(relay: &Relay) -> (usize, usize, usize) {
     let conn = rusqlite::Connection::open(&relay.db).unwrap();
@@ -193,6 +221,19 @@ async fn main() {
     let burst = t.elapsed();
     let (got, sub_ms, rss) = sync_subprocess(&d, &relay.url());
     assert_eq!(got as usize, N);
+    // And through the library alone: empty, then another 1,000.
+    let mut probe = None;
+    if let Some((_, idle)) = probe_subprocess(&d, &relay.url()) {
+        for _ in 0..N {
+            c.client
+                .with_account(|a| a.compose_text(conv, TEXT))
+                .unwrap();
+        }
+        assert_eq!(c.client.flush_outbox(None).await.unwrap() as usize, N);
+        let (got, rss) = probe_subprocess(&d, &relay.url()).unwrap();
+        assert_eq!(got as usize, N);
+        probe = Some((idle, rss));
+    }
 
     println!("== push-wake sync, {N} queued messages, relay on loopback (SQLite) ==");
     println!(
@@ -262,4 +303,14 @@ async fn main() {
         "ratio peak RSS {N} / empty               : {:>8.2}x",
         rss as f64 / idle_rss.max(1) as f64
     );
+    if let Some((idle, rss)) = probe {
+        println!(
+            "peak RSS, library alone (FFI facade) {N} : {:>8.1} MiB   (target < 16 MiB)",
+            rss as f64 / 1024.0
+        );
+        println!(
+            "peak RSS, library alone, empty mailbox   : {:>8.1} MiB",
+            idle as f64 / 1024.0
+        );
+    }
 }

@@ -246,6 +246,9 @@ pub(crate) fn open_at(
     layout: StorageLayout,
     version: u32,
 ) -> Result<Connection> {
+    // SQLCipher's primitives (RustCrypto): handed over before any page is
+    // read or written.
+    alcove_sqlcipher_crypto::install();
     let exists = path.exists();
     let salt = if cipher == Cipher::SqlCipher {
         check_key(path, key, exists, layout)?

@@ -218,6 +218,24 @@ const MIGRATIONS: &[&str] = &[
     // not every row: `last_resort` sits after a 3 KB Kyber record, so a
     // table scan walked each row's overflow pages.
     "CREATE INDEX kyber_prekeys_by_kind ON kyber_prekeys (last_resort, created_at);",
+    // v11: received GUIDs keyed by the relay's timestamp first, in one
+    // B-tree (no rowid table beside the index). GUIDs are random, so keyed
+    // by GUID alone every received envelope dirtied its own index page;
+    // the relay's timestamps grow, so a page of envelopes now lands on the
+    // last few. A redelivered envelope keeps its timestamp. Rows from
+    // before keep their processing time as the timestamp: a redelivery of
+    // one of those passes this check and is refused by libsignal instead
+    // (its message key is spent).
+    "CREATE TABLE processed_envelopes_v11 (
+        server_timestamp INTEGER NOT NULL,
+        guid BLOB NOT NULL,
+        processed_at INTEGER NOT NULL,
+        PRIMARY KEY (server_timestamp, guid)
+     ) WITHOUT ROWID;
+     INSERT INTO processed_envelopes_v11 (server_timestamp, guid, processed_at)
+        SELECT processed_at, guid, processed_at FROM processed_envelopes;
+     DROP TABLE processed_envelopes;
+     ALTER TABLE processed_envelopes_v11 RENAME TO processed_envelopes;",
 ];
 
 /// The schema version this build writes.

@@ -196,6 +196,7 @@ fn restore_into(
     expected_account: Option<&str>,
 ) -> Result<()> {
     write_private(tmp, body)?;
+    alcove_sqlcipher_crypto::install();
     let src = Connection::open(tmp)?;
     src.execute_batch(&format!("PRAGMA key = {};", key_sql(bkey).as_str()))?;
     if src

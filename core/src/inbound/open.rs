@@ -109,7 +109,7 @@ pub(crate) fn open(
     let mut lap = Lap::start();
     // Recorded first, inside the envelope's savepoint: rolled back with
     // everything else if the envelope fails.
-    let fresh = store::envelopes::record(tx, &env.guid, received_at)?;
+    let fresh = store::envelopes::record(tx, env.server_timestamp, &env.guid, received_at)?;
     page.stages.dedup += lap.lap();
     if !fresh {
         return Err(Error::DuplicateEnvelope);
