@@ -18,7 +18,7 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 echo "== Kotlin bindings: JUnit on the JVM against the native library"
 android/run-tests.sh 2>&1 | tee -a "$log"
 echo "== the phone library's size (ffi-release, stripped; fails over 8 MiB or with OpenSSL linked)"
-scripts/lib-size.sh 2>/dev/null | tee -a "$log"
+scripts/lib-size.sh 2>&1 | grep -v "^ *Compiling " | tee -a "$log"
 # One closing line over every suite (cargo's last line is a doc-test run;
 # Surefire's is its own).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
