@@ -24,7 +24,8 @@ enum BotAction {
     /// Enrol the bot's account with a practice invite (`alcove relay
     /// invite --role bot`), then print its identity.
     Enroll {
-        #[arg(long)]
+        /// Invites are base64url and may begin with '-'.
+        #[arg(long, allow_hyphen_values = true)]
         invite: String,
     },
     /// Print the bot's account id and identity key (hex), for the

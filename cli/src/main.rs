@@ -159,3 +159,33 @@ async fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// An invite is base64url: one in 64 begins with '-', and must still be
+    /// taken as the value of `--invite`, not as an unknown option.
+    #[test]
+    fn invites_beginning_with_a_hyphen_are_values() {
+        let cli = Cli::try_parse_from(["alcove", "bot", "enroll", "--invite", "-Iq3xZ"])
+            .expect("the bot takes a hyphen-led invite");
+        assert!(matches!(cli.command, Command::Bot(_)));
+        let cli = Cli::try_parse_from([
+            "alcove",
+            "enroll",
+            "--db",
+            "a.db",
+            "--key-file",
+            "k",
+            "--relay",
+            "http://127.0.0.1:1",
+            "--invite",
+            "-Iq3xZ",
+        ])
+        .expect("enroll takes a hyphen-led invite");
+        assert!(matches!(cli.command, Command::Enroll(_)));
+    }
+}

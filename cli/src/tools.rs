@@ -145,7 +145,8 @@ pub struct EnrollArgs {
     key_file: PathBuf,
     #[arg(long)]
     relay: String,
-    #[arg(long)]
+    /// Invites are base64url and may begin with '-'.
+    #[arg(long, allow_hyphen_values = true)]
     invite: String,
 }
 
