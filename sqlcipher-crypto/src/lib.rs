@@ -288,3 +288,201 @@ unsafe extern "C" fn random(out: *mut c_void, len: usize) -> c_int {
         FAILED
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! What C could hand these functions wrongly: each is refused with a
+    //! non-zero result, never a panic (a panic cannot unwind into C).
+    use super::*;
+
+    const KEY: [u8; 32] = [7; 32];
+    const IV: [u8; 16] = [9; 16];
+
+    fn cbc(encrypt: c_int, input: &[u8], out: &mut [u8]) -> c_int {
+        // SAFETY: buffers of the lengths passed.
+        unsafe {
+            aes256_cbc(
+                encrypt,
+                KEY.as_ptr().cast(),
+                KEY.len(),
+                IV.as_ptr().cast(),
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+            )
+        }
+    }
+
+    #[test]
+    fn cbc_round_trips_in_place_and_between_buffers() {
+        let plain = [42u8; 64];
+        let mut sealed = [0u8; 64];
+        assert_eq!(cbc(1, &plain, &mut sealed), OK);
+        assert_ne!(sealed, plain);
+        let mut in_place = sealed;
+        let p = in_place.as_mut_ptr();
+        // SAFETY: one buffer of 64 bytes, read and written in place.
+        let r = unsafe {
+            aes256_cbc(
+                0,
+                KEY.as_ptr().cast(),
+                32,
+                IV.as_ptr().cast(),
+                p.cast(),
+                64,
+                p.cast(),
+            )
+        };
+        assert_eq!(r, OK);
+        assert_eq!(in_place, plain);
+    }
+
+    #[test]
+    fn malformed_cipher_calls_are_refused() {
+        let mut out = [0u8; 64];
+        // Not a whole number of blocks.
+        assert_eq!(cbc(1, &[0u8; 15], &mut out), FAILED);
+        // A short key.
+        // SAFETY: buffers at least as long as the lengths passed.
+        let short = unsafe {
+            aes256_cbc(
+                1,
+                KEY.as_ptr().cast(),
+                16,
+                IV.as_ptr().cast(),
+                out.as_ptr().cast(),
+                16,
+                out.as_mut_ptr().cast(),
+            )
+        };
+        assert_eq!(short, FAILED);
+        // Null buffers.
+        // SAFETY: null pointers are checked before any read.
+        let null = unsafe {
+            aes256_cbc(
+                1,
+                KEY.as_ptr().cast(),
+                32,
+                IV.as_ptr().cast(),
+                std::ptr::null(),
+                16,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(null, FAILED);
+        // Input and output overlapping but not the same buffer.
+        let mut buf = [0u8; 48];
+        let p = buf.as_mut_ptr();
+        // SAFETY: both ranges lie inside `buf`; the overlap is refused
+        // before any slice is made.
+        let overlap = unsafe {
+            aes256_cbc(
+                1,
+                KEY.as_ptr().cast(),
+                32,
+                IV.as_ptr().cast(),
+                p.cast(),
+                32,
+                p.add(16).cast(),
+            )
+        };
+        assert_eq!(overlap, FAILED);
+    }
+
+    #[test]
+    fn malformed_mac_and_kdf_calls_are_refused() {
+        let mut out = [0u8; 64];
+        let data = [1u8; 10];
+        // SAFETY: every pointer is valid for the length passed, or null with 0.
+        unsafe {
+            // An unknown algorithm.
+            assert_eq!(
+                hmac(
+                    9,
+                    KEY.as_ptr().cast(),
+                    32,
+                    data.as_ptr().cast(),
+                    10,
+                    std::ptr::null(),
+                    0,
+                    out.as_mut_ptr().cast(),
+                    64
+                ),
+                FAILED
+            );
+            // An output of the wrong size for SHA-512.
+            assert_eq!(
+                hmac(
+                    SHA512,
+                    KEY.as_ptr().cast(),
+                    32,
+                    data.as_ptr().cast(),
+                    10,
+                    std::ptr::null(),
+                    0,
+                    out.as_mut_ptr().cast(),
+                    32
+                ),
+                FAILED
+            );
+            // A null input with a length.
+            assert_eq!(
+                hmac(
+                    SHA512,
+                    KEY.as_ptr().cast(),
+                    32,
+                    std::ptr::null(),
+                    10,
+                    std::ptr::null(),
+                    0,
+                    out.as_mut_ptr().cast(),
+                    64
+                ),
+                FAILED
+            );
+            assert_eq!(
+                hmac(
+                    SHA512,
+                    KEY.as_ptr().cast(),
+                    32,
+                    data.as_ptr().cast(),
+                    10,
+                    std::ptr::null(),
+                    0,
+                    out.as_mut_ptr().cast(),
+                    64
+                ),
+                OK
+            );
+            // Zero rounds and an unknown PRF.
+            assert_eq!(
+                pbkdf2(
+                    SHA512,
+                    data.as_ptr().cast(),
+                    10,
+                    data.as_ptr().cast(),
+                    10,
+                    0,
+                    out.as_mut_ptr().cast(),
+                    32
+                ),
+                FAILED
+            );
+            assert_eq!(
+                pbkdf2(
+                    9,
+                    data.as_ptr().cast(),
+                    10,
+                    data.as_ptr().cast(),
+                    10,
+                    2,
+                    out.as_mut_ptr().cast(),
+                    32
+                ),
+                FAILED
+            );
+            assert_eq!(random(std::ptr::null_mut(), 16), FAILED);
+            assert_eq!(random(out.as_mut_ptr().cast(), 16), OK);
+        }
+    }
+}

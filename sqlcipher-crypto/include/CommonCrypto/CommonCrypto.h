@@ -16,6 +16,9 @@
  * opened nor written without the real primitives (it never falls back to
  * plaintext).
  *
+ * libsqlite3-sys does not watch this directory: after changing anything
+ * here, bump ALCOVE_SQLCIPHER_CRYPTO_HEADERS in .cargo/config.toml.
+ *
  * This header is included exactly once, by SQLCipher's amalgamation, so its
  * one global and one exported function are defined here.
  */
@@ -24,7 +27,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 /* What Rust provides. Every function returns 0 on success. */
 typedef struct alcove_sqlcipher_crypto_fns {
@@ -149,15 +151,19 @@ struct alcove_cc_cryptor {
 };
 typedef struct alcove_cc_cryptor *CCCryptorRef;
 
+/* One cryptor per thread, never allocated: SQLCipher's provider creates,
+   uses and releases it within one call, without nesting, for every page
+   it reads or writes, and an allocation per page (and its leak on an
+   error path that returns before Release) is what this avoids. */
+static _Thread_local struct alcove_cc_cryptor alcove_cc_cryptor_slot;
+
 static CCCryptorStatus CCCryptorCreate(CCOperation op, CCAlgorithm alg, CCOptions options,
                                        const void *key, size_t key_len, const void *iv,
                                        CCCryptorRef *out) {
-  struct alcove_cc_cryptor *c;
+  struct alcove_cc_cryptor *c = &alcove_cc_cryptor_slot;
   if (alcove_sqlcipher_crypto_get() == 0 || alg != kCCAlgorithmAES128 || options != 0 ||
       key_len != kCCKeySizeAES256 || iv == 0 || (op != kCCEncrypt && op != kCCDecrypt))
     return kCCParamError;
-  c = (struct alcove_cc_cryptor *)malloc(sizeof *c);
-  if (c == 0) return kCCParamError;
   c->op = op;
   c->key = key;
   c->key_len = key_len;
@@ -189,7 +195,8 @@ static CCCryptorStatus CCCryptorFinal(CCCryptorRef c, void *out, size_t out_avai
 }
 
 static CCCryptorStatus CCCryptorRelease(CCCryptorRef c) {
-  free(c);
+  c->key = 0;
+  c->iv = 0;
   return kCCSuccess;
 }
 
