@@ -5,7 +5,9 @@ set -euo pipefail
 need_apt=()
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
-command -v perl >/dev/null 2>&1 || need_apt+=(perl)   # vendored OpenSSL build
+command -v perl >/dev/null 2>&1 || need_apt+=(perl)   # vendored OpenSSL build (compiled, not linked)
+# scripts/lib-size.sh (the size gate in test.sh): strip, nm, size.
+{ command -v strip && command -v nm && command -v size; } >/dev/null 2>&1 || need_apt+=(binutils)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)   # Kotlin/JVM tests
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # The relay's PostgreSQL tests start a throwaway cluster (scripts/postgres.sh).
