@@ -142,7 +142,10 @@ fn per(d: Duration, n: usize) -> f64 {
 fn print_stages(r: &SyncReport, n: usize) {
     let s = &r.stages;
     let total = s.total();
-    println!("  per-stage (µs/message; relay calls {}):", s.relay_calls);
+    println!(
+        "  per-stage (µs/message; relay calls {}, pages retried {}):",
+        s.relay_calls, s.retried_pages
+    );
     for (name, d) in s.rows() {
         if d.is_zero() {
             continue;

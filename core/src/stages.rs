@@ -37,6 +37,10 @@ pub struct SyncStages {
     pub relay: Duration,
     /// Relay calls made by the sync (each one round trip).
     pub relay_calls: u32,
+    /// Pages received a second time, envelope by envelope, because one
+    /// envelope failed after writing (see `inbound::Isolation`): each
+    /// costs about one page of work more.
+    pub retried_pages: u32,
 }
 
 impl SyncStages {
@@ -74,6 +78,7 @@ impl SyncStages {
         self.ack += other.ack;
         self.relay += other.relay;
         self.relay_calls += other.relay_calls;
+        self.retried_pages += other.retried_pages;
     }
 }
 

@@ -14,6 +14,7 @@ use crate::events::SyncEvent;
 use crate::store::{self, messages::NewMessage};
 
 use super::open::Sender;
+use super::page::PageMemo;
 use super::Received;
 
 /// What a notification for a stored text may draw on; rendered at the
@@ -35,6 +36,7 @@ pub(crate) struct Dispatched {
 
 pub(crate) fn dispatch(
     tx: &Connection,
+    memo: &mut PageMemo,
     own_account: &str,
     from: Sender,
     content: Content,
@@ -43,12 +45,7 @@ pub(crate) fn dispatch(
     if !content.delivery_key.is_empty() {
         // It decrypted under their session (or their verified
         // certificate): the key is theirs.
-        crate::sealed::save_remote_delivery_key(
-            tx,
-            &from.account,
-            &content.delivery_key,
-            received_at,
-        )?;
+        memo.save_delivery_key(tx, &from.account, &content.delivery_key, received_at)?;
     }
     let origin = crate::reminders::Origin {
         account: &from.account,
@@ -60,6 +57,7 @@ pub(crate) fn dispatch(
     match content.body {
         Some(Body::Text(text)) => on_text(
             tx,
+            memo,
             from,
             &content.message_id,
             content.sent_at,
@@ -96,6 +94,7 @@ pub(crate) fn dispatch(
                 // whoever sent it.
                 None => on_text(
                     tx,
+                    memo,
                     from,
                     &content.message_id,
                     content.sent_at,
@@ -121,6 +120,7 @@ pub(crate) fn dispatch(
 
 fn on_text(
     tx: &Connection,
+    memo: &mut PageMemo,
     from: Sender,
     message_id: &[u8],
     sent_at: u64,
@@ -128,7 +128,6 @@ fn on_text(
     received_at: u64,
 ) -> Result<Dispatched> {
     let conversation = store::conversations::direct(tx, &from.account, received_at)?;
-    crate::reminders::on_bot_text(tx, &from.account, &text.body, received_at)?;
     let message = store::messages::insert(
         tx,
         &NewMessage {
@@ -143,6 +142,11 @@ fn on_text(
             kind: MessageKind::Text,
         },
     )?;
+    // After the insert: a duplicate (refused above) never reaches a bot's
+    // inbox twice.
+    if memo.bot_mode(tx)? {
+        crate::reminders::on_bot_text(tx, &from.account, &text.body, received_at)?;
+    }
     Ok(Dispatched {
         events: vec![SyncEvent::MessageReceived {
             conversation: conversation.id,

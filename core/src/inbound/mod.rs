@@ -1,11 +1,12 @@
 //! The inbound path: a page of envelopes received in one transaction.
 //! Each envelope is opened (`open`), then its content goes through the
-//! one dispatcher (`dispatch`), inside its own savepoint: one that fails
-//! leaves no trace, the others still commit.
+//! one dispatcher (`dispatch`). An envelope that fails leaves no trace;
+//! the others still commit (see `Isolation` for how, cheaply).
 
 mod certificates;
 mod dispatch;
 mod open;
+mod page;
 
 use alcove_proto::wire::Envelope;
 
@@ -17,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::events::SyncEvent;
 use crate::stages::{Lap, SyncStages};
 use crate::store::signal_keys::Stores;
+
+use page::PageState;
 
 pub(crate) use dispatch::{Dispatched, Notice};
 
@@ -68,6 +71,25 @@ impl EnvelopeOutcome {
     }
 }
 
+/// How a page's envelopes are kept apart.
+///
+/// A savepoint per envelope makes SQLite copy every database page an
+/// envelope touches into its sub-journal first (four or five 4 KiB copies
+/// and allocations per text), which cost as much as the inserts
+/// themselves. Nearly every envelope succeeds, and most that fail do so
+/// before writing anything (a redelivered GUID, a malformed envelope). So
+/// a page is first received `Batched`, with no savepoints: the first
+/// envelope that fails after it wrote something (the connection's change
+/// count moved) rolls the whole page back, and it is received again
+/// `Isolated`, each envelope in its own savepoint as before. Either way a
+/// failed envelope leaves nothing behind. A sender who makes one envelope
+/// per page fail that way costs that page twice its work, no more.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Isolation {
+    Batched,
+    Isolated,
+}
+
 impl Account {
     /// Receives a page of envelopes in one transaction. Ack to the relay
     /// only after this returns `Ok`, and only envelopes whose outcome is
@@ -81,29 +103,62 @@ impl Account {
         &mut self,
         envelopes: &[Envelope],
     ) -> Result<(Vec<EnvelopeOutcome>, SyncStages)> {
+        let mut page = PageState::default();
+        if let Some(outcomes) = self.receive_page(envelopes, &mut page, Isolation::Batched)? {
+            return Ok((outcomes, page.stages));
+        }
+        tracing::debug!("page received again, envelope by envelope");
+        // What the memo remembers was rolled back with the page.
+        page.memo.forget();
+        page.stages.retried_pages += 1;
+        match self.receive_page(envelopes, &mut page, Isolation::Isolated)? {
+            Some(outcomes) => Ok((outcomes, page.stages)),
+            None => Err(Error::Internal("isolated receive gave up".into())),
+        }
+    }
+
+    /// One attempt at a page. `None` (only when `Batched`): an envelope
+    /// failed after writing, the transaction was rolled back, receive the
+    /// page `Isolated`.
+    fn receive_page(
+        &mut self,
+        envelopes: &[Envelope],
+        page: &mut PageState,
+        isolation: Isolation,
+    ) -> Result<Option<Vec<EnvelopeOutcome>>> {
         let received_at = self.now();
         let local = open::Local {
             account_id: &self.account_id,
             device_id: crate::account::device_id(self.device_id)?,
             trust_root: self.trust_root_key()?,
         };
-        let mut page = open::PageState::default();
         let tx = self.ratchet_tx()?;
         let mut stores = Stores::new(&tx, self.identity, self.registration_id);
         let mut outcomes = Vec::with_capacity(envelopes.len());
+        let isolated = isolation == Isolation::Isolated;
         for env in envelopes {
             let mut lap = Lap::start();
-            // Prepared once per connection: a savepoint per envelope is a
-            // statement step, not a parse.
-            tx.prepare_cached("SAVEPOINT envelope")?.execute([])?;
+            let changes_before = tx.total_changes();
+            if isolated {
+                // Prepared once per connection: a savepoint per envelope
+                // is a statement step, not a parse.
+                tx.prepare_cached("SAVEPOINT envelope")?.execute([])?;
+            }
             page.stages.inserts += lap.lap();
             let result = guard(|| {
                 let (from, plaintext) =
-                    open::open(&tx, &mut stores, &local, &mut page, env, received_at)?;
+                    open::open(&tx, &mut stores, &local, page, env, received_at)?;
                 let mut lap = Lap::start();
                 let content = content::decode(&plaintext)?;
                 page.stages.parse += lap.lap();
-                let d = dispatch::dispatch(&tx, local.account_id, from, content, received_at);
+                let d = dispatch::dispatch(
+                    &tx,
+                    &mut page.memo,
+                    local.account_id,
+                    from,
+                    content,
+                    received_at,
+                );
                 page.stages.inserts += lap.lap();
                 d
             });
@@ -111,7 +166,9 @@ impl Account {
             let mut lap = Lap::start();
             let outcome = match result {
                 Ok(d) => {
-                    tx.prepare_cached("RELEASE envelope")?.execute([])?;
+                    if isolated {
+                        tx.prepare_cached("RELEASE envelope")?.execute([])?;
+                    }
                     stores.sessions.commit_staged();
                     if !matches!(d.received, Received::Text(_) | Received::Receipt { .. }) {
                         // Introductions and practice bookkeeping may pin
@@ -131,14 +188,22 @@ impl Account {
                     }
                 }
                 Err(e) => {
-                    tx.prepare_cached("ROLLBACK TO envelope")?.execute([])?;
-                    tx.prepare_cached("RELEASE envelope")?.execute([])?;
-                    stores.sessions.drop_staged();
-                    stores.identities.forget_page();
                     if matches!(e, Error::StorageFull | Error::Storage(_) | Error::Corrupt) {
-                        // The page cannot be stored: give up on it whole.
+                        // The page cannot be stored: give up on it whole
+                        // (dropping the transaction rolls it back).
                         return Err(e);
                     }
+                    if !isolated && tx.total_changes() != changes_before {
+                        // Its writes are mixed with the page's: start over.
+                        return Ok(None);
+                    }
+                    if isolated {
+                        tx.prepare_cached("ROLLBACK TO envelope")?.execute([])?;
+                        tx.prepare_cached("RELEASE envelope")?.execute([])?;
+                        page.memo.forget();
+                    }
+                    stores.sessions.drop_staged();
+                    stores.identities.forget_page();
                     tracing::debug!(error = %e, "envelope not processed");
                     EnvelopeOutcome {
                         guid: env.guid.clone(),
@@ -155,6 +220,6 @@ impl Account {
         stores.sessions.flush()?;
         tx.commit()?;
         page.stages.commit += lap.lap();
-        Ok((outcomes, page.stages))
+        Ok(Some(outcomes))
     }
 }

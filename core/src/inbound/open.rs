@@ -15,10 +15,10 @@ use rusqlite::Connection;
 use crate::account::address;
 use crate::drive::drive;
 use crate::error::{Error, Result};
-use crate::stages::{Lap, SyncStages};
+use crate::stages::Lap;
 use crate::store::{self, signal_keys::Stores};
 
-use super::certificates::CertificateCache;
+use super::page::PageState;
 use super::MAX_CIPHERTEXT_LEN;
 
 /// The author of an envelope: from the envelope, or for sealed sender
@@ -34,14 +34,6 @@ pub(crate) struct Local<'a> {
     pub(crate) account_id: &'a str,
     pub(crate) device_id: DeviceId,
     pub(crate) trust_root: Option<PublicKey>,
-}
-
-/// What one page shares between its envelopes: the certificates already
-/// checked, and where the time went.
-#[derive(Default)]
-pub(crate) struct PageState {
-    pub(crate) certificates: CertificateCache,
-    pub(crate) stages: SyncStages,
 }
 
 /// The sealed layer opened and its certificate checked: who sent it and
@@ -103,21 +95,26 @@ pub(crate) fn open(
     env: &Envelope,
     received_at: u64,
 ) -> Result<(Sender, Vec<u8>)> {
+    // The checks that need no database come first: an envelope they
+    // refuse has written nothing (see `receive_timed`).
     if env.guid.len() != 16 {
         return Err(Error::Malformed("envelope guid"));
-    }
-    let mut lap = Lap::start();
-    // Recorded first, inside the envelope's savepoint: rolled back with
-    // everything else if the envelope fails.
-    let fresh = store::envelopes::record(tx, env.server_timestamp, &env.guid, received_at)?;
-    page.stages.dedup += lap.lap();
-    if !fresh {
-        return Err(Error::DuplicateEnvelope);
     }
     if env.ciphertext.is_empty() || env.ciphertext.len() > MAX_CIPHERTEXT_LEN {
         return Err(Error::Malformed("envelope ciphertext size"));
     }
     let kind = envelope::Type::try_from(env.r#type);
+    if kind.is_err() || kind == Ok(envelope::Type::Unknown) {
+        return Err(Error::Malformed("envelope type"));
+    }
+    let mut lap = Lap::start();
+    // Recorded before the decrypt, and rolled back with everything else
+    // if the envelope fails. A redelivery writes nothing here.
+    let fresh = store::envelopes::record(tx, env.server_timestamp, &env.guid, received_at)?;
+    page.stages.dedup += lap.lap();
+    if !fresh {
+        return Err(Error::DuplicateEnvelope);
+    }
     let (sender, ct) = if kind == Ok(envelope::Type::SealedSender) {
         // The sender comes from the verified certificate; the relay's
         // envelope names nobody.

@@ -51,12 +51,10 @@ pub(crate) fn on_reply(
 }
 
 /// A typed message to a bot: into the inbox too (the engine reads "C",
-/// "yes", "cancel").
+/// "yes", "cancel"). The caller knows the account is a bot (it reads
+/// that once per page).
 pub(crate) fn on_text(tx: &Connection, from: &str, body: &str, now: u64) -> Result<()> {
-    if bot_mode(tx)? {
-        store::reminders::inbox_push(tx, from, None, Some(body), now)?;
-    }
-    Ok(())
+    store::reminders::inbox_push(tx, from, None, Some(body), now)
 }
 
 /// The engine's side of one transaction: its own tables through `conn`,

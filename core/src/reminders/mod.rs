@@ -19,7 +19,7 @@ pub use alcove_proto::content::{reminder::State as ReminderState, AppointmentSta
 pub use bot::BotTx;
 pub use received::ReminderView;
 
-pub(crate) use bot::{on_reply, on_text as on_bot_text};
+pub(crate) use bot::{bot_mode, on_reply, on_text as on_bot_text};
 pub(crate) use received::{on_reminder, on_status, Origin};
 pub(crate) use trust::{on_bot_introduction, send_to_new_member};
 pub use validate::{MAX_REF_LEN, MAX_REMINDER_TEXT};

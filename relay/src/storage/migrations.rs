@@ -130,6 +130,12 @@ const MIGRATIONS: &[&str] = &[
         WHERE minted_by IS NOT NULL AND used = 0;
      ALTER TABLE accounts ADD COLUMN role TEXT NOT NULL DEFAULT 'client'
         CHECK (role IN ('client', 'therapist', 'bot'));",
+    // v8: reader leases leave the file for a TEMP table of the relay's one
+    // connection (`SqliteStorage::open`). Renewed on every /sync, the row
+    // made each page fetch a write: a WAL frame and an fsync per call, for
+    // a lease that lasts seconds and means nothing once the process is
+    // gone (pending acks already live only in its memory).
+    "DROP TABLE readers;",
 ];
 
 /// A database left at every earlier version, holding an account, a
