@@ -13,12 +13,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use alcove_proto::relay::{EnvelopePage, MismatchedDevices, SendRequest, SyncRequest};
+use alcove_proto::relay::{MismatchedDevices, SendRequest, SyncRequest};
 use alcove_proto::wire::{envelope, Envelope};
 
 use crate::acks::PendingAcks;
 use crate::config::RelayConfig;
-use crate::storage::{MailboxQuota, Storage, StorageError, SyncPage, SyncStep, Synced};
+use crate::storage::{
+    MailboxQuota, Storage, StorageError, StoredEnvelope, SyncPage, SyncStep, Synced,
+};
 use crate::wake::Wake;
 
 /// Device ids run 1..=127 (libsignal's device id is a byte; Signal's
@@ -154,7 +156,12 @@ impl Mailboxes {
         let mut step = self.step(reader);
         step.limit = limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
         let page = self.run(account, device, step).await?;
-        Ok((page.envelopes, page.more))
+        let envelopes = page
+            .envelopes
+            .iter()
+            .map(StoredEnvelope::decode)
+            .collect::<Result<_, _>>()?;
+        Ok((envelopes, page.more))
     }
 
     /// Deletes acknowledged envelopes (now or soon: [`Mailboxes::run`]),
@@ -187,7 +194,7 @@ impl Mailboxes {
         device: u32,
         reader: &str,
         req: SyncRequest,
-    ) -> Result<EnvelopePage, MailboxError> {
+    ) -> Result<SyncPage, MailboxError> {
         if req.ack.len() > MAX_ACK_GUIDS {
             return Err(MailboxError::TooManyGuids);
         }
@@ -200,13 +207,7 @@ impl Mailboxes {
         step.limit = req.limit.min(SYNC_PAGE_MAX);
         step.release = req.release;
         step.prekeys = true;
-        let page = self.run(account, device, step).await?;
-        Ok(EnvelopePage {
-            envelopes: page.envelopes,
-            more: page.more,
-            cursor: page.cursor,
-            prekeys: page.prekeys,
-        })
+        self.run(account, device, step).await
     }
 
     /// Ends `reader`'s lease; mail that arrived meanwhile (no wake was

@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use super::caller::{authenticate, check_account_id, reader_id, Peer};
 use super::certificates::sealed_off;
 use super::error::err;
-use super::{decode, proto, ApiResult, AppState, DELIVERY_KEY_HEADER};
+use super::{decode, encoded, page, proto, ApiResult, AppState, DELIVERY_KEY_HEADER};
 use crate::auth;
 use crate::mailbox::{MailboxError, Sender};
 use crate::sealed_sender;
@@ -172,7 +172,7 @@ pub(super) async fn sync(
         more = page.more,
         "sync step"
     );
-    let mut resp = proto(StatusCode::OK, &page);
+    let mut resp = encoded(StatusCode::OK, page::encode(&page));
     // The relay's own share of the round trip (W3C Server-Timing), for the
     // device's stage table. Only to the authenticated device itself.
     let timing = format!("relay;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);

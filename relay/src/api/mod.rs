@@ -11,6 +11,7 @@ mod error;
 mod invites;
 mod keys;
 mod messages;
+mod page;
 mod push;
 
 use std::sync::Arc;
@@ -48,12 +49,12 @@ pub(crate) struct AppState {
 type ApiResult = Result<Response, ApiError>;
 
 fn proto(status: StatusCode, m: &impl Message) -> Response {
-    (
-        status,
-        [("content-type", "application/x-protobuf")],
-        m.encode_to_vec(),
-    )
-        .into_response()
+    encoded(status, m.encode_to_vec())
+}
+
+/// A protobuf body already encoded.
+fn encoded(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [("content-type", "application/x-protobuf")], body).into_response()
 }
 
 fn decode<T: Message + Default>(body: &[u8]) -> Result<T, ApiError> {

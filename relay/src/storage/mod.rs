@@ -375,10 +375,30 @@ pub enum Synced {
     Page(SyncPage),
 }
 
+/// A queued envelope as stored: its GUID and its protobuf encoding, the
+/// bytes the relay wrote when it queued it. A page is answered with these
+/// bytes as they are (`api/page.rs`): 500 first messages are a megabyte,
+/// and decoding them only to encode them again was half the relay's work
+/// on a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub guid: Vec<u8>,
+    pub encoded: Vec<u8>,
+}
+
+impl StoredEnvelope {
+    /// The envelope itself, for the callers that need its fields.
+    pub fn decode(&self) -> Result<Envelope> {
+        use prost::Message;
+        Envelope::decode(&self.encoded[..])
+            .map_err(|_| StorageError::Backend("stored envelope does not decode".into()))
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncPage {
     /// Oldest first.
-    pub envelopes: Vec<Envelope>,
+    pub envelopes: Vec<StoredEnvelope>,
     /// Whether envelopes are queued after the last one returned.
     pub more: bool,
     /// The `seq` of the last envelope returned, or the step's `after`.

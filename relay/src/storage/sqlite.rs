@@ -25,7 +25,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 
 use super::{
     migrations, AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued,
-    Result, Role, Storage, StorageError, SyncPage, SyncStep, Synced,
+    Result, Role, Storage, StorageError, StoredEnvelope, SyncPage, SyncStep, Synced,
 };
 
 /// SQLite's failures, by kind only: its messages can name tables and
@@ -1096,10 +1096,10 @@ fn sync(
                 page.more = true;
                 break;
             }
-            page.envelopes
-                .push(Envelope::decode(blob(row, 2)?).map_err(|_| {
-                    StorageError::Backend("stored envelope does not decode".into())
-                })?);
+            page.envelopes.push(StoredEnvelope {
+                guid: blob(row, 3)?.to_vec(),
+                encoded: blob(row, 2)?.to_vec(),
+            });
             bytes = bytes.saturating_add(size);
             page.cursor = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
         }

@@ -14,8 +14,8 @@ use prost::Message;
 
 use super::{big, pg_error, unsigned};
 use crate::storage::{
-    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, SyncPage,
-    SyncStep, Synced,
+    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, StoredEnvelope,
+    SyncPage, SyncStep, Synced,
 };
 
 /// The mailbox of (account `$1`, device `$2`).
@@ -321,7 +321,7 @@ pub(super) async fn sync(
     if taken > 0 {
         let read = tx
             .prepare_cached(
-                "SELECT envelope FROM mailbox WHERE mailbox_id = $1 AND seq > $2 AND seq <= $3
+                "SELECT envelope, guid FROM mailbox WHERE mailbox_id = $1 AND seq > $2 AND seq <= $3
                  AND NOT (guid = ANY($4)) ORDER BY seq",
             )
             .await
@@ -335,11 +335,10 @@ pub(super) async fn sync(
             .map_err(pg_error)?;
         page.envelopes.reserve(rows.len());
         for r in &rows {
-            let bytes: &[u8] = r.get(0);
-            page.envelopes
-                .push(Envelope::decode(bytes).map_err(|_| {
-                    StorageError::Backend("stored envelope does not decode".into())
-                })?);
+            page.envelopes.push(StoredEnvelope {
+                encoded: r.get(0),
+                guid: r.get(1),
+            });
         }
     }
     if step.prekeys && !page.more {
