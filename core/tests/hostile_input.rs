@@ -343,17 +343,7 @@ fn sealed_template() -> &'static SealedTemplate {
 /// A private copy of the receiver's database, opened.
 fn open_copy(r: &Receiver) -> (tempfile::TempDir, Account) {
     let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("receiver.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let mut from = r.path.as_os_str().to_owned();
-        from.push(suffix);
-        let mut to = dest.as_os_str().to_owned();
-        to.push(suffix);
-        if std::path::Path::new(&from).exists() {
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
-    let account = Account::open(&dest, &r.key).unwrap();
+    let account = support::open_copy(&r.path, &r.key, &dir.path().join("receiver.db"));
     (dir, account)
 }
 

@@ -35,29 +35,17 @@ fn texts(p: &mut Pair, bodies: &[&str]) -> Vec<Envelope> {
         .collect()
 }
 
-/// Bob's database copied beside him and opened: his twin, for receiving
-/// the same envelopes another way.
+/// Bob's twin: his database copied beside him, for receiving the same
+/// envelopes another way.
 fn twin(p: &Pair) -> Account {
-    let dest = p.dir.path().join("twin.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let mut from = p.bob.path.as_os_str().to_owned();
-        from.push(suffix);
-        let mut to = dest.as_os_str().to_owned();
-        to.push(suffix);
-        if std::path::Path::new(&from).exists() {
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
-    Account::open(&dest, &p.bob.key).unwrap()
+    open_copy(&p.bob.path, &p.bob.key, &p.dir.path().join("twin.db"))
 }
 
 /// What must match between two ways of receiving: the prekey and identity
 /// state byte for byte, the stored bodies in order, the GUIDs recorded.
 /// (Session records differ by design: a ratchet step draws a fresh key.)
 fn outcome_state(account: &Account) -> Vec<Vec<u8>> {
-    let conn = account.connection();
-    let mut out = Vec::new();
-    for sql in [
+    [
         "SELECT address FROM sessions ORDER BY 1",
         "SELECT * FROM prekeys ORDER BY 1",
         "SELECT * FROM kyber_prekeys ORDER BY 1",
@@ -65,22 +53,10 @@ fn outcome_state(account: &Account) -> Vec<Vec<u8>> {
         "SELECT account_id, identity_key, pending_key, verified FROM identities ORDER BY 1",
         "SELECT body, message_id FROM messages ORDER BY id",
         "SELECT guid FROM processed_envelopes ORDER BY guid",
-    ] {
-        let mut stmt = conn.prepare(sql).unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let mut row = Vec::new();
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    row.extend(format!("{v:?}|").into_bytes());
-                }
-                Ok(row)
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
-    }
-    out
+    ]
+    .iter()
+    .flat_map(|sql| rows(account, sql))
+    .collect()
 }
 
 /// Equal, or a short account of the first difference (the rows are long).
@@ -90,6 +66,16 @@ fn assert_same(a: &[Vec<u8>], b: &[Vec<u8>]) {
         let short = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(160)]).into_owned();
         assert!(x == y, "row {i} differs: {} vs {}", short(x), short(y));
     }
+}
+
+/// `from` texts `to` once; what `to` made of it.
+fn text(from: &mut Peer, to: &mut Peer, body: &str) -> Result<String, Error> {
+    let out = from.account.encrypt_text(&to.id(), body).unwrap();
+    let got = to
+        .account
+        .receive(&[single_envelope(&from.account, &out)])
+        .unwrap();
+    bodies(&got).remove(0)
 }
 
 fn bodies(results: &[alcove_core::EnvelopeOutcome]) -> Vec<Result<String, Error>> {
@@ -139,20 +125,8 @@ fn a_failure_after_writing_rolls_back_that_envelope_only() {
     assert_same(&outcome_state(&p.bob.account), &outcome_state(&one_by_one));
 
     // And the session the batched page kept works both ways.
-    let reply = p.bob.account.encrypt_text(&p.alice.id(), "reply").unwrap();
-    let got = p
-        .alice
-        .account
-        .receive(&[single_envelope(&p.bob.account, &reply)])
-        .unwrap();
-    assert!(matches!(&got[0].result, Ok(Received::Text(m)) if m.body == "reply"));
-    let next = p.alice.account.encrypt_text(&p.bob.id(), "four").unwrap();
-    let got = p
-        .bob
-        .account
-        .receive(&[single_envelope(&p.alice.account, &next)])
-        .unwrap();
-    assert!(matches!(&got[0].result, Ok(Received::Text(m)) if m.body == "four"));
+    assert_eq!(text(&mut p.bob, &mut p.alice, "reply"), Ok("reply".into()));
+    assert_eq!(text(&mut p.alice, &mut p.bob, "four"), Ok("four".into()));
 
     // The refused envelope left nothing: its GUID is not recorded, so it
     // is refused by the ratchet again, not skipped as a redelivery.

@@ -294,21 +294,92 @@ mod tests {
     //! What C could hand these functions wrongly: each is refused with a
     //! non-zero result, never a panic (a panic cannot unwind into C).
     use super::*;
+    use std::ptr::{null, null_mut};
 
     const KEY: [u8; 32] = [7; 32];
     const IV: [u8; 16] = [9; 16];
 
-    fn cbc(encrypt: c_int, input: &[u8], out: &mut [u8]) -> c_int {
-        // SAFETY: buffers of the lengths passed.
+    /// `aes256_cbc` with the test key (its first `key_len` bytes) and IV.
+    ///
+    /// # Safety
+    /// `input` and `out` valid for `len` bytes, or null.
+    unsafe fn cbc_raw(
+        encrypt: c_int,
+        key_len: usize,
+        input: *const u8,
+        len: usize,
+        out: *mut u8,
+    ) -> c_int {
+        // SAFETY: the key and IV are constants at least as long as passed;
+        // the buffers are the caller's promise.
         unsafe {
             aes256_cbc(
                 encrypt,
                 KEY.as_ptr().cast(),
-                KEY.len(),
+                key_len,
                 IV.as_ptr().cast(),
-                input.as_ptr().cast(),
+                input.cast(),
+                len,
+                out.cast(),
+            )
+        }
+    }
+
+    fn cbc(encrypt: c_int, input: &[u8], out: &mut [u8]) -> c_int {
+        // SAFETY: buffers of the lengths passed.
+        unsafe {
+            cbc_raw(
+                encrypt,
+                KEY.len(),
+                input.as_ptr(),
                 input.len(),
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// `hmac` keyed with the test key over `len` bytes at `input`, into
+    /// `out_len` bytes of `out`.
+    ///
+    /// # Safety
+    /// `input` valid for `len` bytes (or null), `out` for `out_len`.
+    unsafe fn mac(
+        alg: c_int,
+        input: *const u8,
+        len: usize,
+        out: &mut [u8],
+        out_len: usize,
+    ) -> c_int {
+        assert!(out_len <= out.len());
+        // SAFETY: as the caller promises; the second input is empty.
+        unsafe {
+            hmac(
+                alg,
+                KEY.as_ptr().cast(),
+                KEY.len(),
+                input.cast(),
+                len,
+                null(),
+                0,
                 out.as_mut_ptr().cast(),
+                out_len,
+            )
+        }
+    }
+
+    /// `pbkdf2` of `data` salted with itself.
+    fn kdf(prf: c_int, data: &[u8], rounds: u32, out: &mut [u8]) -> c_int {
+        // SAFETY: every buffer valid for the length passed.
+        unsafe {
+            pbkdf2(
+                prf,
+                data.as_ptr().cast(),
+                data.len(),
+                data.as_ptr().cast(),
+                data.len(),
+                rounds,
+                out.as_mut_ptr().cast(),
+                out.len(),
             )
         }
     }
@@ -322,18 +393,7 @@ mod tests {
         let mut in_place = sealed;
         let p = in_place.as_mut_ptr();
         // SAFETY: one buffer of 64 bytes, read and written in place.
-        let r = unsafe {
-            aes256_cbc(
-                0,
-                KEY.as_ptr().cast(),
-                32,
-                IV.as_ptr().cast(),
-                p.cast(),
-                64,
-                p.cast(),
-            )
-        };
-        assert_eq!(r, OK);
+        assert_eq!(unsafe { cbc_raw(0, 32, p, 64, p) }, OK);
         assert_eq!(in_place, plain);
     }
 
@@ -342,147 +402,42 @@ mod tests {
         let mut out = [0u8; 64];
         // Not a whole number of blocks.
         assert_eq!(cbc(1, &[0u8; 15], &mut out), FAILED);
-        // A short key.
-        // SAFETY: buffers at least as long as the lengths passed.
-        let short = unsafe {
-            aes256_cbc(
-                1,
-                KEY.as_ptr().cast(),
-                16,
-                IV.as_ptr().cast(),
-                out.as_ptr().cast(),
-                16,
-                out.as_mut_ptr().cast(),
-            )
-        };
-        assert_eq!(short, FAILED);
-        // Null buffers.
-        // SAFETY: null pointers are checked before any read.
-        let null = unsafe {
-            aes256_cbc(
-                1,
-                KEY.as_ptr().cast(),
-                32,
-                IV.as_ptr().cast(),
-                std::ptr::null(),
-                16,
-                std::ptr::null_mut(),
-            )
-        };
-        assert_eq!(null, FAILED);
-        // Input and output overlapping but not the same buffer.
-        let mut buf = [0u8; 48];
-        let p = buf.as_mut_ptr();
-        // SAFETY: both ranges lie inside `buf`; the overlap is refused
-        // before any slice is made.
-        let overlap = unsafe {
-            aes256_cbc(
-                1,
-                KEY.as_ptr().cast(),
-                32,
-                IV.as_ptr().cast(),
-                p.cast(),
-                32,
-                p.add(16).cast(),
-            )
-        };
-        assert_eq!(overlap, FAILED);
+        // SAFETY: buffers at least as long as the lengths passed; null
+        // pointers are checked before any read; both overlapping ranges
+        // lie inside `buf`, and the overlap is refused before any slice
+        // is made.
+        unsafe {
+            // A short key.
+            let o = out.as_mut_ptr();
+            assert_eq!(cbc_raw(1, 16, o, 16, o), FAILED);
+            // Null buffers.
+            assert_eq!(cbc_raw(1, 32, null(), 16, null_mut()), FAILED);
+            // Input and output overlapping but not the same buffer.
+            let mut buf = [0u8; 48];
+            let p = buf.as_mut_ptr();
+            assert_eq!(cbc_raw(1, 32, p, 32, p.add(16)), FAILED);
+        }
     }
 
     #[test]
     fn malformed_mac_and_kdf_calls_are_refused() {
         let mut out = [0u8; 64];
         let data = [1u8; 10];
-        // SAFETY: every pointer is valid for the length passed, or null with 0.
+        let d = data.as_ptr();
+        // SAFETY: every pointer is valid for the length passed, or null.
         unsafe {
             // An unknown algorithm.
-            assert_eq!(
-                hmac(
-                    9,
-                    KEY.as_ptr().cast(),
-                    32,
-                    data.as_ptr().cast(),
-                    10,
-                    std::ptr::null(),
-                    0,
-                    out.as_mut_ptr().cast(),
-                    64
-                ),
-                FAILED
-            );
+            assert_eq!(mac(9, d, 10, &mut out, 64), FAILED);
             // An output of the wrong size for SHA-512.
-            assert_eq!(
-                hmac(
-                    SHA512,
-                    KEY.as_ptr().cast(),
-                    32,
-                    data.as_ptr().cast(),
-                    10,
-                    std::ptr::null(),
-                    0,
-                    out.as_mut_ptr().cast(),
-                    32
-                ),
-                FAILED
-            );
+            assert_eq!(mac(SHA512, d, 10, &mut out, 32), FAILED);
             // A null input with a length.
-            assert_eq!(
-                hmac(
-                    SHA512,
-                    KEY.as_ptr().cast(),
-                    32,
-                    std::ptr::null(),
-                    10,
-                    std::ptr::null(),
-                    0,
-                    out.as_mut_ptr().cast(),
-                    64
-                ),
-                FAILED
-            );
-            assert_eq!(
-                hmac(
-                    SHA512,
-                    KEY.as_ptr().cast(),
-                    32,
-                    data.as_ptr().cast(),
-                    10,
-                    std::ptr::null(),
-                    0,
-                    out.as_mut_ptr().cast(),
-                    64
-                ),
-                OK
-            );
-            // Zero rounds and an unknown PRF.
-            assert_eq!(
-                pbkdf2(
-                    SHA512,
-                    data.as_ptr().cast(),
-                    10,
-                    data.as_ptr().cast(),
-                    10,
-                    0,
-                    out.as_mut_ptr().cast(),
-                    32
-                ),
-                FAILED
-            );
-            assert_eq!(
-                pbkdf2(
-                    9,
-                    data.as_ptr().cast(),
-                    10,
-                    data.as_ptr().cast(),
-                    10,
-                    2,
-                    out.as_mut_ptr().cast(),
-                    32
-                ),
-                FAILED
-            );
-            assert_eq!(random(std::ptr::null_mut(), 16), FAILED);
+            assert_eq!(mac(SHA512, null(), 10, &mut out, 64), FAILED);
+            assert_eq!(mac(SHA512, d, 10, &mut out, 64), OK);
+            assert_eq!(random(null_mut(), 16), FAILED);
             assert_eq!(random(out.as_mut_ptr().cast(), 16), OK);
         }
+        // Zero rounds and an unknown PRF.
+        assert_eq!(kdf(SHA512, &data, 0, &mut out[..32]), FAILED);
+        assert_eq!(kdf(9, &data, 2, &mut out[..32]), FAILED);
     }
 }

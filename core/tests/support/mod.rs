@@ -139,11 +139,28 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every row `sql` returns, each column's value written out, for
+/// comparing database states.
+pub fn rows(account: &Account, sql: &str) -> Vec<Vec<u8>> {
+    let conn = account.connection();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            let mut row = Vec::new();
+            for i in 0..n {
+                let v: rusqlite::types::Value = r.get(i)?;
+                row.extend(format!("{v:?}|").into_bytes());
+            }
+            Ok(row)
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
 /// A digest of all crypto and message state, to prove "no state change".
 pub fn state_digest(account: &Account) -> Vec<Vec<u8>> {
-    let conn = account.connection();
-    let mut out = Vec::new();
-    for table in [
+    [
         "sessions",
         "identities",
         "prekeys",
@@ -153,24 +170,23 @@ pub fn state_digest(account: &Account) -> Vec<Vec<u8>> {
         "messages",
         "conversations",
         "processed_envelopes",
-    ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
-            .unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let mut row = Vec::new();
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    row.extend(format!("{v:?}|").into_bytes());
-                }
-                Ok(row)
-            })
-            .unwrap();
-        for r in rows {
-            out.push(r.unwrap());
+    ]
+    .iter()
+    .flat_map(|table| rows(account, &format!("SELECT * FROM {table} ORDER BY 1")))
+    .collect()
+}
+
+/// The database at `path` (with its WAL) copied to `dest` and opened: a
+/// twin, to receive the same envelopes another way.
+pub fn open_copy(path: &Path, key: &DbKey, dest: &Path) -> Account {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = dest.as_os_str().to_owned();
+        to.push(suffix);
+        if Path::new(&from).exists() {
+            std::fs::copy(&from, &to).unwrap();
         }
     }
-    out
+    Account::open(dest, key).unwrap()
 }

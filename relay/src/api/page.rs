@@ -56,41 +56,30 @@ mod tests {
         }
     }
 
-    fn envelope() -> impl Strategy<Value = Envelope> {
-        (
-            proptest::collection::vec(any::<u8>(), 16),
-            0i32..4,
-            "[a-z0-9-]{0,40}",
-            0u32..200,
-            0u32..200,
+    prop_compose! {
+        fn envelope()(
+            guid in proptest::collection::vec(any::<u8>(), 16),
+            r#type in 0i32..4,
+            source_account in "[a-z0-9-]{0,40}",
+            source_device in 0u32..200,
+            destination_device in 0u32..200,
             // Across the one- and two-byte length prefixes, and large.
-            prop_oneof![
+            ciphertext in prop_oneof![
                 proptest::collection::vec(any::<u8>(), 0..130),
                 proptest::collection::vec(any::<u8>(), 16_000..17_000),
             ],
-            any::<u64>(),
-        )
-            .prop_map(
-                |(
-                    guid,
-                    r#type,
-                    source_account,
-                    source_device,
-                    destination_device,
-                    ciphertext,
-                    ts,
-                )| {
-                    Envelope {
-                        guid,
-                        r#type,
-                        source_account,
-                        source_device,
-                        destination_device,
-                        ciphertext,
-                        server_timestamp: ts,
-                    }
-                },
-            )
+            server_timestamp in any::<u64>(),
+        ) -> Envelope {
+            Envelope {
+                guid,
+                r#type,
+                source_account,
+                source_device,
+                destination_device,
+                ciphertext,
+                server_timestamp,
+            }
+        }
     }
 
     proptest! {

@@ -1285,27 +1285,42 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn usage_rows_follow_every_insert_ack_expiry_and_revocation() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("relay.db")).unwrap();
-        storage
-            .create_invite(b"invite", Role::Client, 0, None)
-            .await
-            .unwrap();
-        let device = NewDevice {
+    fn device() -> NewDevice {
+        NewDevice {
             registration_id: 7,
             identity_key: vec![5; 33],
             salt: vec![1; 16],
             secret_hash: vec![2; 32],
-        };
-        let keys = PreKeyUpload::default();
+        }
+    }
+
+    /// A relay database at `path` holding account "acct" with device 1.
+    async fn with_account(path: &std::path::Path) -> SqliteStorage {
+        let storage = SqliteStorage::open(path).unwrap();
         storage
-            .register(b"invite", "acct", &device, &keys, None, 0)
+            .create_invite(b"invite", Role::Client, 0, None)
             .await
             .unwrap();
         storage
-            .add_device("acct", &device, &keys, 0, 5)
+            .register(
+                b"invite",
+                "acct",
+                &device(),
+                &PreKeyUpload::default(),
+                None,
+                0,
+            )
+            .await
+            .unwrap();
+        storage
+    }
+
+    #[tokio::test]
+    async fn usage_rows_follow_every_insert_ack_expiry_and_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = with_account(&dir.path().join("relay.db")).await;
+        storage
+            .add_device("acct", &device(), &PreKeyUpload::default(), 0, 5)
             .await
             .unwrap();
         let quota = MailboxQuota {
@@ -1365,28 +1380,7 @@ mod tests {
     async fn a_fetch_writes_nothing_to_disk_and_leases_end_with_the_process() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("relay.db");
-        let storage = SqliteStorage::open(&path).unwrap();
-        storage
-            .create_invite(b"invite", Role::Client, 0, None)
-            .await
-            .unwrap();
-        let device = NewDevice {
-            registration_id: 7,
-            identity_key: vec![5; 33],
-            salt: vec![1; 16],
-            secret_hash: vec![2; 32],
-        };
-        storage
-            .register(
-                b"invite",
-                "acct",
-                &device,
-                &PreKeyUpload::default(),
-                None,
-                0,
-            )
-            .await
-            .unwrap();
+        let storage = with_account(&path).await;
         let quota = MailboxQuota {
             max_envelopes: 1_000,
             max_bytes: 10_000_000,
