@@ -6,7 +6,8 @@
 //!   decrypt + store + ack, relay on loopback), against libsignal's own
 //!   in-memory `sealed_sender_decrypt` of 1,000 such messages;
 //! - **unsealed, first messages**: 1,000 PreKey messages (a sender who has
-//!   not yet heard back), against libsignal's in-memory `message_decrypt`;
+//!   not yet heard back), against libsignal's in-memory `message_decrypt`:
+//!   three such syncs, the median reported with the other two;
 //! - the same sealed sync through a proxy adding 100 ms of round trip, with
 //!   the relay calls it took (what a phone on a mobile network sees);
 //! - peak RSS of a fresh process syncing 1,000 sealed messages, against the
@@ -30,6 +31,8 @@ use common::*;
 use prost::Message;
 
 const N: usize = 1000;
+/// Unsealed syncs measured; the median is reported.
+const UNSEALED_RUNS: usize = 3;
 const TEXT: &str = "See you Thursday at 4; bring the worksheet if you can.";
 
 fn field(out: &str, key: &str) -> u64 {
@@ -168,16 +171,26 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(dir.path()).await;
 
-    // 1. Unsealed first messages: `a` has never heard back from `b`.
-    let a = enroll(dir.path(), "a", &relay).await;
-    let b = enroll(dir.path(), "b", &relay).await;
-    queue(&a, &b, N).await;
-    let kinds = queued_kinds(&relay);
-    assert_eq!(kinds.1, N, "first messages are PreKey messages: {kinds:?}");
-    let t = Instant::now();
-    let unsealed = b.client.sync(soon(300)).await.unwrap();
-    let unsealed_time = t.elapsed();
-    assert_eq!(unsealed.received as usize, N);
+    // 1. Unsealed first messages: `a` has never heard back from `b`. Three
+    // pairs, each its own 1,000: the median run is reported, with the
+    // spread (one sync is ~20 ms here, where an fsync or the relay's turn
+    // on the other core moves it by a tenth).
+    let mut runs = Vec::new();
+    for i in 0..UNSEALED_RUNS {
+        let a = enroll(dir.path(), &format!("a{i}"), &relay).await;
+        let b = enroll(dir.path(), &format!("b{i}"), &relay).await;
+        queue(&a, &b, N).await;
+        let kinds = queued_kinds(&relay);
+        assert_eq!(kinds.1, N, "first messages are PreKey messages: {kinds:?}");
+        let t = Instant::now();
+        let report = b.client.sync(soon(300)).await.unwrap();
+        let time = t.elapsed();
+        assert_eq!(report.received as usize, N);
+        runs.push((time, report));
+    }
+    runs.sort_by_key(|(time, _)| *time);
+    let spread: Vec<Duration> = runs.iter().map(|(time, _)| *time).collect();
+    let (unsealed_time, unsealed) = runs.swap_remove(UNSEALED_RUNS / 2);
     let unsealed_base = inmem_decrypt(N);
 
     // 2. Sealed steady state on an established conversation.
@@ -265,8 +278,13 @@ async fn main() {
         per(unsealed_base, N)
     );
     println!(
-        "  ratio unsealed sync / libsignal decrypt   : {:>8.2}x   (target ≤ 4x)",
-        unsealed_time.as_secs_f64() / unsealed_base.as_secs_f64()
+        "  ratio unsealed sync / libsignal decrypt   : {:>8.2}x   (target ≤ 4x; median of {UNSEALED_RUNS}: {})",
+        unsealed_time.as_secs_f64() / unsealed_base.as_secs_f64(),
+        spread
+            .iter()
+            .map(|t| format!("{:.2}x", t.as_secs_f64() / unsealed_base.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     print_stages(&unsealed, N);
     println!(

@@ -438,6 +438,31 @@ async fn duplicate_and_replayed_envelopes_are_stored_once() {
     assert_eq!(texts(&b, a.client.account_id()), ["hello", "once"]);
 }
 
+/// Pages of 10: the first asks for 5, later ones for 15, so 35 texts come
+/// in three pages (pages of 10 would take four) and one closing call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_page_is_the_smaller_and_later_ones_larger() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let mut b = enroll(dir.path(), "b", &relay).await;
+    let b_id = b.client.account_id().to_owned();
+    for i in 0..35 {
+        a.client
+            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
+            .await
+            .unwrap();
+    }
+    b.client.set_page_size(10);
+    let r = b.client.sync(soon(30)).await.unwrap();
+    assert_eq!((r.received, r.pages, r.more), (35, 3, false));
+    assert_eq!(r.stages.relay_calls, 4, "three pages and the closing ack");
+    assert_eq!(texts(&b, a.client.account_id()).len(), 35);
+    // Nothing left: one call finds the mailbox empty and lets it go.
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!((r.received, r.pages), (0, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
     let dir = tempfile::tempdir().unwrap();

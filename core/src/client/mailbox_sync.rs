@@ -8,8 +8,13 @@
 //! asks for the page after the last one received, and is sent *before*
 //! the current page is decrypted, so the network wait overlaps the work
 //! (prefetch). The last call acknowledges the last page and lets the
-//! reader lease go. 1,000 queued messages in pages of 500: three round
-//! trips, the second hidden behind the first page's work.
+//! reader lease go.
+//!
+//! The first page is the smaller: nothing overlaps the wait for it, while
+//! each later page's wait hides behind the work on the one before. With
+//! pages of 500, 1,000 queued messages come as 250 then 750: three round
+//! trips, as with two pages of 500, but the first page, whose wait nothing
+//! hides, is half the size.
 
 use std::time::{Duration, Instant};
 
@@ -24,10 +29,24 @@ use crate::inbound::Received;
 use crate::relay_client::{Credentials, RelayClient};
 use crate::stages::{Lap, SyncStages};
 
-/// Envelopes asked for per page: a page of sealed mail is about 300 KB
-/// (the relay also caps a page's bytes), and fewer, larger pages mean
-/// fewer round trips and commits.
+/// Envelopes per page: a page of sealed mail is about 300 KB (the relay
+/// also caps a page's bytes), and fewer, larger pages mean fewer round
+/// trips and commits. The first page asks for half of it and later pages
+/// for half again as much ([`first_limit`], [`next_limit`]), so the
+/// round trips for a mailbox of `2 × PAGE_SIZE` stay two pages plus one.
 pub const PAGE_SIZE: u32 = 500;
+
+/// The first page's size: the only page whose wait nothing overlaps.
+fn first_limit(page_size: u32) -> u32 {
+    page_size.div_ceil(2)
+}
+
+/// Every later page's size. Two of them may be in hand at once (the one
+/// being stored and the one prefetched), each within the relay's byte cap
+/// (2 MiB), which bounds the memory whatever the envelopes' sizes.
+fn next_limit(page_size: u32) -> u32 {
+    page_size.saturating_add(page_size / 2)
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -205,7 +224,7 @@ impl Client {
                 timeout(),
             ))
         };
-        let mut next = Some(request(Vec::new(), 0, self.page_size, false)?);
+        let mut next = Some(request(Vec::new(), 0, first_limit(self.page_size), false)?);
         // Committed, not yet acknowledged.
         let mut acks: Vec<Vec<u8>> = Vec::new();
         while let Some(pending) = next.take() {
@@ -225,7 +244,7 @@ impl Client {
                     next = Some(request(
                         std::mem::take(&mut acks),
                         page.cursor,
-                        self.page_size,
+                        next_limit(self.page_size),
                         false,
                     )?);
                 }
@@ -320,5 +339,22 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_page_is_the_smaller_and_two_make_two_pages_worth() {
+        assert_eq!((first_limit(PAGE_SIZE), next_limit(PAGE_SIZE)), (250, 750));
+        assert_eq!((first_limit(1), next_limit(1)), (1, 1));
+        assert_eq!((first_limit(7), next_limit(7)), (4, 10));
+        for size in 1..=PAGE_SIZE {
+            let (first, next) = (first_limit(size), next_limit(size));
+            assert!(first >= 1 && first <= size && next >= size);
+            assert!(first + next <= 2 * size + 1);
+        }
     }
 }
