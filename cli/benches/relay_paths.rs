@@ -120,6 +120,7 @@ async fn main() {
                     limit: if page.more { limit } else { 0 },
                     after: page.cursor,
                     release: !page.more,
+                    skip: 0,
                 };
             }
             let took = t.elapsed();

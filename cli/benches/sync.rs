@@ -146,8 +146,8 @@ fn print_stages(r: &SyncReport, n: usize) {
     let s = &r.stages;
     let total = s.total();
     println!(
-        "  per-stage (µs/message; relay calls {}, pages retried {}):",
-        s.relay_calls, s.retried_pages
+        "  per-stage (µs/message; relay calls {}, pages retried {}, second page asked early {}, dropped {}):",
+        s.relay_calls, s.retried_pages, s.early_pages, s.dropped_pages
     );
     for (name, d) in s.rows() {
         if d.is_zero() {

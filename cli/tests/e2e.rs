@@ -463,6 +463,37 @@ async fn the_first_page_is_the_smaller_and_later_ones_larger() {
     assert_eq!((r.received, r.pages), (0, 1));
 }
 
+/// Through 60 ms of round trip the first page is late, so the second is
+/// asked for beside it, passing over it (`skip`): the same pages and
+/// texts, none twice, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_slow_link_the_first_two_pages_travel_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let proxy = alcove_testkit::latency::LatencyProxy::start(relay.addr).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let mut b = enroll_at(dir.path(), "b", &proxy.url(), &relay.invite()).await;
+    let b_id = b.client.account_id().to_owned();
+    for i in 0..35 {
+        a.client
+            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
+            .await
+            .unwrap();
+    }
+    b.client.set_page_size(10);
+    proxy.set_round_trip(Duration::from_millis(60));
+    let r = b.client.sync(soon(30)).await.unwrap();
+    assert_eq!((r.received, r.pages, r.failed), (35, 3, 0));
+    assert_eq!(r.stages.relay_calls, 4, "three pages and the closing ack");
+    assert_eq!((r.stages.early_pages, r.stages.dropped_pages), (1, 0));
+    let got = texts(&b, a.client.account_id());
+    let want: Vec<String> = (0..35).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want, "every text once, in order");
+    proxy.set_round_trip(Duration::ZERO);
+    let r = b.client.sync(soon(10)).await.unwrap();
+    assert_eq!((r.received, r.pages), (0, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
     let dir = tempfile::tempdir().unwrap();

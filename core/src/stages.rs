@@ -41,6 +41,12 @@ pub struct SyncStages {
     /// envelope failed after writing (see `inbound::Isolation`): each
     /// costs about one page of work more.
     pub retried_pages: u32,
+    /// Second pages asked for before the first came back (`skip`: the
+    /// first was slower than `SECOND_PAGE_AFTER`, a slow link).
+    pub early_pages: u32,
+    /// Early pages that did not follow the first (a relay from before
+    /// `skip`, or mail expired in between): dropped unread, asked again.
+    pub dropped_pages: u32,
 }
 
 impl SyncStages {
@@ -79,6 +85,8 @@ impl SyncStages {
         self.relay += other.relay;
         self.relay_calls += other.relay_calls;
         self.retried_pages += other.retried_pages;
+        self.early_pages += other.early_pages;
+        self.dropped_pages += other.dropped_pages;
     }
 }
 

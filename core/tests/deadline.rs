@@ -41,19 +41,12 @@ impl StallingProxy {
         let stall_acks = Arc::new(AtomicBool::new(false));
         let stalled = Arc::new(AtomicU32::new(0));
         let (flag, count) = (stall_acks.clone(), stalled.clone());
-        let syncs = Arc::new(AtomicU32::new(0));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;
                 };
-                tokio::spawn(forward(
-                    client,
-                    server,
-                    flag.clone(),
-                    count.clone(),
-                    syncs.clone(),
-                ));
+                tokio::spawn(forward(client, server, flag.clone(), count.clone()));
             }
         });
         StallingProxy {
@@ -69,7 +62,6 @@ async fn forward(
     server: TcpStream,
     stall: Arc<AtomicBool>,
     stalled: Arc<AtomicU32>,
-    syncs: Arc<AtomicU32>,
 ) {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
@@ -89,15 +81,11 @@ async fn forward(
         let skip = seen.len();
         seen.extend_from_slice(&buf[..n]);
         let stalling = stall.load(Ordering::SeqCst);
-        let sync_calls = if stalling {
-            syncs.fetch_add(
-                occurrences(&seen, SYNC_REQUEST, skip) as u32,
-                Ordering::SeqCst,
-            ) + occurrences(&seen, SYNC_REQUEST, skip) as u32
-        } else {
-            0
-        };
-        if stalling && (occurrences(&seen, ACK_REQUEST, 0) > 0 || sync_calls >= 2) {
+        // The drain's closing call: a `/sync` whose body ends with
+        // `release: true` (field 4, varint 1), the only field after the
+        // acks; page requests end with a limit, cursor or skip.
+        let closing = occurrences(&seen, SYNC_REQUEST, skip) > 0 && seen.ends_with(&[0x20, 0x01]);
+        if stalling && (occurrences(&seen, ACK_REQUEST, 0) > 0 || closing) {
             stalled.fetch_add(1, Ordering::SeqCst);
             // Hold both halves open and say nothing, like a relay that hangs.
             let _held = (client_rx, server_tx);

@@ -186,7 +186,7 @@ impl Mailboxes {
     }
 
     /// One round trip of a drain, in one transaction: acks, the lease,
-    /// the page after `req.after` (`limit` clamped to 0..=1000, within the
+    /// the page after `req.after` (`limit` and `skip` clamped to 0..=1000, within the
     /// page's byte budget; the device's prekey count on the last page),
     /// and the release when asked for. Every acked GUID must be 16 bytes,
     /// at most 1,000 of them.
@@ -207,6 +207,7 @@ impl Mailboxes {
         step.ack = req.ack;
         step.after = req.after;
         step.limit = req.limit.min(SYNC_PAGE_MAX);
+        step.skip = req.skip.min(SYNC_PAGE_MAX);
         step.release = req.release;
         step.prekeys = true;
         self.run(account, device, step).await
@@ -570,6 +571,7 @@ mod tests {
             limit,
             after,
             release,
+            skip: 0,
         };
         let page = s
             .mailboxes
@@ -643,6 +645,12 @@ mod tests {
             .unwrap();
         assert_eq!((rest.envelopes.len(), rest.more), (1, false));
         assert_eq!(rest.envelopes[0].guid[..2], 1000u16.to_be_bytes());
+        // A skip past the cap passes over 1,000, no more.
+        let mut far = req(10, 0);
+        far.skip = u32::MAX;
+        let far = s.mailboxes.sync("bob", 1, "app", far).await.unwrap();
+        assert_eq!((far.envelopes.len(), far.follows), (1, page.cursor));
+        assert_eq!(far.envelopes[0].guid, rest.envelopes[0].guid);
     }
 
     #[tokio::test]
@@ -659,6 +667,7 @@ mod tests {
             limit,
             after: 0,
             release,
+            skip: 0,
         };
         let page = s
             .mailboxes

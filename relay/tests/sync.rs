@@ -122,6 +122,7 @@ async fn a_prefetching_drain_delivers_every_envelope_once_and_ends_with_prekeys(
                 limit: 100,
                 after: cursor,
                 release: false,
+                skip: 0,
             },
         )
         .await;
@@ -146,6 +147,7 @@ async fn a_prefetching_drain_delivers_every_envelope_once_and_ends_with_prekeys(
             limit: 0,
             after: cursor,
             release: true,
+            skip: 0,
         },
     )
     .await;
@@ -335,6 +337,7 @@ async fn thousands_of_concurrent_syncs_let_one_reader_drain_each_envelope_once()
             limit: 100,
             after: p.cursor,
             release: false,
+            skip: 0,
         };
         let more = p.more;
         p = page(&api, &b, &reader, &next).await;
@@ -424,6 +427,7 @@ async fn a_sync_whose_answer_is_lost_after_the_commit_is_read_again() {
         limit: 10,
         after: p1.cursor,
         release: false,
+        skip: 0,
     };
     let (via, answered) = lossy_proxy(relay1.local_addr()).await;
     let lost = reqwest::Client::new()
@@ -452,6 +456,7 @@ async fn a_sync_whose_answer_is_lost_after_the_commit_is_read_again() {
             limit: 100,
             after: p2.cursor,
             release: false,
+            skip: 0,
         },
     )
     .await;
@@ -611,6 +616,7 @@ async fn an_ack_is_answered_before_its_delete_and_no_read_sees_it_again() {
         limit,
         after,
         release,
+        skip: 0,
     };
     let p1 = page(&api, &b, "app", &req(vec![], 20, 0, false)).await;
     assert_eq!(guids(&p1), sent[..20].to_vec());
@@ -683,6 +689,7 @@ async fn thousands_of_acks_from_many_accounts_are_deleted_in_batches_within_the_
                         limit: 40,
                         after,
                         release: false,
+                        skip: 0,
                     },
                 )
                 .await;

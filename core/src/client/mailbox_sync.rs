@@ -16,6 +16,7 @@
 //! trips, as with two pages of 500, but the first page, whose wait nothing
 //! hides, is half the size.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use alcove_proto::relay::{EnvelopePage, PreKeyCount, SyncRequest};
@@ -35,6 +36,16 @@ use crate::stages::{Lap, SyncStages};
 /// for half again as much ([`first_limit`], [`next_limit`]), so the
 /// round trips for a mailbox of `2 × PAGE_SIZE` stay two pages plus one.
 pub const PAGE_SIZE: u32 = 500;
+
+/// How long the first page may take before the second is asked for
+/// without its cursor (`skip`). Longer than the relay takes to read a
+/// first page (about a millisecond), so on a fast link the second request
+/// follows the first page's cursor and never competes with it; on a slow
+/// one both pages travel together, one round trip saved.
+const SECOND_PAGE_AFTER: Duration = Duration::from_millis(4);
+
+/// Most GUIDs one call may acknowledge (the relay's cap).
+const MAX_ACKS: usize = 1000;
 
 /// The first page's size: the only page whose wait nothing overlaps.
 fn first_limit(page_size: u32) -> u32 {
@@ -200,7 +211,8 @@ impl Client {
     /// Fetches, stores and acks pages until the mailbox is empty or the
     /// deadline comes (`report.more`), one `/v1/messages/sync` round trip
     /// per page plus one, each sent before the previous page's work so
-    /// that the wait overlaps it. Acks go only for committed pages.
+    /// that the wait overlaps it (the first two pages asked for at once).
+    /// Acks go only for committed pages.
     async fn drain_mailbox(
         &self,
         deadline: Deadline,
@@ -210,7 +222,7 @@ impl Client {
         let privacy = self.account(|a| a.notification_privacy())?;
         let creds = self.creds()?;
         let timeout = || deadline.remaining().unwrap_or(Duration::from_secs(30));
-        let request = |ack: Vec<Vec<u8>>, after: u64, limit: u32, release: bool| {
+        let request = |ack: Vec<Vec<u8>>, after: u64, limit: u32, skip: u32, release: bool| {
             Ok::<_, Error>(Prefetch::start(
                 self.relay_within(deadline)?,
                 creds.clone(),
@@ -220,36 +232,72 @@ impl Client {
                     limit,
                     after,
                     release,
+                    skip,
                 },
                 timeout(),
             ))
         };
-        let mut next = Some(request(Vec::new(), 0, first_limit(self.page_size), false)?);
+        let (first, next) = (first_limit(self.page_size), next_limit(self.page_size));
+        // Pages asked for, oldest first, each with whether it passes over
+        // the page before it (`skip`) rather than following its cursor.
+        let mut asked = VecDeque::from([(request(Vec::new(), 0, first, 0, false)?, false)]);
+        // The cursor the next page must follow (the last page's).
+        let mut cursor = 0;
         // Committed, not yet acknowledged.
         let mut acks: Vec<Vec<u8>> = Vec::new();
-        while let Some(pending) = next.take() {
+        let mut early_acks = None;
+        while let Some((pending, skipped)) = asked.pop_front() {
             let mut lap = Lap::start();
-            let (page, relay_time) = pending.page().await?;
+            let (page, relay_time) = if report.pages == 0 {
+                // The first page not back within SECOND_PAGE_AFTER (a
+                // slow network, not the relay): the second is asked for
+                // now, passing over the first, so both waits overlap.
+                let first_page = pending.page();
+                tokio::pin!(first_page);
+                tokio::select! {
+                    got = &mut first_page => got?,
+                    () = tokio::time::sleep(SECOND_PAGE_AFTER) => {
+                        asked.push_back((request(Vec::new(), 0, next, first, false)?, true));
+                        report.stages.early_pages += 1;
+                        first_page.await?
+                    }
+                }
+            } else {
+                pending.page().await?
+            };
             report.stages.fetch += lap.lap();
             report.stages.relay += relay_time.unwrap_or_default();
             report.pages += 1;
+            if skipped && page.follows != cursor {
+                // Not the page after the last one (a relay from before
+                // `skip`, or mail expired in between): dropped unread,
+                // and the page after the last one asked for instead.
+                report.stages.dropped_pages += 1;
+                let again = request(std::mem::take(&mut acks), cursor, next, 0, false)?;
+                asked.push_front((again, false));
+                continue;
+            }
             if page.envelopes.is_empty() {
                 drained.prekeys = page.prekeys;
                 break;
             }
-            if page.more {
-                if deadline.expired() {
-                    report.more = true;
-                } else {
-                    next = Some(request(
-                        std::mem::take(&mut acks),
-                        page.cursor,
-                        next_limit(self.page_size),
-                        false,
-                    )?);
-                }
-            } else {
+            cursor = page.cursor;
+            if !page.more {
                 drained.prekeys = page.prekeys;
+                // Nothing after this page: a page asked for behind it is
+                // let go (dropping it aborts the request).
+                asked.clear();
+                if acks.len() + page.envelopes.len() > MAX_ACKS {
+                    // More than the last call may carry: the committed
+                    // ones go now, behind this page's work.
+                    early_acks = Some(request(std::mem::take(&mut acks), cursor, 0, 0, false)?);
+                }
+            } else if deadline.expired() {
+                report.more = true;
+                asked.clear();
+            } else if asked.is_empty() {
+                let after = request(std::mem::take(&mut acks), cursor, next, 0, false)?;
+                asked.push_back((after, false));
             }
             let (outcomes, stages) = self.account(|a| a.receive_timed(&page.envelopes))?;
             report.stages.add(&stages);
@@ -260,7 +308,13 @@ impl Client {
             // (Past the deadline the acks stay unsent: the relay delivers
             // those envelopes again and they are dropped as duplicates.)
             let mut lap = Lap::start();
-            let (_, relay_time) = request(acks, 0, 0, true)?.page().await?;
+            if let Some(early) = early_acks.take() {
+                // Before the release: an ack arriving after it would take
+                // the lease again.
+                let (_, relay_time) = early.page().await?;
+                report.stages.relay += relay_time.unwrap_or_default();
+            }
+            let (_, relay_time) = request(acks, 0, 0, 0, true)?.page().await?;
             report.stages.ack += lap.lap();
             report.stages.relay += relay_time.unwrap_or_default();
             drained.released = true;

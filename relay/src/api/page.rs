@@ -20,6 +20,7 @@ pub(super) fn encode(page: &SyncPage) -> Vec<u8> {
         more: page.more,
         cursor: page.cursor,
         prekeys: page.prekeys,
+        follows: page.follows,
     };
     let envelopes: usize = page
         .envelopes
@@ -93,6 +94,7 @@ mod tests {
             more in any::<bool>(),
             cursor in any::<u64>(),
             prekeys in proptest::option::of((any::<u32>(), any::<u32>())),
+            follows in any::<u64>(),
         ) {
             let prekeys = prekeys.map(|(ec, kyber)| PreKeyCount {
                 one_time_prekeys: ec,
@@ -104,8 +106,9 @@ mod tests {
                 cursor,
                 prekeys,
                 left: false,
+                follows,
             };
-            let decoded = EnvelopePage { envelopes, more, cursor, prekeys };
+            let decoded = EnvelopePage { envelopes, more, cursor, prekeys, follows };
             let body = encode(&page);
             prop_assert_eq!(&body, &decoded.encode_to_vec());
             prop_assert_eq!(EnvelopePage::decode(&body[..]).unwrap(), decoded);

@@ -62,6 +62,7 @@ macro_rules! storage_conformance {
             one_reader_holds_a_mailbox,
             sync_acks_and_reads_in_one_step,
             sync_pages_by_cursor_within_a_byte_budget,
+            a_skip_passes_over_exactly_the_page_before,
             sync_leases_one_reader_and_releases_for_the_holder_only,
             hidden_mail_is_never_read_nor_counted_as_left,
             deleted_acks_stay_in_their_own_mailbox,
@@ -97,6 +98,7 @@ macro_rules! storage_conformance {
             one_reader_holds_a_mailbox,
             sync_acks_and_reads_in_one_step,
             sync_pages_by_cursor_within_a_byte_budget,
+            a_skip_passes_over_exactly_the_page_before,
             sync_leases_one_reader_and_releases_for_the_holder_only,
             hidden_mail_is_never_read_nor_counted_as_left,
             deleted_acks_stay_in_their_own_mailbox,
@@ -1110,6 +1112,7 @@ fn step(reader: &str, ack: &[u8], after: u64, limit: u32) -> SyncStep {
         after,
         limit,
         max_bytes: 1 << 30,
+        skip: 0,
         release: false,
         prekeys: true,
     }
@@ -1267,6 +1270,52 @@ pub async fn sync_pages_by_cursor_within_a_byte_budget(s: Arc<dyn Storage>) {
     budget.max_bytes = 10;
     let p = page(s, "alice", 1, &budget).await;
     assert_eq!((tags(&p), p.more), (vec![30], true));
+}
+
+/// Two pages asked for at once: the second passes over what the first
+/// gets (hidden mail and the byte budget included) and says which `seq`
+/// it follows, which is the first page's cursor.
+pub async fn a_skip_passes_over_exactly_the_page_before(s: Arc<dyn Storage>) {
+    let s = s.as_ref();
+    account(s, "alice", &keys(1, 1)).await;
+    for g in 1..=9 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let with = |limit, skip, hidden: &[u8]| {
+        let mut st = step("app", &[], 0, limit);
+        st.skip = skip;
+        st.hidden = hidden.iter().map(|g| vec![*g; 16]).collect();
+        st
+    };
+    let p1 = page(s, "alice", 1, &with(3, 0, &[2])).await;
+    let p2 = page(s, "alice", 1, &with(4, 3, &[2])).await;
+    assert_eq!((tags(&p1), p1.follows), (vec![1, 3, 4], 0));
+    assert_eq!((tags(&p2), p2.more), (vec![5, 6, 7, 8], true));
+    assert_eq!(p2.follows, p1.cursor);
+    // Passing over everything: an empty page after the last, no more.
+    let all = page(s, "alice", 1, &with(5, 20, &[])).await;
+    assert!(all.envelopes.is_empty() && !all.more && all.prekeys.is_some());
+    assert_eq!(all.follows, all.cursor);
+    // The page passed over keeps the byte budget: two of 1,000 bytes fit
+    // a budget of two and a half, so a skip of 3 passes over two.
+    for g in 30..=34 {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, 1000)], &ROOMY)
+            .await
+            .unwrap();
+    }
+    let size = envelope(30, 1, NOW, true, 1000).encoded_len() as u64;
+    let mut big = with(3, 0, &[]);
+    big.after = all.cursor;
+    big.max_bytes = size * 5 / 2;
+    let first = page(s, "alice", 1, &big).await;
+    big.skip = 3;
+    let second = page(s, "alice", 1, &big).await;
+    assert_eq!((tags(&first), tags(&second)), (vec![30, 31], vec![32, 33]));
+    assert_eq!(second.follows, first.cursor);
+    // Nothing is deleted by reading.
+    assert_eq!(queued(s, "alice", 1).await.len(), 14);
 }
 
 pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn Storage>) {

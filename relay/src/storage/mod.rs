@@ -352,6 +352,9 @@ pub struct SyncStep {
     /// Most bytes of envelopes (their encoded sizes) on the page, except
     /// that a page with `limit` > 0 holds at least one envelope.
     pub max_bytes: u64,
+    /// First pass over the page a step with `limit: skip` would return
+    /// (same `after`, `hidden` and `max_bytes`); see [`PageCut`].
+    pub skip: u32,
     /// Ends the lease after the rest is done.
     pub release: bool,
     /// Counts the device's one-time prekeys on the page with `more` false.
@@ -408,6 +411,80 @@ pub struct SyncPage {
     /// With `release`: whether the mailbox still holds mail (the device
     /// gets no wake-up while it holds the lease, so it gets one now).
     pub left: bool,
+    /// The `seq` the page follows: the last one passed over for the
+    /// step's `skip`, or `after`.
+    pub follows: u64,
+}
+
+/// Where a sync page starts and ends, decided row by row over the
+/// mailbox's visible rows (hidden GUIDs left out) in `seq` order, so both
+/// backends cut pages alike. With `skip`, the rows a page of `skip` would
+/// hold come first and are passed over: the same rows a step without
+/// `skip` returns, as long as nothing but appends happened in between
+/// (an expiry in between passes over one more, which stays queued and is
+/// delivered by a later drain).
+#[derive(Debug)]
+pub(crate) struct PageCut {
+    skip: u32,
+    limit: u32,
+    max_bytes: u64,
+    skipping: bool,
+    skipped: u32,
+    taken: u32,
+    bytes: u64,
+}
+
+/// What [`PageCut::next`] makes of a row.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// In the page passed over.
+    Skip,
+    /// On the page.
+    Take,
+    /// Past the page's end: `more` is true, stop reading.
+    Stop,
+}
+
+impl PageCut {
+    pub(crate) fn new(step: &SyncStep) -> PageCut {
+        PageCut {
+            skip: step.skip,
+            limit: step.limit,
+            max_bytes: step.max_bytes,
+            skipping: step.skip > 0,
+            skipped: 0,
+            taken: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Rows worth reading: the page passed over, the page, and one more
+    /// for `more`, beside the hidden ones.
+    pub(crate) fn rows_wanted(&self, hidden: usize) -> i64 {
+        i64::from(self.skip) + i64::from(self.limit) + 1 + hidden as i64
+    }
+
+    pub(crate) fn next(&mut self, size: u64) -> Cut {
+        if self.skipping {
+            let fits = self.skipped < self.skip
+                && (self.skipped == 0 || self.bytes.saturating_add(size) <= self.max_bytes);
+            if fits {
+                self.skipped += 1;
+                self.bytes = self.bytes.saturating_add(size);
+                return Cut::Skip;
+            }
+            self.skipping = false;
+            self.bytes = 0;
+        }
+        if self.taken == self.limit
+            || (self.taken > 0 && self.bytes.saturating_add(size) > self.max_bytes)
+        {
+            return Cut::Stop;
+        }
+        self.taken += 1;
+        self.bytes = self.bytes.saturating_add(size);
+        Cut::Take
+    }
 }
 
 /// The relay's state. Every method is one atomic step: a backend runs it
@@ -580,4 +657,38 @@ pub trait Storage: Send + Sync + 'static {
     async fn push_target(&self, account_id: &str, device_id: u32) -> Result<Option<PushTarget>>;
     /// Drops a push target the provider says is gone (only if unchanged).
     async fn drop_push(&self, account_id: &str, device_id: u32, endpoint: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(skip: u32, limit: u32, max_bytes: u64) -> PageCut {
+        PageCut::new(&SyncStep {
+            skip,
+            limit,
+            max_bytes,
+            ..SyncStep::default()
+        })
+    }
+
+    #[test]
+    fn a_page_cut_passes_over_the_page_a_skip_names_then_cuts_its_own() {
+        use Cut::*;
+        let mut c = cut(2, 2, 100);
+        let seen: Vec<Cut> = [10, 10, 10, 10, 10].map(|n| c.next(n)).into();
+        assert_eq!(seen, [Skip, Skip, Take, Take, Stop]);
+        // The byte budget ends the page passed over early, and the row
+        // that did not fit it starts the page with a fresh budget.
+        let mut c = cut(5, 5, 100);
+        let seen: Vec<Cut> = [60, 60, 60, 60].map(|n| c.next(n)).into();
+        assert_eq!(seen, [Skip, Take, Stop, Stop]);
+        // One oversized row still makes a page (passed over or not).
+        let mut c = cut(1, 1, 10);
+        let seen: Vec<Cut> = [50, 50, 50].map(|n| c.next(n)).into();
+        assert_eq!(seen, [Skip, Take, Stop]);
+        // No skip, no limit: nothing is taken.
+        assert_eq!(cut(0, 0, 100).next(1), Stop);
+        assert_eq!(cut(3, 0, 100).rows_wanted(4), 8);
+    }
 }

@@ -24,8 +24,9 @@ use prost::Message;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
 use super::{
-    migrations, AckedMail, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PushTarget, Queued,
-    Result, Role, Storage, StorageError, StoredEnvelope, SyncPage, SyncStep, Synced,
+    migrations, AckedMail, Cut, DeviceSecret, Enqueued, MailboxQuota, NewDevice, PageCut,
+    PushTarget, Queued, Result, Role, Storage, StorageError, StoredEnvelope, SyncPage, SyncStep,
+    Synced,
 };
 
 /// SQLite's failures, by kind only: its messages can name tables and
@@ -1069,6 +1070,7 @@ fn sync(
         .execute(params![mailbox, int(step.not_before)])?;
     let mut page = SyncPage {
         cursor: step.after,
+        follows: step.after,
         ..SyncPage::default()
     };
     let hidden: HashSet<&[u8]> = step.hidden.iter().map(Vec::as_slice).collect();
@@ -1080,27 +1082,26 @@ fn sync(
             "SELECT seq, size, envelope, guid FROM mailbox WHERE mailbox_id = ?1 AND seq > ?2
              ORDER BY seq LIMIT ?3",
         )?;
-        // Enough rows for a full page and its `more` past every hidden one.
-        let rows_wanted = i64::from(step.limit) + 1 + hidden.len() as i64;
+        let mut cut = PageCut::new(step);
+        let rows_wanted = cut.rows_wanted(hidden.len());
         let mut rows = stmt.query(params![mailbox, int(step.after), rows_wanted])?;
-        let mut bytes = 0u64;
-        // Row by row: an envelope past the budget is never decoded.
+        // Row by row: an envelope past the budget is never copied.
         while let Some(row) = rows.next()? {
             if is_hidden(row, 3)? {
                 continue;
             }
             let size = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
-            if page.envelopes.len() == step.limit as usize
-                || (!page.envelopes.is_empty() && bytes.saturating_add(size) > step.max_bytes)
-            {
-                page.more = true;
-                break;
+            match cut.next(size) {
+                Cut::Stop => {
+                    page.more = true;
+                    break;
+                }
+                Cut::Skip => page.follows = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                Cut::Take => page.envelopes.push(StoredEnvelope {
+                    guid: blob(row, 3)?.to_vec(),
+                    encoded: blob(row, 2)?.to_vec(),
+                }),
             }
-            page.envelopes.push(StoredEnvelope {
-                guid: blob(row, 3)?.to_vec(),
-                encoded: blob(row, 2)?.to_vec(),
-            });
-            bytes = bytes.saturating_add(size);
             page.cursor = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
         }
     }
@@ -1401,6 +1402,7 @@ mod tests {
             after,
             limit: 10,
             max_bytes: 1 << 20,
+            skip: 0,
             release,
             prekeys: true,
         };

@@ -14,8 +14,8 @@ use prost::Message;
 
 use super::{big, pg_error, unsigned};
 use crate::storage::{
-    AckedMail, Enqueued, MailboxQuota, PushTarget, Queued, Result, StorageError, StoredEnvelope,
-    SyncPage, SyncStep, Synced,
+    AckedMail, Cut, Enqueued, MailboxQuota, PageCut, PushTarget, Queued, Result, StorageError,
+    StoredEnvelope, SyncPage, SyncStep, Synced,
 };
 
 /// The mailbox of (account `$1`, device `$2`).
@@ -292,8 +292,8 @@ pub(super) async fn sync(
         )
         .await
         .map_err(pg_error)?;
-    // Enough rows for a full page and its `more` past every hidden one.
-    let rows_wanted = i64::from(step.limit) + 1 + hidden.len() as i64;
+    let mut cut = PageCut::new(step);
+    let rows_wanted = cut.rows_wanted(hidden.len());
     let rows = tx
         .query(&sizes, &[&mailbox, &big(step.after), &rows_wanted])
         .await
@@ -302,22 +302,23 @@ pub(super) async fn sync(
         cursor: step.after,
         ..SyncPage::default()
     };
-    let (mut taken, mut bytes) = (0usize, 0u64);
+    // The page is the rows after `start` up to the cursor.
+    let (mut start, mut taken) = (step.after, 0usize);
     for r in &rows {
         if hidden.contains(r.get::<_, &[u8]>(2)) {
             continue;
         }
-        let size = unsigned(r.get(1));
-        if taken == step.limit as usize
-            || (taken > 0 && bytes.saturating_add(size) > step.max_bytes)
-        {
-            page.more = true;
-            break;
+        match cut.next(unsigned(r.get(1))) {
+            Cut::Stop => {
+                page.more = true;
+                break;
+            }
+            Cut::Skip => start = unsigned(r.get(0)),
+            Cut::Take => taken += 1,
         }
-        taken += 1;
-        bytes = bytes.saturating_add(size);
         page.cursor = unsigned(r.get(0));
     }
+    page.follows = start;
     if taken > 0 {
         let read = tx
             .prepare_cached(
@@ -329,7 +330,7 @@ pub(super) async fn sync(
         let rows = tx
             .query(
                 &read,
-                &[&mailbox, &big(step.after), &big(page.cursor), &step.hidden],
+                &[&mailbox, &big(start), &big(page.cursor), &step.hidden],
             )
             .await
             .map_err(pg_error)?;
