@@ -494,6 +494,33 @@ async fn on_a_slow_link_the_first_two_pages_travel_together() {
     assert_eq!((r.received, r.pages), (0, 1));
 }
 
+/// Pages of 250, 750 and 750: the last two pages' acks (1,050) are more
+/// than one call may carry (1,000), so the second page's go in a call of
+/// their own behind the last page's work, before the closing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_past_the_relays_cap_go_in_a_call_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(dir.path()).await;
+    let a = enroll(dir.path(), "a", &relay).await;
+    let b = enroll(dir.path(), "b", &relay).await;
+    let conv = a.client.conversation_with(b.client.account_id()).unwrap();
+    for _ in 0..1300 {
+        a.client
+            .with_account(|x| x.compose_text(conv, "hi"))
+            .unwrap();
+    }
+    assert_eq!(a.client.flush_outbox(None).await.unwrap(), 1300);
+    let r = b.client.sync(soon(120)).await.unwrap();
+    assert_eq!((r.received, r.failed, r.pages), (1300, 0, 3));
+    assert_eq!(
+        r.stages.relay_calls, 5,
+        "three pages, the early acks, the close"
+    );
+    // Everything was acknowledged: nothing comes again.
+    let r = b.client.sync(soon(30)).await.unwrap();
+    assert_eq!((r.received, r.pages), (0, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
     let dir = tempfile::tempdir().unwrap();

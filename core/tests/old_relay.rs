@@ -110,3 +110,127 @@ async fn a_relay_without_sync_is_drained_by_fetch_and_ack() {
     let stored = b.with_account(|x| x.messages(conv, None, 100)).unwrap();
     assert_eq!(stored.len(), 25);
 }
+
+/// Forwards to `upstream` after `delay` per request, with `skip` taken out
+/// of every `/sync` body, as a relay from before `skip` on a slow link
+/// reads it (it would not know the field). HTTP/1.1, one request per read.
+async fn no_skip_proxy(upstream: std::net::SocketAddr, delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut crx, mut ctx) = client.into_split();
+                let (mut srx, mut stx) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut srx, &mut ctx).await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match crx.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let mut out = buf[..n].to_vec();
+                    if out.starts_with(SYNC_REQUEST) {
+                        out = without_skip(&out);
+                    }
+                    tokio::time::sleep(delay).await;
+                    if stx.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The request re-encoded with `skip` 0 and its Content-Length fixed.
+fn without_skip(request: &[u8]) -> Vec<u8> {
+    use prost::Message;
+    let split = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("one whole request per read")
+        + 4;
+    let mut sync =
+        alcove_core::proto::relay::SyncRequest::decode(&request[split..]).expect("a SyncRequest");
+    sync.skip = 0;
+    let body = sync.encode_to_vec();
+    let head = String::from_utf8_lossy(&request[..split]).to_string();
+    let mut out = Vec::new();
+    for line in head.split("\r\n") {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        } else if !line.is_empty() {
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A relay that does not pass over the first page: the early second
+/// page repeats it, says it follows nothing, and is dropped unread; the
+/// page after the first is asked for by its cursor. Every text once,
+/// all acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_page_that_does_not_follow_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Relay::start(dir.path()).await;
+    let slow = no_skip_proxy(r.addr, Duration::from_millis(30)).await;
+    let a = Client::enroll(
+        &dir.path().join("a.db"),
+        &DbKey::random(),
+        &r.url(),
+        &r.invite(),
+    )
+    .await
+    .unwrap();
+    let mut b = Client::enroll(
+        &dir.path().join("b.db"),
+        &DbKey::random(),
+        &slow,
+        &r.invite(),
+    )
+    .await
+    .unwrap();
+    b.set_page_size(10);
+    let to_b = a.conversation_with(b.account_id()).unwrap();
+    for i in 0..35 {
+        a.send_text(to_b, &format!("m{i}")).await.unwrap();
+    }
+    let report = b
+        .sync(Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!((report.received, report.failed), (35, 0));
+    assert_eq!(
+        (report.stages.early_pages, report.stages.dropped_pages),
+        (1, 1)
+    );
+    // 5, the dropped repeat, 15, 15.
+    assert_eq!(report.pages, 4);
+    let conv = b.conversation_with(a.account_id()).unwrap();
+    let mut stored: Vec<String> = b
+        .with_account(|x| x.messages(conv, None, 100))
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    let mut want: Vec<String> = (0..35).map(|i| format!("m{i}")).collect();
+    stored.sort();
+    want.sort();
+    assert_eq!(stored, want, "every text once");
+    let again = b
+        .sync(Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!((again.received, again.failed), (0, 0));
+}
