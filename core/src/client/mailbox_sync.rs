@@ -12,9 +12,13 @@
 //!
 //! The first page is the smaller: nothing overlaps the wait for it, while
 //! each later page's wait hides behind the work on the one before. With
-//! pages of 500, 1,000 queued messages come as 250 then 750: three round
-//! trips, as with two pages of 500, but the first page, whose wait nothing
-//! hides, is half the size.
+//! pages of 500, 1,000 queued messages come as 250 then 750: three calls,
+//! as with two pages of 500, but the first page, whose wait nothing
+//! hides, is half the size. On a slow link (the first page not back
+//! within `SECOND_PAGE_AFTER`) the second page is asked for beside the
+//! first, passing over it (`skip`), so both come in one round trip; the
+//! page says which cursor it `follows`, and one that does not follow the
+//! first is dropped and asked for again.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
