@@ -52,6 +52,18 @@ impl EnrollOn for RelayProcess {
     }
 }
 
+/// Sends `from` → `to` the texts "m0" … "m{n-1}", in order, online.
+#[allow(dead_code)]
+pub async fn send_numbered(from: &Device, to: &Device, n: usize) {
+    let conv = from
+        .client
+        .conversation_with(to.client.account_id())
+        .unwrap();
+    for i in 0..n {
+        from.client.send_text(conv, &format!("m{i}")).await.unwrap();
+    }
+}
+
 pub fn soon(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)
 }

@@ -446,13 +446,7 @@ async fn the_first_page_is_the_smaller_and_later_ones_larger() {
     let relay = Relay::start(dir.path()).await;
     let a = enroll(dir.path(), "a", &relay).await;
     let mut b = enroll(dir.path(), "b", &relay).await;
-    let b_id = b.client.account_id().to_owned();
-    for i in 0..35 {
-        a.client
-            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
-            .await
-            .unwrap();
-    }
+    send_numbered(&a, &b, 35).await;
     b.client.set_page_size(10);
     let r = b.client.sync(soon(30)).await.unwrap();
     assert_eq!((r.received, r.pages, r.more), (35, 3, false));
@@ -473,13 +467,7 @@ async fn on_a_slow_link_the_first_two_pages_travel_together() {
     let proxy = alcove_testkit::latency::LatencyProxy::start(relay.addr).await;
     let a = enroll(dir.path(), "a", &relay).await;
     let mut b = enroll_at(dir.path(), "b", &proxy.url(), &relay.invite()).await;
-    let b_id = b.client.account_id().to_owned();
-    for i in 0..35 {
-        a.client
-            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
-            .await
-            .unwrap();
-    }
+    send_numbered(&a, &b, 35).await;
     b.client.set_page_size(10);
     proxy.set_round_trip(Duration::from_millis(60));
     let r = b.client.sync(soon(30)).await.unwrap();
@@ -527,13 +515,7 @@ async fn deadline_stops_sync_cleanly_and_next_wake_resumes() {
     let relay = Relay::start(dir.path()).await;
     let a = enroll(dir.path(), "a", &relay).await;
     let mut b = enroll(dir.path(), "b", &relay).await;
-    let b_id = b.client.account_id().to_owned();
-    for i in 0..120 {
-        a.client
-            .send_text(a.client.conversation_with(&b_id).unwrap(), &format!("m{i}"))
-            .await
-            .unwrap();
-    }
+    send_numbered(&a, &b, 120).await;
     b.client.set_page_size(10);
     // A deadline already almost reached: stops before fetching.
     let r = b

@@ -63,33 +63,30 @@ async fn old_relay_proxy(upstream: std::net::SocketAddr, refused: Arc<AtomicU32>
     url
 }
 
+/// `a` on the relay itself, `b` behind `b_url`; `a` has sent `b` the
+/// texts "m0" … "m{n-1}".
+async fn texted_pair(dir: &std::path::Path, r: &Relay, b_url: &str, n: usize) -> (Client, Client) {
+    let a = Client::enroll(&dir.join("a.db"), &DbKey::random(), &r.url(), &r.invite())
+        .await
+        .unwrap();
+    let b = Client::enroll(&dir.join("b.db"), &DbKey::random(), b_url, &r.invite())
+        .await
+        .unwrap();
+    let to_b = a.conversation_with(b.account_id()).unwrap();
+    for i in 0..n {
+        a.send_text(to_b, &format!("m{i}")).await.unwrap();
+    }
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_without_sync_is_drained_by_fetch_and_ack() {
     let dir = tempfile::tempdir().unwrap();
     let r = Relay::start(dir.path()).await;
     let refused = Arc::new(AtomicU32::new(0));
     let old = old_relay_proxy(r.addr, refused.clone()).await;
-    let a = Client::enroll(
-        &dir.path().join("a.db"),
-        &DbKey::random(),
-        &r.url(),
-        &r.invite(),
-    )
-    .await
-    .unwrap();
-    let mut b = Client::enroll(
-        &dir.path().join("b.db"),
-        &DbKey::random(),
-        &old,
-        &r.invite(),
-    )
-    .await
-    .unwrap();
+    let (a, mut b) = texted_pair(dir.path(), &r, &old, 25).await;
     b.set_page_size(7);
-    let to_b = a.conversation_with(b.account_id()).unwrap();
-    for i in 0..25 {
-        a.send_text(to_b, &format!("m{i}")).await.unwrap();
-    }
     let report = b
         .sync(Instant::now() + Duration::from_secs(20))
         .await
@@ -185,27 +182,8 @@ async fn an_early_page_that_does_not_follow_the_first_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let r = Relay::start(dir.path()).await;
     let slow = no_skip_proxy(r.addr, Duration::from_millis(30)).await;
-    let a = Client::enroll(
-        &dir.path().join("a.db"),
-        &DbKey::random(),
-        &r.url(),
-        &r.invite(),
-    )
-    .await
-    .unwrap();
-    let mut b = Client::enroll(
-        &dir.path().join("b.db"),
-        &DbKey::random(),
-        &slow,
-        &r.invite(),
-    )
-    .await
-    .unwrap();
+    let (a, mut b) = texted_pair(dir.path(), &r, &slow, 35).await;
     b.set_page_size(10);
-    let to_b = a.conversation_with(b.account_id()).unwrap();
-    for i in 0..35 {
-        a.send_text(to_b, &format!("m{i}")).await.unwrap();
-    }
     let report = b
         .sync(Instant::now() + Duration::from_secs(20))
         .await

@@ -23,6 +23,13 @@ pub mod card {
 /// Request and response bodies of the relay's HTTP API.
 pub mod relay {
     include!(concat!(env!("OUT_DIR"), "/alcove.relay.rs"));
+
+    /// Most envelopes on one `/v1/messages/sync` page (`limit` and `skip`
+    /// are clamped to it); the relay's 2 MiB byte cap still bounds a page.
+    pub const SYNC_PAGE_MAX: u32 = 1000;
+
+    /// Most GUIDs one sync or ack call may acknowledge.
+    pub const MAX_ACK_GUIDS: usize = 1000;
 }
 
 pub use prost::Message;

@@ -13,7 +13,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use alcove_proto::relay::{MismatchedDevices, SendRequest, SyncRequest};
+use alcove_proto::relay::{
+    MismatchedDevices, SendRequest, SyncRequest, MAX_ACK_GUIDS, SYNC_PAGE_MAX,
+};
 use alcove_proto::wire::{envelope, Envelope};
 
 use crate::acks::PendingAcks;
@@ -29,15 +31,11 @@ pub(crate) const MAX_MESSAGES_PER_SEND: usize = 127;
 pub(crate) const PAGE_DEFAULT: u32 = 50;
 /// Largest page of `GET /v1/messages`.
 pub(crate) const PAGE_MAX: u32 = 100;
-/// Largest page of `POST /v1/messages/sync`. Alcove's client asks for
-/// 250 then 750 a page (a small first page: nothing hides its wait); the
-/// byte cap below bounds a page whatever its count.
-pub(crate) const SYNC_PAGE_MAX: u32 = 1000;
+
 /// Most envelope bytes on one page (at least one envelope whatever its
 /// size): 500 sealed envelopes of 6 KB would be 3 MB in the relay's and
 /// the device's memory at once.
 pub(crate) const PAGE_MAX_BYTES: u64 = 2 * 1024 * 1024;
-pub(crate) const MAX_ACK_GUIDS: usize = 1000;
 const GUID_LEN: usize = 16;
 
 /// Why a send, fetch or ack was not done.

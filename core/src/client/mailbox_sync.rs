@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use alcove_proto::relay::{EnvelopePage, PreKeyCount, SyncRequest};
+use alcove_proto::relay::{EnvelopePage, PreKeyCount, SyncRequest, MAX_ACK_GUIDS};
 
 use super::notifications::{push_notification, render};
 use super::{Client, Notification};
@@ -47,9 +47,6 @@ pub const PAGE_SIZE: u32 = 500;
 /// follows the first page's cursor and never competes with it; on a slow
 /// one both pages travel together, one round trip saved.
 const SECOND_PAGE_AFTER: Duration = Duration::from_millis(4);
-
-/// Most GUIDs one call may acknowledge (the relay's cap).
-const MAX_ACKS: usize = 1000;
 
 /// The first page's size: the only page whose wait nothing overlaps.
 fn first_limit(page_size: u32) -> u32 {
@@ -291,7 +288,7 @@ impl Client {
                 // Nothing after this page: a page asked for behind it is
                 // let go (dropping it aborts the request).
                 asked.clear();
-                if acks.len() + page.envelopes.len() > MAX_ACKS {
+                if acks.len() + page.envelopes.len() > MAX_ACK_GUIDS {
                     // More than the last call may carry: the committed
                     // ones go now, behind this page's work.
                     early_acks = Some(request(std::mem::take(&mut acks), cursor, 0, 0, false)?);
@@ -407,6 +404,7 @@ mod tests {
     #[test]
     fn the_first_page_is_the_smaller_and_two_make_two_pages_worth() {
         assert_eq!((first_limit(PAGE_SIZE), next_limit(PAGE_SIZE)), (250, 750));
+        assert!(next_limit(PAGE_SIZE) <= alcove_proto::relay::SYNC_PAGE_MAX);
         assert_eq!((first_limit(1), next_limit(1)), (1, 1));
         assert_eq!((first_limit(7), next_limit(7)), (4, 10));
         for size in 1..=PAGE_SIZE {

@@ -1118,6 +1118,16 @@ fn step(reader: &str, ack: &[u8], after: u64, limit: u32) -> SyncStep {
     }
 }
 
+/// Queues envelopes tagged `tags` for alice's device 1, one send each,
+/// with `len` bytes of ciphertext.
+async fn queue_for_alice(s: &dyn Storage, tags: std::ops::RangeInclusive<u8>, len: usize) {
+    for g in tags {
+        s.enqueue("alice", &[envelope(g, 1, NOW, true, len)], &ROOMY)
+            .await
+            .unwrap();
+    }
+}
+
 async fn page(s: &dyn Storage, account: &str, device: u32, step: &SyncStep) -> SyncPage {
     match s.sync(account, device, step).await.unwrap() {
         Synced::Page(p) => p,
@@ -1214,11 +1224,7 @@ pub async fn sync_acks_and_reads_in_one_step(s: Arc<dyn Storage>) {
 pub async fn sync_pages_by_cursor_within_a_byte_budget(s: Arc<dyn Storage>) {
     let s = s.as_ref();
     account(s, "alice", &keys(1, 1)).await;
-    for g in 1..=7 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 1..=7, 10).await;
     // Prefetch: page 2 read by the cursor of page 1 before page 1 is
     // acknowledged; page 1's ack rides on the next step.
     let p1 = page(s, "alice", 1, &step("app", &[], 0, 3)).await;
@@ -1242,11 +1248,7 @@ pub async fn sync_pages_by_cursor_within_a_byte_budget(s: Arc<dyn Storage>) {
     let zero = page(s, "alice", 1, &step("app", &[7, 20], p4.cursor, 0)).await;
     assert!(zero.envelopes.is_empty() && !zero.more && zero.prekeys.is_some());
     // The byte budget: envelopes of one size, a budget of two and a half.
-    for g in 30..=34 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 1000)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 30..=34, 1000).await;
     let size = envelope(30, 1, NOW, true, 1000).encoded_len() as u64;
     let mut budget = step("app", &[], 0, 500);
     budget.max_bytes = size * 5 / 2;
@@ -1278,11 +1280,7 @@ pub async fn sync_pages_by_cursor_within_a_byte_budget(s: Arc<dyn Storage>) {
 pub async fn a_skip_passes_over_exactly_the_page_before(s: Arc<dyn Storage>) {
     let s = s.as_ref();
     account(s, "alice", &keys(1, 1)).await;
-    for g in 1..=9 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 1..=9, 10).await;
     let with = |limit, skip, hidden: &[u8]| {
         let mut st = step("app", &[], 0, limit);
         st.skip = skip;
@@ -1300,11 +1298,7 @@ pub async fn a_skip_passes_over_exactly_the_page_before(s: Arc<dyn Storage>) {
     assert_eq!(all.follows, all.cursor);
     // The page passed over keeps the byte budget: two of 1,000 bytes fit
     // a budget of two and a half, so a skip of 3 passes over two.
-    for g in 30..=34 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 1000)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 30..=34, 1000).await;
     let size = envelope(30, 1, NOW, true, 1000).encoded_len() as u64;
     let mut big = with(3, 0, &[]);
     big.after = all.cursor;
@@ -1322,11 +1316,7 @@ pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn 
     let shared = Arc::clone(&s);
     let s = s.as_ref();
     account(s, "alice", &keys(1, 1)).await;
-    for g in 1..=3 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 1..=3, 10).await;
     let p = page(s, "alice", 1, &step("app", &[], 0, 10)).await;
     assert_eq!(tags(&p), vec![1, 2, 3]);
     assert!(s.reader_active("alice", 1, NOW).await.unwrap());
@@ -1360,11 +1350,7 @@ pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn 
     later.lease_until = NOW + 200;
     page(s, "alice", 1, &later).await;
     // Raced: one reader's step wins, the others did nothing.
-    for g in 40..=49 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 40..=49, 10).await;
     let races: Vec<_> = (0..30)
         .map(|i| {
             let s = Arc::clone(&shared);
@@ -1392,11 +1378,7 @@ pub async fn sync_leases_one_reader_and_releases_for_the_holder_only(s: Arc<dyn 
 pub async fn hidden_mail_is_never_read_nor_counted_as_left(s: Arc<dyn Storage>) {
     let s = s.as_ref();
     account(s, "alice", &keys(1, 1)).await;
-    for g in 1..=6 {
-        s.enqueue("alice", &[envelope(g, 1, NOW, true, 10)], &ROOMY)
-            .await
-            .unwrap();
-    }
+    queue_for_alice(s, 1..=6, 10).await;
     let hide = |mut st: SyncStep, h: &[u8]| {
         st.hidden = h.iter().map(|g| vec![*g; 16]).collect();
         st
