@@ -482,7 +482,7 @@ async fn on_a_slow_link_the_first_two_pages_travel_together() {
     assert_eq!((r.received, r.pages), (0, 1));
 }
 
-/// Pages of 250, 750 and 750: the last two pages' acks (1,050) are more
+/// Pages of 250, 750 and 300: the last two pages' acks (1,050) are more
 /// than one call may carry (1,000), so the second page's go in a call of
 /// their own behind the last page's work, before the closing one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
